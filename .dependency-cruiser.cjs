@@ -1,0 +1,37 @@
+/** Layer rules (ARCHITECTURE.md): packages and daemon layers import only downward. `npm run lint` fails with the rule's name. */
+const D = '^packages/daemon/src/';
+const lowerDaemon = `${D}(qemu|qmp|host|images|store|sys|ports)/`;
+
+module.exports = {
+  forbidden: [
+    { name: 'api-imports-only-zod', severity: 'error', from: { path: '^packages/api/' }, to: { dependencyTypes: ['npm', 'core'], pathNot: 'node_modules/zod' } },
+    { name: 'client-only-api', severity: 'error', from: { path: '^packages/client/' }, to: { path: '^packages/(cli|daemon)/' } },
+    { name: 'cli-never-daemon', severity: 'error', from: { path: '^packages/cli/' }, to: { path: '^packages/daemon/' } },
+    { name: 'daemon-not-cli-or-client', severity: 'error', from: { path: '^packages/daemon/' }, to: { path: '^packages/(cli|client)/' } },
+    {
+      name: 'core-no-processes-or-sockets',
+      comment: 'core holds use cases; processes and sockets belong to the driver layers',
+      severity: 'error',
+      from: { path: `${D}core/` },
+      to: { path: '^(child_process|net|dgram|node:child_process|node:net|node:dgram)$' },
+    },
+    {
+      name: 'core-only-ports-store-api',
+      severity: 'error',
+      from: { path: `${D}core/` },
+      to: { path: `${D}(qemu|qmp|host|images|server|sys)/|${D}main\\.ts` },
+    },
+    { name: 'server-only-core', severity: 'error', from: { path: `${D}server/` }, to: { path: `${D}(qemu|qmp|host|images|store|sys)/|${D}main\\.ts` } },
+    { name: 'lower-layers-not-upward', severity: 'error', from: { path: lowerDaemon }, to: { path: `${D}(core|server)/|${D}main\\.ts` } },
+    { name: 'qmp-self-contained', severity: 'error', from: { path: `${D}qmp/` }, to: { path: `${D}(qemu|host|images|store|sys|ports)/` } },
+    { name: 'store-below-drivers', severity: 'error', from: { path: `${D}(store|sys|ports)/` }, to: { path: `${D}(qemu|qmp|host|images)/` } },
+    { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '(^|/)(dist|node_modules)/' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.base.json' },
+    enhancedResolveOptions: { exportsFields: ['exports'], conditionNames: ['import', 'require', 'node', 'default', 'types'] },
+  },
+};

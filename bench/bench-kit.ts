@@ -1,0 +1,56 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { LodgeClient } from '@lodge/client';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+const DAEMON = join(REPO, 'packages/daemon/dist/main.js');
+const CLI = join(REPO, 'packages/cli/dist/main.js');
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
+  return new Promise((res) => {
+    const child = spawn(cmd, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    child.on('close', (code) => res({ code: code ?? -1, out }));
+  });
+}
+
+/** A private Lodge for one benchmark run: its own home and daemon, removed at the end. */
+export class BenchLodge {
+  readonly home = mkdtempSync('/tmp/lb-');
+  readonly env: NodeJS.ProcessEnv;
+  readonly client = new LodgeClient({ socketPath: join(this.home, 'lodged.sock') });
+  private daemon: ChildProcess | undefined;
+
+  constructor() {
+    this.env = { ...process.env, LODGE_HOME: this.home, LODGE_IMAGES_DIR: process.env.LODGE_IMAGES_DIR ?? join(REPO, 'test/.cache/images') };
+  }
+
+  async start(): Promise<void> {
+    this.daemon = spawn(process.execPath, [DAEMON], { env: this.env, stdio: 'ignore' });
+    for (let i = 0; i < 200 && !(await this.client.ping().then(() => true, () => false)); i++) await sleep(50);
+  }
+
+  lodge(args: string[]): Promise<{ code: number; out: string }> {
+    return run(process.execPath, [CLI, ...args], this.env);
+  }
+
+  async close(): Promise<void> {
+    for (const vm of await this.client.list().catch(() => [])) await this.client.delete(vm.name, { force: true }).catch(() => undefined);
+    this.daemon?.kill('SIGTERM');
+    await sleep(200);
+    await run('pkill', ['-9', '-f', this.home], process.env);
+    await rm(this.home, { recursive: true, force: true });
+  }
+}

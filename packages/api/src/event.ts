@@ -1,0 +1,20 @@
+import { z } from 'zod';
+import { VmState } from './vm-state.js';
+import { Operation } from './operation.js';
+
+export const LodgeEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('vm.created'), vm: z.string() }),
+  z.object({ type: z.literal('vm.deleted'), vm: z.string() }),
+  z.object({
+    type: z.literal('vm.state'),
+    vm: z.string(),
+    from: VmState,
+    to: VmState,
+    reason: z.string().optional(),
+  }),
+  z.object({ type: z.literal('operation'), operation: Operation }),
+]);
+export type LodgeEventBody = z.infer<typeof LodgeEvent>;
+
+/** An event as stored and streamed: a body plus its sequence number and time. */
+export type LodgeEventRecord = LodgeEventBody & { id: number; time: string };

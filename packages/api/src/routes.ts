@@ -1,0 +1,19 @@
+/** Paths of the REST + WebSocket API, written once for server and client. */
+export const API = {
+  host: '/v1/host',
+  images: '/v1/images',
+  image: (name: string) => `/v1/images/${encodeURIComponent(name)}`,
+  imageBuild: (name: string) => `/v1/images/${encodeURIComponent(name)}/build`,
+  vms: '/v1/vms',
+  vm: (name: string) => `/v1/vms/${encodeURIComponent(name)}`,
+  vmAction: (name: string, action: string) => `/v1/vms/${encodeURIComponent(name)}/${action}`,
+  vmConsole: (name: string) => `/v1/vms/${encodeURIComponent(name)}/console`,
+  vmLogs: (name: string) => `/v1/vms/${encodeURIComponent(name)}/logs`,
+  operation: (id: string) => `/v1/operations/${encodeURIComponent(id)}`,
+  operationWait: (id: string) => `/v1/operations/${encodeURIComponent(id)}/wait`,
+  events: '/v1/events',
+  ping: '/v1/ping',
+} as const;
+
+/** File names inside the data folder that clients also need (the daemon socket). */
+export const SOCKET_FILE = 'lodged.sock';

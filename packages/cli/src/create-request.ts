@@ -1,0 +1,35 @@
+import { VmCreateRequest } from '@lodge/api';
+import { sizeFlag, UsageError, wholeNumberFlag } from './flag-values.js';
+
+/** The flags of `lodge create` as commander hands them over: strings, absent when not given. */
+export interface CreateFlags {
+  image?: string;
+  cpus?: string;
+  memory?: string;
+  disk?: string;
+  machine?: string;
+}
+
+const FLAG_OF: Record<string, string> = { name: 'VM name', image: '--image', cpus: '--cpus', memory: '--memory', disk: '--disk', machine: '--machine' };
+
+/**
+ * Turns `lodge create NAME [flags]` into the request, checking it with the wire schema first so a typo
+ * is reported with its flag and value before any request. Only given fields are sent: defaults are the daemon's.
+ */
+export function createRequestFrom(name: string, flags: CreateFlags): VmCreateRequest {
+  const req: VmCreateRequest = { name };
+  if (flags.image !== undefined) req.image = flags.image;
+  if (flags.cpus !== undefined) req.cpus = wholeNumberFlag('--cpus', flags.cpus, { min: 1 });
+  if (flags.memory !== undefined) req.memory = sizeFlag('--memory', flags.memory);
+  if (flags.disk !== undefined) req.disk = sizeFlag('--disk', flags.disk);
+  if (flags.machine !== undefined) req.machine = flags.machine as VmCreateRequest['machine'];
+
+  const checked = VmCreateRequest.safeParse(req);
+  if (!checked.success) {
+    const issue = checked.error.issues[0];
+    const key = String(issue?.path[0] ?? 'name');
+    const given = key === 'name' ? name : flags[key as keyof CreateFlags];
+    throw new UsageError(`${FLAG_OF[key] ?? key} "${given ?? ''}" is not valid: ${issue?.message ?? 'rejected'}`, 'see: lodge create --help');
+  }
+  return req;
+}

@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import type { HostReport, ImageEntry, VmInfo } from '@lodge/api';
+import { hostDetails } from './host-details.js';
+import { imageTable } from './image-table.js';
+import { keyValueLines } from './key-value-lines.js';
+import { vmDetails } from './vm-details.js';
+
+const GiB = 2 ** 30;
+
+describe('keyValueLines', () => {
+  it('aligns values and leaves out missing ones', () => {
+    expect(keyValueLines([['name', 't1'], ['reason', undefined], ['machine', 'q35']])).toBe('name:     t1\nmachine:  q35');
+  });
+});
+
+describe('vmDetails', () => {
+  it('lists the VM fields in order, sizes formatted', () => {
+    const vm: VmInfo = {
+      name: 't1',
+      spec: { name: 't1', image: 'micro', cpus: 2, memory: GiB / 2, disk: 4 * GiB, machine: 'q35' },
+      state: 'stopped',
+      stateReason: 'guest powered off',
+      createdAt: '2025-11-25T21:40:00.000Z',
+      updatedAt: '2025-11-25T21:41:00.000Z',
+      folder: '/tmp/lh/vms/t1',
+    };
+    const text = keyValueLines(vmDetails(vm));
+    expect(text.split('\n').map((l) => l.split(':')[0])).toEqual(['name', 'state', 'reason', 'image', 'cpus', 'memory', 'disk', 'machine', 'folder', 'created']);
+    expect(text).toContain('memory:   512M');
+    expect(text).toContain('reason:   guest powered off');
+  });
+});
+
+describe('hostDetails', () => {
+  it('shows the accelerator with its note and the capacity', () => {
+    const host: HostReport = {
+      cpus: { count: 4, model: 'Test CPU' },
+      memory: { totalBytes: 8 * GiB, availableBytes: 6 * GiB },
+      disk: { path: '/tmp/lh', freeBytes: 20 * GiB, totalBytes: 50 * GiB },
+      qemu: { system: '/usr/bin/qemu-system-x86_64', img: '/usr/bin/qemu-img', version: '8.2.2' },
+      cgroup: { version: 'v2', controllers: ['cpu', 'memory'], writable: false, note: 'not delegated' },
+      accelerator: 'tcg',
+      acceleratorNote: '/dev/kvm is missing',
+      probedAt: '2025-11-25T21:40:00.000Z',
+      bootId: 'b',
+      capacity: {
+        memory: { totalBytes: 8 * GiB, committedBytes: GiB / 2, limitBytes: 12 * GiB, overcommit: 1.5 },
+        cpus: { total: 4, committed: 1, limit: 16, overcommit: 4 },
+        vms: { total: 2, active: 1 },
+      },
+    };
+    const text = keyValueLines(hostDetails(host));
+    expect(text).toContain('accelerator:       tcg (/dev/kvm is missing)');
+    expect(text).toContain('qemu:              /usr/bin/qemu-system-x86_64 8.2.2');
+    expect(text).toContain('cgroup:            v2, controllers: cpu memory, not writable (not delegated)');
+    expect(text).toContain('memory committed:  512M of 12G (overcommit 1.5x)');
+    expect(text).toContain('VMs:               1 active, 2 total');
+  });
+});
+
+describe('imageTable', () => {
+  it('shows name, size, kernel and build time to the minute', () => {
+    const image = { name: 'micro', sizeBytes: 75 * 2 ** 20, kernelVersion: '6.12.57+deb13-cloud-amd64', builtAt: '2025-11-25T21:40:12.345Z' } as ImageEntry;
+    expect(imageTable([image]).rows).toEqual([['micro', '75M', '6.12.57+deb13-cloud-amd64', '2025-11-25 21:40 UTC']]);
+  });
+});

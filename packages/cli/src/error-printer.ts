@@ -1,0 +1,49 @@
+import { ErrorCode, LodgeError, type ApiError } from '@lodge/api';
+import { UsageError } from './flag-values.js';
+
+export interface PrintedError {
+  stderr: string;
+  /** The JSON envelope, only in --json mode. */
+  stdout?: string;
+  exitCode: number;
+}
+
+/** A LodgeError, also one from another copy of @lodge/api (matched by its code). */
+export function asLodgeError(err: unknown): LodgeError | undefined {
+  if (err instanceof LodgeError) return err;
+  const e = err as { code?: unknown; message?: unknown; hint?: unknown } | null;
+  if (e && ErrorCode.safeParse(e.code).success && typeof e.message === 'string') {
+    return new LodgeError(e.code as ErrorCode, e.message, { hint: typeof e.hint === 'string' ? e.hint : undefined });
+  }
+  return undefined;
+}
+
+/** The wire shape of any error: what --json prints inside {"error": ...}. */
+export function apiErrorOf(err: unknown): ApiError {
+  const known = asLodgeError(err);
+  if (known) return known.toJSON();
+  return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
+}
+
+/** The one way the CLI shows an error: "lodge: message", "  hint: ...", exit 1 (2 for usage errors). */
+export function formatError(err: unknown, opts: { json: boolean; debug?: boolean }): PrintedError {
+  const known = asLodgeError(err);
+  const api = apiErrorOf(err);
+  let stderr = `lodge: ${api.message}\n`;
+  if (api.hint) stderr += `  hint: ${api.hint}\n`;
+  // Only a bug (not a LodgeError) ever shows a stack, and only when asked for.
+  if (!known && opts.debug && err instanceof Error && err.stack) stderr += `${err.stack}\n`;
+  return {
+    stderr,
+    stdout: opts.json ? `${JSON.stringify({ error: api })}\n` : undefined,
+    exitCode: err instanceof UsageError ? 2 : 1,
+  };
+}
+
+/** Prints the error and returns the exit code it asks for. */
+export function printError(err: unknown, json: boolean): number {
+  const out = formatError(err, { json, debug: Boolean(process.env.LODGE_DEBUG) });
+  process.stderr.write(out.stderr);
+  if (out.stdout) process.stdout.write(out.stdout);
+  return out.exitCode;
+}

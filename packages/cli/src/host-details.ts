@@ -1,0 +1,26 @@
+import { formatSize, type HostReport } from '@lodge/api';
+import type { Pair } from './key-value-lines.js';
+
+const withNote = (text: string, note: string | undefined): string => (note ? `${text} (${note})` : text);
+
+/** What `lodge host` shows: the host, what QEMU can use on it, and how much of it VMs hold. */
+export function hostDetails(h: HostReport): Pair[] {
+  const { memory, cpus, vms } = h.capacity;
+  const qemu = h.qemu.system ? [h.qemu.system, h.qemu.version].filter(Boolean).join(' ') : 'not found';
+  const cgroup = h.cgroup.version === 'none'
+    ? 'none'
+    : `${h.cgroup.version}, controllers: ${h.cgroup.controllers.join(' ') || 'none'}, ${h.cgroup.writable ? 'writable' : 'not writable'}`;
+  return [
+    ['cpus', `${h.cpus.count} (${h.cpus.model})`],
+    ['memory', `${formatSize(h.memory.totalBytes)} total, ${formatSize(h.memory.availableBytes)} available`],
+    ['disk', `${formatSize(h.disk.freeBytes)} free of ${formatSize(h.disk.totalBytes)} at ${h.disk.path}`],
+    ['qemu', withNote(qemu, h.qemu.note)],
+    ['qemu-img', h.qemu.img],
+    ['cgroup', withNote(cgroup, h.cgroup.note)],
+    ['accelerator', withNote(h.accelerator, h.acceleratorNote)],
+    ['memory committed', `${formatSize(memory.committedBytes)} of ${formatSize(memory.limitBytes)} (overcommit ${memory.overcommit}x)`],
+    ['vCPUs committed', `${cpus.committed} of ${cpus.limit} (overcommit ${cpus.overcommit}x)`],
+    ['VMs', `${vms.active} active, ${vms.total} total`],
+    ['probed', h.probedAt],
+  ];
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env node
+import { CommanderError } from 'commander';
+import { printError } from './error-printer.js';
+import { buildProgram, fromCommander } from './program.js';
+import { Session } from './session.js';
+
+async function main(argv: string[]): Promise<number> {
+  const session = new Session();
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); // `lodge list | head` is not an error
+  });
+  try {
+    await buildProgram(session).parseAsync(argv, { from: 'user' });
+    return Number(process.exitCode ?? 0);
+  } catch (err) {
+    const shown = err instanceof CommanderError ? fromCommander(err, argv) : err;
+    if (typeof shown === 'number') return shown;
+    return printError(shown, session.json || argv.includes('--json'));
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => process.exit(printError(err, false)),
+);

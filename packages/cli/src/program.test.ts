@@ -1,0 +1,42 @@
+import { CommanderError } from 'commander';
+import { describe, expect, it } from 'vitest';
+import { UsageError } from './flag-values.js';
+import { buildProgram, fromCommander } from './program.js';
+import { Session } from './session.js';
+
+/** A session that fails the test if a command reaches for the daemon. */
+class OfflineSession extends Session {
+  override connect(): never {
+    throw new Error('connected to the daemon');
+  }
+}
+
+const run = (argv: string[]): Promise<unknown> => buildProgram(new OfflineSession({})).parseAsync(argv, { from: 'user' }).catch((err: unknown) => err);
+
+describe('the command line', () => {
+  it('rejects bad flags before any request', async () => {
+    expect(await run(['create', 't1', '--cpus', 'x'])).toBeInstanceOf(UsageError);
+    expect(await run(['create', 't1', '--disk', '4Q'])).toBeInstanceOf(UsageError);
+    expect(await run(['stop', 't1', '--timeout', 'soon'])).toBeInstanceOf(UsageError);
+  });
+
+  it('turns commander failures into usage errors naming the command to get help for', async () => {
+    const err = await run(['stop', 't1', '--bogus']);
+    expect(err).toBeInstanceOf(CommanderError);
+    const usage = fromCommander(err as CommanderError, ['stop', 't1', '--bogus']);
+    expect(usage).toBeInstanceOf(UsageError);
+    expect((usage as UsageError).message).toBe("unknown option '--bogus'");
+    expect((usage as UsageError).hint).toBe('see: lodge stop --help');
+  });
+
+  it('lets --version through as success', async () => {
+    const out = process.stdout.write;
+    process.stdout.write = () => true;
+    try {
+      const err = await run(['--version']);
+      expect(fromCommander(err as CommanderError, ['--version'])).toBe(0);
+    } finally {
+      process.stdout.write = out;
+    }
+  });
+});

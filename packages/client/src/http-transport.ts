@@ -1,0 +1,55 @@
+import { request } from 'node:http';
+import { LodgeError, ErrorResponse } from '@lodge/api';
+
+export interface RawResponse {
+  status: number;
+  body: Buffer;
+}
+
+/** Turns an error body from the daemon back into a LodgeError; anything else becomes internal. */
+export function errorFromBody(status: number, body: Buffer): LodgeError {
+  try {
+    const parsed = ErrorResponse.safeParse(JSON.parse(body.toString('utf8')));
+    if (parsed.success) {
+      const e = parsed.data.error;
+      return new LodgeError(e.code, e.message, { hint: e.hint, details: e.details, cause: e.cause });
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return new LodgeError('internal', `daemon answered HTTP ${status}: ${body.toString('utf8').slice(0, 200)}`);
+}
+
+export function unreachable(socketPath: string, err: NodeJS.ErrnoException): LodgeError {
+  return new LodgeError('daemon_unreachable', `cannot reach lodged at ${socketPath}: ${err.code ?? err.message}`, {
+    hint: 'start it with: lodge daemon (the CLI starts it on demand), or check LODGE_HOME',
+    cause: err,
+  });
+}
+
+/** One HTTP request over the daemon's unix socket. */
+export function httpRequest(socketPath: string, opts: { method: string; path: string; body?: unknown; signal?: AbortSignal; stream?: (chunk: Buffer) => void }): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const req = request({
+      socketPath,
+      method: opts.method,
+      path: opts.path,
+      signal: opts.signal,
+      headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+    });
+    req.once('error', (err: NodeJS.ErrnoException) => {
+      if (err.name === 'AbortError') reject(err);
+      else if (['ENOENT', 'ECONNREFUSED', 'ENOTSOCK'].includes(err.code ?? '')) reject(unreachable(socketPath, err));
+      else reject(err);
+    });
+    req.once('response', (res) => {
+      const chunks: Buffer[] = [];
+      const ok = (res.statusCode ?? 500) < 400;
+      res.on('data', (c: Buffer) => (ok && opts.stream ? opts.stream(c) : chunks.push(c)));
+      res.once('error', reject);
+      res.once('end', () => resolve({ status: res.statusCode ?? 500, body: Buffer.concat(chunks) }));
+    });
+    req.end(payload);
+  });
+}

@@ -1,0 +1,98 @@
+import type { WebSocket } from 'ws';
+import {
+  API,
+  type HostReport,
+  type ImageEntry,
+  type LodgeEventRecord,
+  type Operation,
+  type Progress,
+  type StopOptions,
+  type VmCreateRequest,
+  type VmInfo,
+} from '@lodge/api';
+import { errorFromBody, httpRequest } from './http-transport.js';
+import { EventStream } from './event-stream.js';
+import { openWebSocket } from './ws-connect.js';
+
+export interface ClientOptions {
+  socketPath: string;
+}
+
+/** The typed client of the Lodge API: what the CLI, tests and scripts use. */
+export class LodgeClient {
+  readonly socketPath: string;
+
+  constructor(opts: ClientOptions) {
+    this.socketPath = opts.socketPath;
+  }
+
+  async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
+    const res = await httpRequest(this.socketPath, { method, path, body, signal });
+    if (res.status >= 400) throw errorFromBody(res.status, res.body);
+    return JSON.parse(res.body.toString('utf8')) as T;
+  }
+
+  ping = (): Promise<{ ok: boolean; version: string; pid: number }> => this.call('GET', API.ping);
+  host = (opts: { refresh?: boolean } = {}): Promise<HostReport> => this.call('GET', `${API.host}${opts.refresh ? '?refresh=1' : ''}`);
+  images = (): Promise<ImageEntry[]> => this.call('GET', API.images);
+  image = (name: string): Promise<ImageEntry> => this.call('GET', API.image(name));
+  buildImage = (name: string, opts: { force?: boolean } = {}): Promise<Operation> =>
+    this.call('POST', `${API.imageBuild(name)}${opts.force ? '?force=1' : ''}`);
+
+  list = (): Promise<VmInfo[]> => this.call('GET', API.vms);
+  get = (name: string): Promise<VmInfo> => this.call('GET', API.vm(name));
+  create = (req: VmCreateRequest): Promise<VmInfo> => this.call('POST', API.vms, req);
+  delete = (name: string, opts: { force?: boolean } = {}): Promise<{ deleted: string }> =>
+    this.call('DELETE', `${API.vm(name)}${opts.force ? '?force=1' : ''}`);
+  start = (name: string): Promise<Operation> => this.call('POST', API.vmAction(name, 'start'));
+  stop = (name: string, opts: StopOptions = {}): Promise<Operation> => this.call('POST', API.vmAction(name, 'stop'), opts);
+  restart = (name: string): Promise<Operation> => this.call('POST', API.vmAction(name, 'restart'));
+  pause = (name: string): Promise<VmInfo> => this.call('POST', API.vmAction(name, 'pause'));
+  resume = (name: string): Promise<VmInfo> => this.call('POST', API.vmAction(name, 'resume'));
+  operation = (id: string): Promise<Operation> => this.call('GET', API.operation(id));
+
+  /** Waits for an operation to finish, reporting progress; resolves with it whether it succeeded or failed. */
+  async wait(op: Operation, opts: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {}): Promise<Operation> {
+    if (op.status !== 'running') return op;
+    const events = await this.events();
+    try {
+      const current = await this.operation(op.id); // it may have finished before we subscribed
+      if (current.status !== 'running') return current;
+      for await (const ev of events) {
+        if (ev.type !== 'operation' || ev.operation.id !== op.id) continue;
+        if (ev.operation.progress) opts.onProgress?.(ev.operation.progress);
+        if (ev.operation.status !== 'running') return ev.operation;
+        if (opts.signal?.aborted) break;
+      }
+      return await this.operation(op.id);
+    } finally {
+      events.close();
+    }
+  }
+
+  /** Live events, optionally for one VM and replaying stored ones after `since`. */
+  async events(opts: { vm?: string; since?: number } = {}): Promise<EventStream<LodgeEventRecord>> {
+    const q = new URLSearchParams();
+    if (opts.vm) q.set('vm', opts.vm);
+    if (opts.since !== undefined) q.set('since', String(opts.since));
+    const ws = await openWebSocket(this.socketPath, `${API.events}${q.size ? `?${q}` : ''}`);
+    return new EventStream<LodgeEventRecord>(ws);
+  }
+
+  /** The VM's serial console as a binary WebSocket. */
+  console = (name: string): Promise<WebSocket> => openWebSocket(this.socketPath, API.vmConsole(name));
+
+  /** The console log; with follow, keeps streaming until the signal aborts. */
+  async logs(name: string, opts: { follow?: boolean; signal?: AbortSignal; onData: (chunk: Buffer) => void }): Promise<void> {
+    const res = await httpRequest(this.socketPath, {
+      method: 'GET',
+      path: `${API.vmLogs(name)}${opts.follow ? '?follow=1' : ''}`,
+      signal: opts.signal,
+      stream: opts.onData,
+    }).catch((err: Error) => {
+      if (err.name === 'AbortError') return { status: 200, body: Buffer.alloc(0) };
+      throw err;
+    });
+    if (res.status >= 400) throw errorFromBody(res.status, res.body);
+  }
+}

@@ -1,0 +1,16 @@
+import { WebSocket } from 'ws';
+import { errorFromBody } from './http-transport.js';
+
+/** Opens a WebSocket over the unix socket; a refused upgrade rejects with the daemon's error. */
+export function openWebSocket(socketPath: string, path: string): Promise<WebSocket> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(`ws+unix://${socketPath}:${path}`);
+    ws.once('open', () => resolve(ws));
+    ws.once('unexpected-response', (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => reject(errorFromBody(res.statusCode ?? 500, Buffer.concat(chunks))));
+    });
+    ws.once('error', reject);
+  });
+}

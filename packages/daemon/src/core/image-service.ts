@@ -1,0 +1,35 @@
+import { ImageName, LodgeError, type ImageEntry, type Operation } from '@lodge/api';
+import type { Operations } from './operations.js';
+import { parseOrThrow } from './validate.js';
+import type { ImageCatalog } from '../ports/vm-driver.js';
+
+/** Image listing and builds; one build per image at a time. */
+export class ImageService {
+  private readonly building = new Set<string>();
+
+  constructor(private readonly d: { catalog: ImageCatalog; ops: Operations }) {}
+
+  list(): Promise<ImageEntry[]> {
+    return this.d.catalog.list();
+  }
+
+  get(name: string): Promise<ImageEntry> {
+    return this.d.catalog.get(parseOrThrow(ImageName, name, 'image name'));
+  }
+
+  build(name: string, opts: { force: boolean }): Operation {
+    parseOrThrow(ImageName, name, 'image name');
+    if (this.building.has(name)) {
+      throw new LodgeError('conflict', `image "${name}" is already being built`, { hint: 'wait for that build; lodge image list shows it when done' });
+    }
+    this.building.add(name);
+    return this.d.ops.run('image.build', name, async (ctx) => {
+      try {
+        const { cached } = await this.d.catalog.build(name, { force: opts.force, onProgress: (p) => ctx.progress(p) });
+        ctx.progress({ step: cached ? 'already built (cache hit)' : 'built', percent: 100 });
+      } finally {
+        this.building.delete(name);
+      }
+    });
+  }
+}

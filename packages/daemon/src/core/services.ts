@@ -1,0 +1,16 @@
+import type { EventBus } from './event-bus.js';
+import type { HostService } from './host-service.js';
+import type { ImageService } from './image-service.js';
+import type { Operations } from './operations.js';
+import type { VmInventory } from './vm-inventory.js';
+import type { VmLifecycle } from './vm-lifecycle.js';
+
+/** Everything the API adapters may call. */
+export interface Services {
+  vms: VmInventory;
+  lifecycle: VmLifecycle;
+  images: ImageService;
+  host: HostService;
+  ops: Operations;
+  bus: EventBus;
+}

@@ -1,0 +1,63 @@
+import { LodgeError, VmCreateRequest, type VmInfo } from '@lodge/api';
+import type { Duplex } from 'node:stream';
+import { assertAllowed } from './state-table.js';
+import { parseOrThrow } from './validate.js';
+import type { ImageCatalog, VmDriver } from '../ports/vm-driver.js';
+import type { VmLifecycle } from './vm-lifecycle.js';
+import type { VmRecords } from './vm-records.js';
+
+/** Create, list, inspect and delete VMs; console and log access. */
+export class VmInventory {
+  /** Names being created right now, so two creates of one name cannot both pass the existence check. */
+  private readonly creating = new Set<string>();
+
+  constructor(
+    private readonly d: { records: VmRecords; driver: VmDriver; images: ImageCatalog; lifecycle: VmLifecycle },
+  ) {}
+
+  list(): VmInfo[] {
+    return this.d.records.list().map((r) => this.d.records.info(r));
+  }
+
+  get(name: string): VmInfo {
+    return this.d.records.info(this.d.records.get(name));
+  }
+
+  async create(input: unknown): Promise<VmInfo> {
+    const spec = parseOrThrow(VmCreateRequest, input, 'VM spec');
+    if (this.d.records.find(spec.name) || this.creating.has(spec.name)) {
+      throw new LodgeError('already_exists', `VM "${spec.name}" already exists`, { hint: `pick another name, or delete it first: lodge delete ${spec.name}` });
+    }
+    this.creating.add(spec.name);
+    try {
+      const image = await this.d.images.get(spec.image);
+      await this.d.driver.createDisk(spec, image);
+      const now = new Date().toISOString();
+      this.d.records.insert({ name: spec.name, spec, state: 'stopped', createdAt: now, updatedAt: now });
+      return this.get(spec.name);
+    } finally {
+      this.creating.delete(spec.name);
+    }
+  }
+
+  async delete(name: string, opts: { force: boolean }): Promise<void> {
+    const rec = this.d.records.get(name);
+    if (opts.force) await this.d.lifecycle.kill(name);
+    else assertAllowed('delete', rec.state, name);
+    await this.d.driver.removeFiles(name);
+    this.d.records.remove(name);
+  }
+
+  async console(name: string): Promise<Duplex> {
+    const { state } = this.d.records.get(name);
+    if (state !== 'running' && state !== 'paused') {
+      throw new LodgeError('invalid_state', `VM "${name}" is ${state}: its console is only there while it runs`, { hint: `start it with: lodge start ${name}` });
+    }
+    return this.d.driver.openConsole(name);
+  }
+
+  logs(name: string, opts: { follow: boolean; signal: AbortSignal }): AsyncIterable<Buffer> {
+    this.d.records.get(name);
+    return this.d.driver.readLog(name, opts);
+  }
+}

@@ -1,0 +1,195 @@
+import { LodgeError, type Capacity, type Operation, type VmSpec } from '@lodge/api';
+import { admit, capacityOf, type Overcommit } from './admission.js';
+import type { OperationContext, Operations } from './operations.js';
+import { assertAllowed } from './state-table.js';
+import type { HostPort, ImageCatalog, VmDriver, VmRuntime } from '../ports/vm-driver.js';
+import type { VmRecords } from './vm-records.js';
+import { shutdownRuntime } from './vm-shutdown.js';
+
+export interface LifecycleDeps {
+  records: VmRecords;
+  ops: Operations;
+  driver: VmDriver;
+  images: ImageCatalog;
+  host: HostPort;
+  overcommit: Overcommit;
+  stopTimeout: number;
+}
+
+/** Start, stop, restart, pause, resume and re-attach; owns the runtime of every live VM. */
+export class VmLifecycle {
+  private readonly runtimes = new Map<string, VmRuntime>();
+  private readonly starting = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
+  /** Why we stopped a VM, so its exit is reported as that rather than as a bare QEMU exit. */
+  private readonly stopReasons = new Map<string, string>();
+
+  constructor(private readonly d: LifecycleDeps) {}
+
+  async capacity(): Promise<Capacity> {
+    const res = await this.d.host.resources();
+    return capacityOf(this.d.records.active().map((r) => r.spec), res, this.d.overcommit, this.d.records.list().length);
+  }
+
+  async start(name: string): Promise<Operation> {
+    const rec = this.d.records.get(name);
+    assertAllowed('start', rec.state, name);
+    this.d.records.transition(name, 'starting'); // synchronously, so a concurrent start sees "starting" and loses
+    try {
+      await this.admit(rec.spec);
+    } catch (err) {
+      this.d.records.transition(name, rec.state, { reason: rec.stateReason });
+      throw err;
+    }
+    return this.d.ops.run('start', name, (ctx) => this.boot(rec.spec, ctx));
+  }
+
+  async stop(name: string, opts: { force: boolean; timeout?: number }): Promise<Operation> {
+    const rec = this.d.records.get(name);
+    assertAllowed('stop', rec.state, name);
+    const pending = this.starting.get(name);
+    if (pending) {
+      this.stopReasons.set(name, 'start cancelled by stop');
+      pending.abort.abort(new LodgeError('conflict', `start of "${name}" was cancelled by a stop`));
+      return this.d.ops.run('stop', name, async () => void (await pending.done.catch(() => undefined)));
+    }
+    const runtime = this.runtimes.get(name);
+    if (!runtime) {
+      this.d.records.transition(name, 'stopped', { reason: 'no QEMU process was attached', pid: null });
+      return this.d.ops.run('stop', name, async () => undefined);
+    }
+    this.d.records.transition(name, 'stopping');
+    return this.d.ops.run('stop', name, (ctx) => this.shutdown(name, runtime, { ...opts, from: rec.state }, ctx));
+  }
+
+  async restart(name: string): Promise<Operation> {
+    const rec = this.d.records.get(name);
+    assertAllowed('restart', rec.state, name);
+    const runtime = this.mustRuntime(name);
+    this.d.records.transition(name, 'stopping');
+    return this.d.ops.run('restart', name, async (ctx) => {
+      await this.shutdown(name, runtime, { force: false, from: rec.state }, ctx);
+      this.d.records.transition(name, 'starting');
+      try {
+        await this.admit(rec.spec);
+      } catch (err) {
+        this.d.records.transition(name, 'stopped', { reason: `restart refused: ${(err as Error).message}` });
+        throw err;
+      }
+      await this.boot(rec.spec, ctx);
+    });
+  }
+
+  async pause(name: string): Promise<void> {
+    assertAllowed('pause', this.d.records.get(name).state, name);
+    await this.mustRuntime(name).pause();
+    this.d.records.transition(name, 'paused');
+  }
+
+  async resume(name: string): Promise<void> {
+    assertAllowed('resume', this.d.records.get(name).state, name);
+    await this.mustRuntime(name).resume();
+    this.d.records.transition(name, 'running');
+  }
+
+  /** For delete --force: ends the VM whatever its state and waits for QEMU to be gone. */
+  async kill(name: string): Promise<void> {
+    const pending = this.starting.get(name);
+    if (pending) {
+      this.stopReasons.set(name, 'deleted');
+      pending.abort.abort(new LodgeError('conflict', `start of "${name}" was cancelled by a delete`));
+      await pending.done.catch(() => undefined);
+    }
+    const runtime = this.runtimes.get(name);
+    if (!runtime) return;
+    this.stopReasons.set(name, 'killed');
+    await runtime.kill();
+    await runtime.exited;
+  }
+
+  /** At daemon start: re-attach to every VM an earlier daemon left running, or record why it is gone. */
+  async recover(): Promise<void> {
+    for (const rec of this.d.records.active()) {
+      if (rec.pid === undefined) {
+        this.d.records.transition(rec.name, 'stopped', { reason: 'lodged stopped while the VM was starting' });
+        continue;
+      }
+      const found = await this.d.driver.attach(rec.name, rec.pid);
+      if ('gone' in found) {
+        this.d.records.transition(rec.name, 'stopped', { reason: found.gone, pid: null });
+        continue;
+      }
+      this.adopt(rec.name, found);
+      this.d.records.transition(rec.name, await found.status(), { pid: found.pid });
+    }
+  }
+
+  detachAll(): void {
+    for (const runtime of this.runtimes.values()) runtime.detach();
+    this.runtimes.clear();
+  }
+
+  private async admit(spec: VmSpec): Promise<void> {
+    const res = await this.d.host.resources();
+    const active = this.d.records.active(spec.name).map((r) => r.spec);
+    admit(spec, capacityOf(active, res, this.d.overcommit, this.d.records.list().length), res);
+  }
+
+  private async boot(spec: VmSpec, ctx: OperationContext): Promise<void> {
+    const abort = new AbortController();
+    const done = (async () => {
+      ctx.progress({ step: 'preparing', percent: 5 });
+      const image = await this.d.images.get(spec.image);
+      const { accelerator } = await this.d.host.info();
+      const runtime = await this.d.driver.launch({ spec, image, accelerator, signal: abort.signal, onProgress: (p) => ctx.progress(p) });
+      this.adopt(spec.name, runtime);
+      this.d.records.transition(spec.name, 'running', { pid: runtime.pid });
+    })();
+    this.starting.set(spec.name, { abort, done });
+    try {
+      await done;
+    } catch (err) {
+      const reason = this.stopReasons.get(spec.name) ?? `start failed: ${(err as Error).message}`;
+      this.stopReasons.delete(spec.name);
+      this.d.records.transition(spec.name, 'stopped', { reason, pid: null });
+      throw err;
+    } finally {
+      this.starting.delete(spec.name);
+    }
+  }
+
+  private async shutdown(name: string, runtime: VmRuntime, opts: { force: boolean; timeout?: number; from: 'running' | 'paused' | string }, ctx: OperationContext): Promise<void> {
+    this.stopReasons.set(name, opts.force ? 'stopped by user (forced)' : 'stopped by user');
+    try {
+      await shutdownRuntime(runtime, {
+        force: opts.force,
+        timeoutSec: opts.timeout ?? this.d.stopTimeout,
+        progress: (p) => ctx.progress(p),
+        onEscalate: (why) => this.stopReasons.set(name, `stopped by user: ${why}`),
+      });
+    } catch (err) {
+      if (this.runtimes.get(name) === runtime) this.d.records.transition(name, await runtime.status().catch(() => 'running' as const));
+      throw err;
+    }
+  }
+
+  private adopt(name: string, runtime: VmRuntime): void {
+    this.runtimes.set(name, runtime);
+    const off = runtime.onRunState((running) => {
+      const state = this.d.records.find(name)?.state;
+      if (state === 'running' || state === 'paused') this.d.records.transition(name, running ? 'running' : 'paused');
+    });
+    void runtime.exited.then((info) => {
+      off();
+      if (this.runtimes.get(name) === runtime) this.runtimes.delete(name);
+      const reason = this.stopReasons.get(name) ?? info.reason;
+      this.stopReasons.delete(name);
+      this.d.records.transition(name, 'stopped', { reason, pid: null });
+    });
+  }
+
+  private mustRuntime(name: string): VmRuntime {
+    const runtime = this.runtimes.get(name);
+    if (!runtime) throw new LodgeError('invalid_state', `VM "${name}" has no attached QEMU process`, { hint: `stop it with: lodge stop --force ${name}` });
+    return runtime;
+  }
+}

@@ -1,0 +1,59 @@
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LodgeError, type ImageEntry } from '@lodge/api';
+import { readManifest } from './image-manifest.js';
+import { buildMicroImage, type BuildImageOptions } from './micro-image.js';
+
+type Recipe = (opts: BuildImageOptions) => Promise<{ image: ImageEntry; cached: boolean }>;
+
+const RECIPES: Record<string, Recipe> = { micro: buildMicroImage };
+
+/** Names of the images Lodge knows how to build. */
+export const KNOWN_RECIPES: readonly string[] = Object.keys(RECIPES);
+
+function isRecipe(name: string): boolean {
+  return Object.hasOwn(RECIPES, name);
+}
+
+function unknownRecipe(name: string, code: 'invalid_argument' | 'not_found'): LodgeError {
+  return new LodgeError(code, `unknown image "${name}"; known images: ${KNOWN_RECIPES.join(', ')}`, {
+    hint: `run: lodge image build ${KNOWN_RECIPES[0] ?? ''}`.trimEnd(),
+    details: { name, known: KNOWN_RECIPES },
+  });
+}
+
+/** Every complete image under imagesDir; temp and cache folders (dot names) and broken manifests are skipped. */
+export async function listImages(imagesDir: string): Promise<ImageEntry[]> {
+  const entries = await readdir(imagesDir, { withFileTypes: true }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return [];
+    throw err;
+  });
+  const images: ImageEntry[] = [];
+  for (const e of entries) {
+    if (!e.isDirectory() || e.name.startsWith('.')) continue;
+    const folder = join(imagesDir, e.name);
+    const info = await readManifest(folder);
+    if (info) images.push({ ...info, folder });
+  }
+  return images.sort((a, b) => a.name.localeCompare(b.name));
+}
+
+/** The built image called name; not_found (with the command to build it, or the known names) otherwise. */
+export async function getImage(imagesDir: string, name: string): Promise<ImageEntry> {
+  if (!isRecipe(name) && !/^[\w.-]+$/.test(name)) throw unknownRecipe(name, 'not_found');
+  const folder = join(imagesDir, name);
+  const info = name.startsWith('.') ? undefined : await readManifest(folder);
+  if (info) return { ...info, folder };
+  if (!isRecipe(name)) throw unknownRecipe(name, 'not_found');
+  throw new LodgeError('not_found', `image "${name}" is not built`, {
+    hint: `run: lodge image build ${name}`,
+    details: { name, imagesDir },
+  });
+}
+
+/** Builds the named image with its recipe (a cache hit when already built from the same recipe). */
+export async function buildImage(name: string, opts: BuildImageOptions): Promise<{ image: ImageEntry; cached: boolean }> {
+  const recipe = isRecipe(name) ? RECIPES[name] : undefined;
+  if (!recipe) throw unknownRecipe(name, 'invalid_argument');
+  return recipe(opts);
+}

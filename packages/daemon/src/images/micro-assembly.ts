@@ -1,0 +1,82 @@
+import { chmod, copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { installBusybox } from './busybox-tree.js';
+import { unpackDeb } from './debian-packages.js';
+import { buildInitramfs } from './initramfs.js';
+import { parseKernelConfig, selectDrivers } from './kernel-modules.js';
+import { MICRO_BOOT_DRIVERS, MICRO_ON_DEMAND_DRIVERS, INITRAMFS_INIT } from './micro-init.js';
+import { MICRO_ROOT_DIRS, MICRO_ROOT_FILES, type RootFile } from './micro-root.js';
+import { readKernelTree, stageBootModules, stageModuleTree } from './module-files.js';
+import { buildRootDisk } from './root-disk.js';
+
+/** File names inside the image folder (the manifest names them; VMs never guess them). */
+export const MICRO_FILES = { kernel: 'vmlinuz', initrd: 'initrd.img', disk: 'disk.qcow2' } as const;
+
+export interface AssemblyOptions {
+  /** The image folder being filled (a temp folder until published). */
+  out: string;
+  kernelDeb: string;
+  busyboxDeb: string;
+  rootDiskMiB: number;
+  progress: (step: string, percent: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface Assembly {
+  kernelRelease: string;
+  bootModules: string[];
+  builtIn: string[];
+  absent: string[];
+}
+
+async function writeFiles(root: string, files: RootFile[]): Promise<void> {
+  for (const f of files) {
+    await mkdir(dirname(join(root, f.path)), { recursive: true });
+    await writeFile(join(root, f.path), f.text);
+    await chmod(join(root, f.path), f.mode); // explicit: writeFile's mode is filtered by the umask
+  }
+}
+
+/** Builds kernel, initramfs and root disk into opts.out from the two .debs; scratch space lives in out/.work. */
+export async function assembleMicro(opts: AssemblyOptions): Promise<Assembly> {
+  const { out, signal, progress } = opts;
+  const work = join(out, '.work');
+  const [kernelRoot, busyboxRoot, initStage, rootStage] = ['kernel', 'busybox', 'initramfs', 'root'].map((d) => join(work, d)) as [string, string, string, string];
+  progress('unpacking kernel', 20);
+  await unpackDeb(opts.kernelDeb, kernelRoot, signal);
+  await unpackDeb(opts.busyboxDeb, busyboxRoot, signal);
+  const busybox = join(busyboxRoot, 'bin/busybox');
+  const kernel = await readKernelTree(kernelRoot, busybox, signal);
+  const config = parseKernelConfig(await readFile(join(kernelRoot, 'boot', `config-${kernel.release}`), 'utf8'));
+  await copyFile(join(kernelRoot, 'boot', `vmlinuz-${kernel.release}`), join(out, MICRO_FILES.kernel));
+
+  progress('building initramfs', 45);
+  const boot = selectDrivers(config, MICRO_BOOT_DRIVERS);
+  await installBusybox(initStage, busybox, signal);
+  for (const d of ['dev', 'proc', 'sys', 'newroot']) await mkdir(join(initStage, d), { recursive: true });
+  await writeFiles(initStage, [{ path: 'init', mode: 0o755, text: INITRAMFS_INIT }]);
+  const bootModules = await stageBootModules(kernel, boot.modules, join(initStage, 'lib/modules'), signal);
+  await buildInitramfs({ stageDir: initStage, output: join(out, MICRO_FILES.initrd), signal });
+
+  progress('building root disk', 60);
+  await installBusybox(rootStage, busybox, signal);
+  for (const d of MICRO_ROOT_DIRS) await mkdir(join(rootStage, d), { recursive: true });
+  await writeFiles(rootStage, MICRO_ROOT_FILES);
+  const onDemand = selectDrivers(config, MICRO_ON_DEMAND_DRIVERS);
+  await stageModuleTree(kernel, [...boot.modules, ...onDemand.modules], rootStage, signal);
+  await chmod(join(rootStage, 'tmp'), 0o1777);
+  await chmod(join(rootStage, 'root'), 0o700);
+  await buildRootDisk(
+    { stageDir: rootStage, rawFile: join(work, 'disk.raw'), output: join(out, MICRO_FILES.disk), sizeMiB: opts.rootDiskMiB, label: 'lodge-root', signal },
+    () => progress('converting to qcow2', 85),
+  );
+  await rm(work, { recursive: true, force: true });
+  return { kernelRelease: kernel.release, bootModules, builtIn: boot.builtIn, absent: [...boot.absent, ...onDemand.absent] };
+}
+
+/** Sum of the image's three files, as the manifest's sizeBytes. */
+export async function imageSize(out: string): Promise<number> {
+  let total = 0;
+  for (const f of Object.values(MICRO_FILES)) total += (await stat(join(out, f))).size;
+  return total;
+}

@@ -1,0 +1,80 @@
+import { MICRO_BOOT_MARKER } from './micro-init.js';
+
+/** A file the recipe writes into the root disk (path relative to its root). */
+export interface RootFile {
+  path: string;
+  mode: number;
+  text: string;
+}
+
+/** Empty folders the root disk needs: mount points for the kernel filesystems and writable places. */
+export const MICRO_ROOT_DIRS = ['dev', 'proc', 'sys', 'run', 'tmp', 'root', 'mnt', 'home', 'var/log', 'lib/modules'];
+
+const INITTAB = `# lodge micro: busybox init
+::sysinit:/etc/init.d/rcS
+# cttyhack makes ttyS0 the shell's controlling tty, so job control and Ctrl-C work on the serial console.
+ttyS0::respawn:/bin/cttyhack /bin/sh -l
+::ctrlaltdel:/sbin/poweroff
+::shutdown:/bin/sync
+::shutdown:/bin/umount -a -r
+`;
+
+const RCS = `#!/bin/sh
+# lodge micro rcS: mount the kernel filesystems, start acpid and the network, then print the boot marker.
+export PATH=/sbin:/usr/sbin:/bin:/usr/bin
+# The initramfs moves its /dev, /proc and /sys here; mount them only when booted without it.
+[ -e /proc/self ] || mount -t proc -o nosuid,nodev,noexec proc /proc
+[ -d /sys/kernel ] || mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
+[ -c /dev/null ] || mount -t devtmpfs -o nosuid devtmpfs /dev
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=666 devpts /dev/pts
+mount -t tmpfs -o nosuid,nodev tmpfs /dev/shm
+mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs /run
+mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
+hostname -F /etc/hostname
+ip link set lo up
+# QMP system_powerdown arrives as a KEY_POWER input event; acpid runs /etc/acpi/PWRF/00000080.
+acpid -l /run/acpid.log
+if [ -d /sys/class/net/eth0 ]; then
+  ip link set eth0 up
+  # In the background: the carrier comes up about a second later (linkwatch), and boot should not wait for it.
+  udhcpc -i eth0 -s /etc/udhcpc/default.script -S -t 5 -T 1 -A 3 >/dev/null 2>&1 &
+fi
+echo "${MICRO_BOOT_MARKER}" >/dev/console
+`;
+
+const UDHCPC_SCRIPT = `#!/bin/sh
+# udhcpc hook: apply a lease to the interface, the default route and /etc/resolv.conf.
+case "$1" in
+  deconfig) ip -4 addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip -4 addr show dev "$interface" | grep -q "inet $ip/" || {
+      ip -4 addr flush dev "$interface"; ip addr add "$ip/\${mask:-24}" dev "$interface"; }
+    [ -n "$router" ] && ip route replace default via "\${router%% *}" dev "$interface"
+    if [ -n "$dns" ]; then
+      { for s in $dns; do echo "nameserver $s"; done; [ -n "$domain" ] && echo "search $domain"; } >/etc/resolv.conf
+    fi ;;
+esac
+exit 0
+`;
+
+const PROFILE = `export PATH=/sbin:/usr/sbin:/bin:/usr/bin HOME=/root
+# No \\u: static glibc busybox cannot look up user names (no NSS modules), so it would print nothing.
+PS1='\\h:\\w\\$ '
+cd "$HOME"
+`;
+
+/** Every file of the root disk besides busybox; its text is part of the recipe hash. */
+export const MICRO_ROOT_FILES: RootFile[] = [
+  { path: 'etc/inittab', mode: 0o644, text: INITTAB },
+  { path: 'etc/init.d/rcS', mode: 0o755, text: RCS },
+  { path: 'etc/udhcpc/default.script', mode: 0o755, text: UDHCPC_SCRIPT },
+  { path: 'etc/acpi/PWRF/00000080', mode: 0o755, text: '#!/bin/sh\n# ACPI power button: a clean busybox-init shutdown.\nexec poweroff\n' },
+  { path: 'etc/profile', mode: 0o644, text: PROFILE },
+  { path: 'etc/hostname', mode: 0o644, text: 'lodge\n' },
+  { path: 'etc/hosts', mode: 0o644, text: '127.0.0.1 localhost\n127.0.1.1 lodge\n' },
+  { path: 'etc/passwd', mode: 0o644, text: 'root::0:0:root:/root:/bin/sh\n' },
+  { path: 'etc/group', mode: 0o644, text: 'root:x:0:\ntty:x:5:\n' },
+  { path: 'etc/shadow', mode: 0o600, text: 'root::19000:0:99999:7:::\n' },
+  { path: 'etc/fstab', mode: 0o644, text: '/dev/vda / ext4 rw 0 1\n' },
+];

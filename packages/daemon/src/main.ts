@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// Composition root: the one place that builds concrete objects and wires them together.
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
+import { destination, pino } from 'pino';
+import { LodgeError } from '@lodge/api';
+import { EventBus } from './core/event-bus.js';
+import { HostService } from './core/host-service.js';
+import { ImageService } from './core/image-service.js';
+import { Operations } from './core/operations.js';
+import type { Services } from './core/services.js';
+import type { HostPort, ImageCatalog } from './ports/vm-driver.js';
+import { VmInventory } from './core/vm-inventory.js';
+import { VmLifecycle } from './core/vm-lifecycle.js';
+import { VmRecords } from './core/vm-records.js';
+import { probeHost } from './host/host-probe.js';
+import { readMemInfo } from './host/meminfo.js';
+import { locateQemu } from './host/qemu-binaries.js';
+import { readHostKhz } from './host/tsc-khz.js';
+import { buildImage, getImage, listImages } from './images/image-store.js';
+import { QemuDriver, type QemuBinaries } from './qemu/qemu-driver.js';
+import { listenApi } from './server/api-server.js';
+import { openDatabase } from './store/database.js';
+import { EventTable } from './store/event-table.js';
+import { VmTable } from './store/vm-table.js';
+import { dataFolder, defaultDataRoot } from './sys/data-folder.js';
+import { loadSettings } from './sys/settings.js';
+
+/** Located on every use (a few access() calls), so installing QEMU needs no daemon restart. */
+async function qemuBinary(which: 'system' | 'img'): Promise<string> {
+  const q = await locateQemu();
+  const path = q[which];
+  if (path) return path;
+  const pkg = which === 'system' ? 'qemu-system-x86' : 'qemu-utils';
+  throw new LodgeError('host_unsupported', q.note ?? `QEMU (${pkg}) is not installed`, { hint: `install it with: apt-get install ${pkg}` });
+}
+const qemuBinaries: QemuBinaries = { system: () => qemuBinary('system'), img: () => qemuBinary('img') };
+
+async function main(): Promise<void> {
+  const folder = dataFolder(defaultDataRoot());
+  await mkdir(folder.root, { recursive: true, mode: 0o700 });
+  await Promise.all([mkdir(folder.imagesDir, { recursive: true }), mkdir(folder.file('vms'), { recursive: true })]);
+  const log = pino({ base: { pid: process.pid } }, destination({ dest: folder.file('log'), append: true, mkdir: true }));
+  const settings = await loadSettings(folder.file('config'));
+
+  const db = openDatabase(folder.file('db'));
+  const bus = new EventBus(new EventTable(db));
+  bus.subscribe((ev) => log.info({ event: ev }, ev.type));
+  const ops = new Operations(bus);
+  const host: HostPort = {
+    info: (o) => probeHost({ dataDir: folder.root, refresh: o?.refresh }),
+    resources: async () => ({ ...(await readMemInfo()), cpus: cpus().length }),
+  };
+  const catalog: ImageCatalog = {
+    get: (name) => getImage(folder.imagesDir, name),
+    list: () => listImages(folder.imagesDir),
+    build: (name, o) => buildImage(name, { imagesDir: folder.imagesDir, ...o }),
+  };
+  const driver = new QemuDriver(folder, qemuBinaries, () => readHostKhz());
+  const records = new VmRecords(new VmTable(db), bus, driver.folderOf);
+  const lifecycle = new VmLifecycle({ records, ops, driver, images: catalog, host, overcommit: settings.overcommit, stopTimeout: settings.stopTimeout });
+  const services: Services = {
+    vms: new VmInventory({ records, driver, images: catalog, lifecycle }),
+    lifecycle,
+    images: new ImageService({ catalog, ops }),
+    host: new HostService({ host, lifecycle }),
+    ops,
+    bus,
+  };
+
+  await lifecycle.recover();
+  const api = await listenApi(services, folder.file('socket'));
+  await writeFile(folder.file('pid'), `${process.pid}\n`);
+  log.info({ root: folder.root }, 'lodged listening');
+  process.stdout.write(`lodged ${process.pid} serving ${folder.file('socket')}\n`);
+
+  let stopping = false;
+  const shutdown = async (signal: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'lodged stopping; VMs keep running');
+    await api.close();
+    lifecycle.detachAll();
+    db.close();
+    await rm(folder.file('pid'), { force: true });
+    log.flush();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+}
+
+main().catch((err: unknown) => {
+  const e = LodgeError.from(err);
+  process.stderr.write(`lodged: ${e.message}${e.hint ? `\n  hint: ${e.hint}` : ''}\n`);
+  process.exit(1);
+});

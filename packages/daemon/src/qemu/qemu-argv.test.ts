@@ -1,0 +1,66 @@
+import { describe, expect, it } from 'vitest';
+import type { VmSpec } from '@lodge/api';
+import { buildArgv } from './qemu-argv.js';
+import { escapeValue, option } from './qemu-option.js';
+
+const spec: VmSpec = { name: 'web', image: 'micro', cpus: 2, memory: 512 * 2 ** 20, disk: 2 ** 30, machine: 'q35' };
+const files = { disk: '/d/vms/web/disk.qcow2', qmp: '/d/vms/web/qmp.sock', console: '/d/vms/web/console.sock', consoleLog: '/d/vms/web/console.log', pid: '/d/vms/web/qemu.pid' };
+const boot = { kernel: '/i/vmlinuz', initrd: '/i/initrd.img', cmdline: 'console=ttyS0 root=/dev/vda' };
+
+function valueOf(argv: string[], flag: string): string[] {
+  return argv.flatMap((a, i) => (a === flag ? [argv[i + 1] ?? ''] : []));
+}
+
+describe('qemu option escaping', () => {
+  it('doubles commas so a value cannot add options', () => {
+    expect(escapeValue('/tmp/a,b')).toBe('/tmp/a,,b');
+    expect(option('socket', { path: '/x,server=off', server: true })).toBe('socket,path=/x,,server=off,server=on');
+  });
+  it('refuses NUL and newline', () => {
+    expect(() => escapeValue('a\nb')).toThrow(/NUL or newline/);
+  });
+});
+
+describe('buildArgv', () => {
+  const argv = buildArgv({ spec, boot, files, accelerator: 'tcg' });
+
+  it('starts paused and daemonized, with no default devices', () => {
+    expect(argv).toContain('-S');
+    expect(argv).toContain('-daemonize');
+    expect(argv).toContain('-nodefaults');
+    expect(valueOf(argv, '-pidfile')).toEqual([files.pid]);
+  });
+  it('sizes the guest from the spec', () => {
+    expect(valueOf(argv, '-smp')).toEqual(['2']);
+    expect(valueOf(argv, '-m')).toEqual(['512M']);
+    expect(valueOf(argv, '-machine')).toEqual(['q35']);
+  });
+  it('boots the kernel directly with the qcow2 overlay on virtio', () => {
+    expect(valueOf(argv, '-kernel')).toEqual([boot.kernel]);
+    expect(valueOf(argv, '-append')).toEqual([boot.cmdline]);
+    expect(valueOf(argv, '-drive')[0]).toBe(`file=${files.disk},if=none,id=root,format=qcow2,discard=unmap`);
+    expect(valueOf(argv, '-device')).toContain('virtio-blk-pci,drive=root');
+  });
+  it('puts the console on a socket with a log file, and QMP on its own socket', () => {
+    const chardevs = valueOf(argv, '-chardev');
+    expect(chardevs[0]).toBe(`socket,id=console,path=${files.console},server=on,wait=off,logfile=${files.consoleLog},logappend=on`);
+    expect(chardevs[1]).toBe(`socket,id=qmp,path=${files.qmp},server=on,wait=off`);
+    expect(valueOf(argv, '-mon')).toEqual(['chardev=qmp,mode=control']);
+  });
+  it('uses TCG with a capped translation cache, or KVM with the host CPU', () => {
+    expect(valueOf(argv, '-accel')[0]).toMatch(/^tcg,thread=multi,tb-size=\d+$/);
+    const kvm = buildArgv({ spec, boot, files, accelerator: 'kvm' });
+    expect(valueOf(kvm, '-accel')).toEqual(['kvm']);
+    expect(valueOf(kvm, '-cpu')).toEqual(['host']);
+  });
+  it('escapes user-controlled paths', () => {
+    const odd = buildArgv({ spec, boot, files: { ...files, disk: '/home/a,b/disk.qcow2', console: '/h/x,y.sock' }, accelerator: 'tcg' });
+    expect(valueOf(odd, '-drive')[0]).toContain('file=/home/a,,b/disk.qcow2,if=none');
+    expect(valueOf(odd, '-chardev')[0]).toContain('path=/h/x,,y.sock,');
+  });
+  it('gives microvm guests virtio-mmio devices and the host TSC frequency', () => {
+    const micro = buildArgv({ spec: { ...spec, machine: 'microvm' }, boot, files, accelerator: 'tcg', hostKhz: 2_000_000 });
+    expect(valueOf(micro, '-device')).toContain('virtio-blk-device,drive=root');
+    expect(valueOf(micro, '-append')[0]).toMatch(/tsc_early_khz=2000000$/);
+  });
+});

@@ -1,0 +1,66 @@
+import { VmSpec, type VmState } from '@lodge/api';
+import type { Db } from './database.js';
+
+export interface VmRecord {
+  name: string;
+  spec: VmSpec;
+  state: VmState;
+  stateReason?: string;
+  pid?: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+interface Row {
+  name: string;
+  spec: string;
+  state: VmState;
+  state_reason: string | null;
+  pid: number | null;
+  created_at: string;
+  updated_at: string;
+}
+
+function fromRow(row: Row): VmRecord {
+  return {
+    name: row.name,
+    spec: VmSpec.parse(JSON.parse(row.spec)),
+    state: row.state,
+    stateReason: row.state_reason ?? undefined,
+    pid: row.pid ?? undefined,
+    createdAt: row.created_at,
+    updatedAt: row.updated_at,
+  };
+}
+
+/** The VMs table: specs and their last known state. */
+export class VmTable {
+  constructor(private readonly db: Db) {}
+
+  get(name: string): VmRecord | undefined {
+    const row = this.db.prepare('SELECT * FROM vms WHERE name = ?').get(name) as Row | undefined;
+    return row && fromRow(row);
+  }
+
+  list(): VmRecord[] {
+    return (this.db.prepare('SELECT * FROM vms ORDER BY name').all() as Row[]).map(fromRow);
+  }
+
+  insert(rec: VmRecord): void {
+    this.db
+      .prepare('INSERT INTO vms (name, spec, state, state_reason, pid, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
+      .run(rec.name, JSON.stringify(rec.spec), rec.state, rec.stateReason ?? null, rec.pid ?? null, rec.createdAt, rec.updatedAt);
+  }
+
+  /** pid: undefined keeps the recorded one, null clears it. */
+  setState(name: string, state: VmState, opts: { reason?: string; pid?: number | null } = {}): void {
+    const keepPid = opts.pid === undefined ? 1 : 0;
+    this.db
+      .prepare('UPDATE vms SET state = ?, state_reason = ?, pid = CASE WHEN ? THEN pid ELSE ? END, updated_at = ? WHERE name = ?')
+      .run(state, opts.reason ?? null, keepPid, opts.pid ?? null, new Date().toISOString(), name);
+  }
+
+  delete(name: string): void {
+    this.db.prepare('DELETE FROM vms WHERE name = ?').run(name);
+  }
+}

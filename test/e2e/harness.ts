@@ -1,0 +1,123 @@
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { LodgeClient } from '@lodge/client';
+
+export const REPO = resolve(import.meta.dirname, '../..');
+export const IMAGES_DIR = process.env.LODGE_TEST_IMAGES ?? join(REPO, 'test/.cache/images');
+const DAEMON = join(REPO, 'packages/daemon/dist/main.js');
+const CLI = join(REPO, 'packages/cli/dist/main.js');
+const run = promisify(execFile);
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Pids of every process whose command line mentions `needle` (our QEMUs name files in the home). */
+export async function pidsMentioning(needle: string): Promise<number[]> {
+  const { stdout } = await run('pgrep', ['-f', needle]).catch(() => ({ stdout: '' }));
+  return stdout.split('\n').filter(Boolean).map(Number).filter((p) => p !== process.pid);
+}
+
+function readFileOr(path: string, fallback = ''): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return fallback;
+  }
+}
+
+function killQuietly(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** An isolated Lodge: its own short LODGE_HOME, the shared image cache, a real lodged. */
+export class TestLodge {
+  readonly home = mkdtempSync('/tmp/lt-');
+  readonly env: NodeJS.ProcessEnv;
+  readonly client: LodgeClient;
+  daemon: ChildProcess | undefined;
+
+  constructor(extraEnv: NodeJS.ProcessEnv = {}) {
+    this.env = { ...process.env, LODGE_HOME: this.home, LODGE_IMAGES_DIR: IMAGES_DIR, LODGE_DAEMON: DAEMON, ...extraEnv };
+    this.client = new LodgeClient({ socketPath: join(this.home, 'lodged.sock') });
+  }
+
+  /** Starts lodged in the foreground of a child process and waits until it answers. */
+  async startDaemon(extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+    const child = spawn(process.execPath, [DAEMON], { env: { ...this.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+    this.daemon = child;
+    for (let i = 0; i < 200; i++) {
+      if (child.exitCode !== null) throw new Error(`lodged exited with ${child.exitCode}: ${output}`);
+      if (await this.client.ping().then(() => true, () => false)) return;
+      await sleep(50);
+    }
+    throw new Error(`lodged did not answer within 10 s: ${output}`);
+  }
+
+  /** kill -9 of the daemon: VMs must survive it. */
+  async killDaemon(): Promise<void> {
+    const child = this.daemon;
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGKILL');
+    await exited;
+  }
+
+  cli(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    return new Promise((resolvePromise) => {
+      const child = spawn(process.execPath, [CLI, ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 120_000);
+      child.on('close', (code) => (clearTimeout(timer), resolvePromise({ code: code ?? -1, stdout, stderr })));
+      child.stdin.end(opts.input ?? '');
+    });
+  }
+
+  async cliJson<T>(args: string[]): Promise<T> {
+    const r = await this.cli([...args, '--json']);
+    if (r.code !== 0) throw new Error(`lodge ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    return JSON.parse(r.stdout) as T;
+  }
+
+  consoleLog(vm: string): string {
+    return readFileOr(join(this.home, 'vms', vm, 'console.log'));
+  }
+
+  async waitForConsole(vm: string, text: string | RegExp, timeoutMs = 60_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    const found = (): boolean => (typeof text === 'string' ? this.consoleLog(vm).includes(text) : text.test(this.consoleLog(vm)));
+    while (!found()) {
+      if (Date.now() > deadline) throw new Error(`console of ${vm} did not show ${String(text)} within ${timeoutMs} ms:\n${this.consoleLog(vm).slice(-2000)}`);
+      await sleep(100);
+    }
+  }
+
+  /** Everything this home started ends here, whatever state the test left it in. */
+  async cleanup(): Promise<void> {
+    await this.killDaemon();
+    const autoStarted = Number.parseInt(readFileOr(join(this.home, 'lodged.pid')), 10);
+    if (autoStarted > 1) killQuietly(autoStarted);
+    for (const pid of await pidsMentioning(this.home)) killQuietly(pid);
+    for (let i = 0; i < 100 && (await pidsMentioning(this.home)).length > 0; i++) await sleep(50);
+    await rm(this.home, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,69 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { VmInfo } from '@lodge/api';
+import { TestLodge } from './harness.js';
+
+const MARKER = 'lodge-micro: init reached';
+
+describe('several VMs, and VMs outliving the daemon', () => {
+  const lodge = new TestLodge();
+  const names = ['one', 'two', 'three'];
+  beforeAll(() => lodge.startDaemon());
+  afterAll(() => lodge.cleanup());
+
+  it('runs three VMs at once', async () => {
+    for (const name of names) expect((await lodge.cli(['create', name, '--memory', '192M'])).code).toBe(0);
+    const r = await lodge.cli(['start', ...names]);
+    expect(r.code, r.stderr).toBe(0);
+    await Promise.all(names.map((n) => lodge.waitForConsole(n, MARKER, 120_000)));
+    const list = await lodge.cliJson<VmInfo[]>(['list']);
+    expect(list.map((v) => [v.name, v.state])).toEqual([['one', 'running'], ['three', 'running'], ['two', 'running']]);
+    const pids = new Set(list.map((v) => v.pid));
+    expect(pids.size).toBe(3);
+  });
+
+  it('kill -9 of lodged leaves the VMs running; the next lodged re-attaches to each', async () => {
+    await lodge.client.wait(await lodge.client.stop('three', { force: true }));
+    const before = await lodge.client.list();
+    await lodge.killDaemon();
+    for (const vm of before.filter((v) => v.state === 'running')) expect(process.kill(vm.pid ?? 0, 0)).toBe(true);
+
+    await lodge.startDaemon();
+    const after = await lodge.client.list();
+    expect(after.map((v) => [v.name, v.state, v.pid])).toEqual(before.map((v) => [v.name, v.state, v.pid]));
+    // Re-attached for real: QMP answers (pause/resume) and the console is reachable.
+    expect((await lodge.cli(['pause', 'one'])).code).toBe(0);
+    expect((await lodge.client.get('one')).state).toBe('paused');
+    expect((await lodge.cli(['resume', 'one'])).code).toBe(0);
+    const con = await lodge.cli(['console', 'two'], { input: 'echo still-here-$((40+2))\n' });
+    expect(con.stdout).toContain('still-here-42');
+  });
+
+  it('a VM whose QEMU died while the daemon was down is marked stopped with the reason', async () => {
+    const two = await lodge.client.get('two');
+    await lodge.killDaemon();
+    process.kill(two.pid ?? 0, 'SIGKILL');
+    await lodge.startDaemon();
+    const info = await lodge.client.get('two');
+    expect(info.state).toBe('stopped');
+    expect(info.stateReason).toMatch(/exited while lodged was not running/);
+    expect((await lodge.client.get('one')).state).toBe('running');
+  });
+
+  it('a QEMU killed under a running daemon is noticed at once', async () => {
+    const one = await lodge.client.get('one');
+    process.kill(one.pid ?? 0, 'SIGKILL');
+    for (let i = 0; i < 100 && (await lodge.client.get('one')).state !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 50));
+    const info = await lodge.client.get('one');
+    expect(info.state).toBe('stopped');
+    expect(info.stateReason).toMatch(/QEMU exited unexpectedly/);
+  });
+
+  it('the event stream reported the lifecycle', async () => {
+    const events = await lodge.client.events({ since: 0 });
+    const seen: string[] = [];
+    const timer = setTimeout(() => events.close(), 1000);
+    for await (const ev of events) if (ev.type === 'vm.state' && ev.vm === 'one') seen.push(ev.to);
+    clearTimeout(timer);
+    expect(seen).toEqual(expect.arrayContaining(['starting', 'running', 'paused', 'stopped']));
+  });
+});
