@@ -10,7 +10,7 @@ const TIMEOUT_MS = 60_000;
 
 /** The hardware part of lodge's own QEMU command line: supervision options removed, console on stdout. */
 function rawArgv(cmdlineFile: string): { binary: string; argv: string[] } {
-  const all = readFileSync(cmdlineFile, 'utf8').trim().split(' ').map((a) => JSON.parse(a) as string);
+  const all = JSON.parse(readFileSync(cmdlineFile, 'utf8')) as string[];
   const [binary = 'qemu-system-x86_64', ...rest] = all;
   const argv: string[] = [];
   for (let i = 0; i < rest.length; i++) {
@@ -53,11 +53,13 @@ async function bootLodge(lodge: BenchLodge, vm: string): Promise<{ marker: numbe
   })();
   const t0 = performance.now();
   let cli = 0;
+  let failure: string | undefined;
   const started = lodge.lodge(['start', vm]).then((r) => {
-    if (r.code !== 0) throw new Error(`lodge start failed: ${r.out}`);
+    if (r.code !== 0) failure = r.out;
     cli = performance.now() - t0;
   });
   for (;;) {
+    if (failure !== undefined) throw new Error(`lodge start failed: ${failure}`);
     let text = '';
     try {
       text = readFileSync(log).subarray(from).toString();

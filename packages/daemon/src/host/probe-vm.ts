@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { CPU_MODEL } from '../qemu/qemu-argv.js';
 
 /** The guest writes 0x42 to isa-debug-exit; QEMU then exits with (0x42 << 1) | 1. */
 export const PROBE_EXIT_CODE = 133;
@@ -40,7 +41,8 @@ export async function runProbeVm(opts: ProbeVmOptions): Promise<ProbeVmResult> {
     const boot = join(dir, 'boot.img');
     await writeFile(boot, opts.sector ?? bootSector());
     // IDE boots about 40 ms sooner than floppy under SeaBIOS.
-    const args = ['-accel', opts.accel, '-M', 'pc', '-nodefaults', '-no-user-config', '-display', 'none',
+    // Same CPU model as real VMs: here the default CPU runs under nested KVM while `-cpu host` aborts.
+    const args = ['-accel', opts.accel, '-cpu', CPU_MODEL[opts.accel], '-M', 'pc', '-nodefaults', '-no-user-config', '-display', 'none',
       '-device', `isa-debug-exit,iobase=0x${DEBUG_EXIT_PORT.toString(16)},iosize=0x04`,
       '-drive', `file=${boot},format=raw,if=ide`];
     return await spawnWithTimeout(opts.qemuSystem, args, opts.timeoutMs, opts.signal);

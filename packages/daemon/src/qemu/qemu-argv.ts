@@ -24,6 +24,9 @@ export interface ArgvInput {
   hostKhz?: number;
 }
 
+/** The CPU model per accelerator; the KVM probe boots with the same one, so a passing probe means VMs run. */
+export const CPU_MODEL: Record<Accelerator, string> = { kvm: 'host', tcg: 'max' };
+
 /** TCG's translation cache, in MiB: the default (1 GiB) would make each idle VM's QEMU large. */
 export const TCG_TB_SIZE_MIB = 128;
 
@@ -42,7 +45,7 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-machine', m.machine,
     '-accel', accelerator === 'kvm' ? 'kvm' : option('tcg', { thread: 'multi', 'tb-size': TCG_TB_SIZE_MIB }),
-    '-cpu', accelerator === 'kvm' ? 'host' : 'max',
+    '-cpu', CPU_MODEL[accelerator],
     '-smp', String(spec.cpus),
     '-m', `${Math.ceil(spec.memory / 2 ** 20)}M`,
     '-kernel', boot.kernel,

@@ -55,7 +55,7 @@ export class QemuDriver implements VmDriver {
     const hostKhz = spec.machine === 'microvm' ? await this.hostKhz() : undefined;
     const argv = buildArgv({ spec, boot, files, accelerator: req.accelerator, hostKhz });
     const system = await this.binaries.system();
-    await writeFile(f('cmdline'), [system, ...argv].map((a) => JSON.stringify(a)).join(' ') + '\n');
+    await writeFile(f('cmdline'), `${JSON.stringify([system, ...argv])}\n`);
     req.onProgress?.({ step: 'launching QEMU', percent: 20 });
     let pid: number | undefined;
     try {

@@ -1,0 +1,79 @@
+import { spawn } from 'node:child_process';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { HostReport, ImageEntry } from '@lodge/api';
+import { REPO, sleep, TestLodge } from './harness.js';
+
+describe('the CLI and the daemon around it', () => {
+  const lodge = new TestLodge();
+  afterAll(() => lodge.cleanup());
+
+  it('starts lodged on demand and serves a 0600 unix socket', async () => {
+    const r = await lodge.cli(['list', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(JSON.parse(r.stdout)).toEqual([]);
+    const sock = statSync(join(lodge.home, 'lodged.sock'));
+    expect(sock.isSocket()).toBe(true);
+    expect(sock.mode & 0o777).toBe(0o600);
+    expect((await lodge.client.ping()).ok).toBe(true);
+  });
+
+  it('lodge host --json reports the accelerator, probed for real, and capacity', async () => {
+    const host = await lodge.cliJson<HostReport>(['host']);
+    // /dev/kvm exists on this machine but cannot run guests: the probe must say TCG and why.
+    expect(host.accelerator).toBe('tcg');
+    expect(host.acceleratorNote).toMatch(/KVM/);
+    expect(host.cpus.count).toBeGreaterThan(0);
+    expect(host.memory.totalBytes).toBeGreaterThan(host.memory.availableBytes / 2);
+    expect(host.qemu.version).toMatch(/^\d+\.\d+/);
+    expect(['v1', 'v2', 'none']).toContain(host.cgroup.version);
+    expect(host.capacity.vms).toEqual({ total: 0, active: 0 });
+    const human = await lodge.cli(['host']);
+    expect(human.stdout).toMatch(/tcg/i);
+  });
+
+  it('lists the micro image, and a second build is a cache hit', async () => {
+    const images = await lodge.cliJson<ImageEntry[]>(['image', 'list']);
+    const micro = images.find((i) => i.name === 'micro');
+    expect(micro?.kernelVersion).toMatch(/cloud-amd64$/);
+    const r = await lodge.cli(['image', 'build', 'micro']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout + r.stderr).toMatch(/cache hit/);
+    const unknown = await lodge.cli(['image', 'build', 'nonesuch']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toMatch(/micro/); // names the recipes that exist
+  });
+
+  it('logs -f follows the console as the guest writes to it', async () => {
+    expect((await lodge.cli(['create', 'follow', '--memory', '192M'])).code).toBe(0);
+    expect((await lodge.cli(['start', 'follow'])).code).toBe(0);
+    const child = spawn(process.execPath, [join(REPO, 'packages/cli/dist/main.js'), 'logs', '-f', 'follow'], { env: lodge.env });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    try {
+      await lodge.waitForConsole('follow', 'lodge-micro: init reached');
+      await lodge.cli(['console', 'follow'], { input: 'echo followed-$((1+1))\n' });
+      for (let i = 0; i < 100 && !out.includes('followed-2'); i++) await sleep(50);
+      expect(out).toContain('lodge-micro: init reached');
+      expect(out).toContain('followed-2');
+    } finally {
+      child.kill('SIGINT');
+    }
+    await lodge.client.delete('follow', { force: true });
+  });
+
+  it('a second console client is refused while one is attached', async () => {
+    expect((await lodge.cli(['create', 'solo', '--memory', '192M'])).code).toBe(0);
+    expect((await lodge.cli(['start', 'solo'])).code).toBe(0);
+    const first = await lodge.client.console('solo');
+    try {
+      const second = await lodge.cli(['console', 'solo'], { input: 'echo x\n' });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(/already attached/);
+    } finally {
+      first.close();
+    }
+    await lodge.client.delete('solo', { force: true });
+  });
+});
