@@ -1,6 +1,8 @@
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '@lodge/api';
-import { TestLodge } from './harness.js';
+import { pidsMentioning, TestLodge } from './harness.js';
 
 const MARKER = 'lodge-micro: init reached';
 
@@ -56,6 +58,21 @@ describe('several VMs, and VMs outliving the daemon', () => {
     const info = await lodge.client.get('one');
     expect(info.state).toBe('stopped');
     expect(info.stateReason).toMatch(/QEMU exited unexpectedly/);
+  });
+
+  it('a VM caught mid-start by a daemon crash has its QEMU ended, not orphaned', async () => {
+    expect((await lodge.cli(['start', 'three'])).code).toBe(0);
+    const three = await lodge.client.get('three');
+    await lodge.killDaemon();
+    // What a crash between launching QEMU and recording its pid leaves behind.
+    const db = new Database(join(lodge.home, 'lodge.db'));
+    db.prepare("UPDATE vms SET state = 'starting', pid = NULL WHERE name = 'three'").run();
+    db.close();
+    await lodge.startDaemon();
+    const info = await lodge.client.get('three');
+    expect(info.state).toBe('stopped');
+    expect(info.stateReason).toMatch(/while the VM was starting; its QEMU was ended/);
+    expect(await pidsMentioning(three.folder)).toEqual([]);
   });
 
   it('the event stream reported the lifecycle', async () => {

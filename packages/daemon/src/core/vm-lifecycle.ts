@@ -109,13 +109,17 @@ export class VmLifecycle {
   /** At daemon start: re-attach to every VM an earlier daemon left running, or record why it is gone. */
   async recover(): Promise<void> {
     for (const rec of this.d.records.active()) {
-      if (rec.pid === undefined) {
-        this.d.records.transition(rec.name, 'stopped', { reason: 'lodged stopped while the VM was starting' });
-        continue;
-      }
       const found = await this.d.driver.attach(rec.name, rec.pid);
       if ('gone' in found) {
-        this.d.records.transition(rec.name, 'stopped', { reason: found.gone, pid: null });
+        const reason = rec.state === 'starting' ? 'lodged stopped while the VM was starting' : found.gone;
+        this.d.records.transition(rec.name, 'stopped', { reason, pid: null });
+        continue;
+      }
+      if (rec.state === 'starting') {
+        // Its start never finished (QEMU may still sit paused before cont): end it rather than guess.
+        await found.kill();
+        await found.exited;
+        this.d.records.transition(rec.name, 'stopped', { reason: 'lodged stopped while the VM was starting; its QEMU was ended', pid: null });
         continue;
       }
       this.adopt(rec.name, found);

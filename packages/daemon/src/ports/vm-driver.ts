@@ -37,8 +37,8 @@ export interface VmDriver {
   /** Makes the VM's folder and disk; on failure leaves nothing behind. */
   createDisk(spec: VmSpec, image: ImageEntry): Promise<void>;
   launch(req: LaunchRequest): Promise<VmRuntime>;
-  /** Re-attaches to a QEMU left running by an earlier daemon, or says why it is gone. */
-  attach(name: string, pid: number): Promise<VmRuntime | { gone: string }>;
+  /** Re-attaches to a QEMU left running by an earlier daemon (pid from the store, else its pid file), or says why it is gone. */
+  attach(name: string, pid: number | undefined): Promise<VmRuntime | { gone: string }>;
   removeFiles(name: string): Promise<void>;
   folderOf(name: string): string;
   openConsole(name: string): Promise<Duplex>;

@@ -7,7 +7,7 @@ import type { LaunchRequest, VmDriver, VmRuntime } from '../ports/vm-driver.js';
 import { createOverlay } from '../images/overlay-disk.js';
 import { QmpMonitor, cont } from '../qmp/index.js';
 import { checkSocketPaths, type DataFolder } from '../sys/data-folder.js';
-import { isRunning, processArgv } from '../sys/process-info.js';
+import { isRunning, processArgv, readPidFile } from '../sys/process-info.js';
 import { readLogFile } from './console-log.js';
 import { buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
@@ -73,8 +73,10 @@ export class QemuDriver implements VmDriver {
     }
   }
 
-  async attach(name: string, pid: number): Promise<VmRuntime | { gone: string }> {
+  async attach(name: string, recorded: number | undefined): Promise<VmRuntime | { gone: string }> {
     const dir = this.folder.vmDir(name);
+    const pid = recorded ?? (await readPidFile(this.folder.vmFile(name, 'pid')));
+    if (pid === undefined) return { gone: 'no QEMU process was recorded for it' };
     const argv = await processArgv(pid);
     // The pid must still be our QEMU for this VM, not an unrelated process that reused the number.
     if (!(await isRunning(pid)) || !argv?.some((a) => a.includes(this.folder.vmFile(name, 'pid')))) {
