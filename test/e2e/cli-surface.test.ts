@@ -77,3 +77,28 @@ describe('the CLI and the daemon around it', () => {
     await lodge.client.delete('solo', { force: true });
   });
 });
+
+describe('one daemon per data folder', () => {
+  it('two lodged started at once: one serves, the other says so and exits', async () => {
+    const lodge = new TestLodge();
+    try {
+      const daemon = join(REPO, 'packages/daemon/dist/main.js');
+      const runs = [0, 1].map(() => {
+        const child = spawn(process.execPath, [daemon], { env: lodge.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        let err = '';
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        return { child, exited: new Promise<{ code: number | null; err: string }>((r) => child.on('exit', (code) => r({ code, err }))) };
+      });
+      const first = await Promise.race(runs.map((r) => r.exited));
+      expect(first.code).toBe(1);
+      expect(first.err).toMatch(/already (running|serving)/);
+      let up = false; // the winner may still be starting when the loser gives up
+      for (let i = 0; i < 200 && !up; i++) up = await lodge.client.ping().then(() => true, async () => (await sleep(50), false));
+      expect(up).toBe(true);
+      for (const r of runs) r.child.kill('SIGTERM');
+      await Promise.all(runs.map((r) => r.exited));
+    } finally {
+      await lodge.cleanup();
+    }
+  });
+});

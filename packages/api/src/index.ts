@@ -1,4 +1,5 @@
-export * from './size.js';
+export * from './lite.js';
+export * from './size-field.js';
 export * from './vm-spec.js';
 export * from './vm-state.js';
 export * from './error.js';
@@ -6,5 +7,3 @@ export * from './operation.js';
 export * from './event.js';
 export * from './host.js';
 export * from './image.js';
-export * from './routes.js';
-export * from './data-root.js';

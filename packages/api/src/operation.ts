@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ApiError } from './error.js';
+import { ApiErrorSchema } from './error.js';
 
 export const OperationStatus = z.enum(['running', 'succeeded', 'failed']);
 export type OperationStatus = z.infer<typeof OperationStatus>;
@@ -14,7 +14,7 @@ export const Operation = z.object({
   target: z.string().optional(),
   status: OperationStatus,
   progress: Progress.optional(),
-  error: ApiError.optional(),
+  error: ApiErrorSchema.optional(),
   createdAt: z.string(),
   finishedAt: z.string().optional(),
 });

@@ -1,5 +1,3 @@
-import { z } from 'zod';
-
 const UNITS: Record<string, number> = { '': 1, B: 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
 
 /** Parses "512M", "4G", "1.5G", "4GiB" or a byte count; returns bytes or an error message. */
@@ -17,23 +15,8 @@ export function parseSize(input: string | number): number | string {
 export function formatSize(bytes: number): string {
   for (const unit of ['T', 'G', 'M', 'K'] as const) {
     const n = bytes / (UNITS[unit] ?? 1);
-    if (n >= 1) return `${Number.isInteger(n) ? n : n.toFixed(1)}${unit}`;
+    if (n >= 1) return `${Number.isInteger(n) ? n : Number(n.toFixed(1))}${unit}`; // 251.98 → "252G", not "252.0G"
   }
   return `${bytes}B`;
 }
 
-/** A size field accepting "512M" or bytes, bounded to [min, max] bytes. */
-export function sizeField(what: string, min: number, max: number) {
-  return z.union([z.string(), z.number()]).transform((v, ctx) => {
-    const bytes = parseSize(v);
-    if (typeof bytes === 'string') {
-      ctx.addIssue({ code: 'custom', message: `${what}: ${bytes}` });
-      return z.NEVER;
-    }
-    if (bytes < min || bytes > max) {
-      ctx.addIssue({ code: 'custom', message: `${what} must be between ${formatSize(min)} and ${formatSize(max)}, got ${formatSize(bytes)}` });
-      return z.NEVER;
-    }
-    return bytes;
-  });
-}

@@ -1,8 +1,7 @@
 import { z } from 'zod';
-import { sizeField } from './size.js';
+import { sizeField } from './size-field.js';
+import { IMAGE_NAME_PATTERN, MACHINE_TYPES, VM_DEFAULTS, VM_NAME_PATTERN } from './vm-defaults.js';
 
-export const VM_NAME_PATTERN = /^[a-z][a-z0-9-]{0,62}$/;
-export const IMAGE_NAME_PATTERN = /^[a-z][a-z0-9.-]{0,62}$/;
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
 
@@ -14,10 +13,8 @@ export const ImageName = z
   .string()
   .regex(IMAGE_NAME_PATTERN, 'an image name starts with a lowercase letter, then lowercase letters, digits, "." or "-"');
 
-export const MachineType = z.enum(['q35', 'pc', 'microvm']);
+export const MachineType = z.enum(MACHINE_TYPES);
 export type MachineType = z.infer<typeof MachineType>;
-
-export const VM_DEFAULTS = { image: 'micro', cpus: 1, memory: 512 * MiB, disk: 4 * GiB, machine: 'q35' } as const;
 
 /** What a user asks for at create time; unknown fields are rejected so typos are not silently ignored. */
 export const VmCreateRequest = z

@@ -17,7 +17,6 @@ export const VmInfo = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   folder: z.string(),
-  accelerator: z.enum(['kvm', 'tcg']).optional(),
 });
 export type VmInfo = z.infer<typeof VmInfo>;
 

@@ -5,7 +5,7 @@ import type { Session } from './session.js';
 
 /** After piped input ends, output is awaited until it has been quiet this long (the guest is still answering)... */
 const QUIET_MS = 500;
-/** ...but no longer than this, for a guest that never stops talking. */
+/** ...or, while nothing has come back yet (a guest still booting), up to this long; also the cap for a guest that never stops talking. */
 const LINGER_MAX_MS = 5000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
@@ -18,6 +18,7 @@ function attach(ws: WebSocket, name: string): Promise<number> {
     let done = false;
     let linger: NodeJS.Timeout | undefined;
     let lingerUntil = 0;
+    let answered = false;
     const finish = (code: number, message?: string): void => {
       if (done) return;
       done = true;
@@ -39,7 +40,8 @@ function attach(ws: WebSocket, name: string): Promise<number> {
     };
     const waitQuiet = (): void => {
       clearTimeout(linger);
-      linger = setTimeout(() => finish(0), Math.max(0, Math.min(QUIET_MS, lingerUntil - Date.now())));
+      const left = lingerUntil - Date.now();
+      linger = setTimeout(() => finish(0), Math.max(0, answered ? Math.min(QUIET_MS, left) : left));
     };
     const onEnd = (): void => {
       lingerUntil = Date.now() + LINGER_MAX_MS;
@@ -49,7 +51,9 @@ function attach(ws: WebSocket, name: string): Promise<number> {
 
     ws.on('message', (data: Buffer) => {
       stdout.write(data);
-      if (linger) waitQuiet();
+      if (lingerUntil === 0) return;
+      answered = true;
+      waitQuiet();
     });
     ws.once('close', (code, reason) => {
       const why = reason.toString() || `code ${code}`;

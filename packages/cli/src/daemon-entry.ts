@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { LodgeError } from '@lodge/api';
+import { LodgeError } from '@lodge/api/lite';
 
 /** The daemon's main.js: LODGE_DAEMON when set (tests, development), else the installed @lodge/daemon package. */
 export function daemonEntry(env: NodeJS.ProcessEnv = process.env): string {

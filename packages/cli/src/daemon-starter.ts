@@ -3,7 +3,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LodgeError, SOCKET_FILE } from '@lodge/api';
+import { LodgeError, SOCKET_FILE } from '@lodge/api/lite';
 import { LodgeClient } from '@lodge/client';
 import { daemonEntry } from './daemon-entry.js';
 import { asLodgeError } from './error-printer.js';

@@ -1,4 +1,4 @@
-import { ErrorCode, LodgeError, type ApiError } from '@lodge/api';
+import { ERROR_CODES, LodgeError, type ApiError, type ErrorCode } from '@lodge/api/lite';
 import { UsageError } from './flag-values.js';
 
 export interface PrintedError {
@@ -12,7 +12,7 @@ export interface PrintedError {
 export function asLodgeError(err: unknown): LodgeError | undefined {
   if (err instanceof LodgeError) return err;
   const e = err as { code?: unknown; message?: unknown; hint?: unknown } | null;
-  if (e && ErrorCode.safeParse(e.code).success && typeof e.message === 'string') {
+  if (e && (ERROR_CODES as readonly unknown[]).includes(e.code) && typeof e.message === 'string') {
     return new LodgeError(e.code as ErrorCode, e.message, { hint: typeof e.hint === 'string' ? e.hint : undefined });
   }
   return undefined;

@@ -1,4 +1,4 @@
-import { LodgeError, parseSize } from '@lodge/api';
+import { LodgeError, parseSize } from '@lodge/api/lite';
 
 /** Bad command-line input: printed like every error, but exits 2 as usage errors do. */
 export class UsageError extends LodgeError {

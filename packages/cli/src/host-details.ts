@@ -1,4 +1,4 @@
-import { formatSize, type HostReport } from '@lodge/api';
+import { formatSize, type HostReport } from '@lodge/api/lite';
 import type { Pair } from './key-value-lines.js';
 
 const withNote = (text: string, note: string | undefined): string => (note ? `${text} (${note})` : text);

@@ -1,4 +1,4 @@
-import { formatSize, type ImageEntry } from '@lodge/api';
+import { formatSize, type ImageEntry } from '@lodge/api/lite';
 
 /** "2025-11-25T21:40:12.345Z" → "2025-11-25 21:40 UTC": minutes are enough to tell builds apart. */
 export function shortTime(iso: string): string {

@@ -9,11 +9,12 @@ async function main(argv: string[]): Promise<number> {
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0); // `lodge list | head` is not an error
   });
+  const program = buildProgram(session);
   try {
-    await buildProgram(session).parseAsync(argv, { from: 'user' });
+    await program.parseAsync(argv, { from: 'user' });
     return Number(process.exitCode ?? 0);
   } catch (err) {
-    const shown = err instanceof CommanderError ? fromCommander(err, argv) : err;
+    const shown = err instanceof CommanderError ? fromCommander(err, { program, argv }) : err;
     if (typeof shown === 'number') return shown;
     return printError(shown, session.json || argv.includes('--json'));
   }

@@ -1,4 +1,4 @@
-import { LodgeError, type Operation, type Progress } from '@lodge/api';
+import { LodgeError, type Operation, type Progress } from '@lodge/api/lite';
 import type { LodgeClient } from '@lodge/client';
 
 interface ProgressView {
@@ -10,7 +10,8 @@ const describe = (label: string, p: Progress): string => `${label}: ${p.step}${p
 
 /** A spinner on a terminal; elsewhere one plain line per new step, so logs stay readable. Both on stderr. */
 async function progressView(label: string): Promise<ProgressView> {
-  if (process.stderr.isTTY) {
+  // A terminal without a width (a bare pty) would send ora's line counting into an endless clear loop.
+  if (process.stderr.isTTY && process.stderr.columns > 0) {
     const { default: ora } = await import('ora');
     const spinner = ora({ text: `${label}: waiting`, stream: process.stderr }).start();
     return { update: (p) => void (spinner.text = describe(label, p)), stop: () => void spinner.stop() };

@@ -1,4 +1,4 @@
-import { CommanderError } from 'commander';
+import { type Command, CommanderError } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { UsageError } from './flag-values.js';
 import { buildProgram, fromCommander } from './program.js';
@@ -11,7 +11,8 @@ class OfflineSession extends Session {
   }
 }
 
-const run = (argv: string[]): Promise<unknown> => buildProgram(new OfflineSession({})).parseAsync(argv, { from: 'user' }).catch((err: unknown) => err);
+const program = (): Command => buildProgram(new OfflineSession({}));
+const run = (argv: string[]): Promise<unknown> => program().parseAsync(argv, { from: 'user' }).catch((err: unknown) => err);
 
 describe('the command line', () => {
   it('rejects bad flags before any request', async () => {
@@ -23,10 +24,18 @@ describe('the command line', () => {
   it('turns commander failures into usage errors naming the command to get help for', async () => {
     const err = await run(['stop', 't1', '--bogus']);
     expect(err).toBeInstanceOf(CommanderError);
-    const usage = fromCommander(err as CommanderError, ['stop', 't1', '--bogus']);
+    const usage = fromCommander(err as CommanderError, { program: program(), argv: ['stop', 't1', '--bogus'] });
     expect(usage).toBeInstanceOf(UsageError);
     expect((usage as UsageError).message).toBe("unknown option '--bogus'");
     expect((usage as UsageError).hint).toBe('see: lodge stop --help');
+  });
+
+  it('points the hint at the deepest command named, not at an unknown word', async () => {
+    const argv = ['image', 'bogus'];
+    const usage = fromCommander((await run(argv)) as CommanderError, { program: program(), argv });
+    expect((usage as UsageError).hint).toBe('see: lodge image --help');
+    const nested = ['image', 'build', 'micro', '--fast'];
+    expect((fromCommander((await run(nested)) as CommanderError, { program: program(), argv: nested }) as UsageError).hint).toBe('see: lodge image build --help');
   });
 
   it('lets --version through as success', async () => {
@@ -34,7 +43,7 @@ describe('the command line', () => {
     process.stdout.write = () => true;
     try {
       const err = await run(['--version']);
-      expect(fromCommander(err as CommanderError, ['--version'])).toBe(0);
+      expect(fromCommander(err as CommanderError, { program: program(), argv: ['--version'] })).toBe(0);
     } finally {
       process.stdout.write = out;
     }

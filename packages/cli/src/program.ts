@@ -32,9 +32,22 @@ export function buildProgram(session: Session): Command {
   return program;
 }
 
+/** The commands named at the start of argv ("image build"), for the hint of a usage error. */
+function commandPath(program: Command, argv: readonly string[]): string[] {
+  const path: string[] = [];
+  let cmd = program;
+  for (const word of argv.filter((a) => !a.startsWith('-'))) {
+    const sub = cmd.commands.find((c) => c.name() === word || c.aliases().includes(word));
+    if (!sub) break;
+    path.push(sub.name());
+    cmd = sub;
+  }
+  return path;
+}
+
 /** Commander's own failures: help and --version are not errors; the rest are usage errors (exit 2). */
-export function fromCommander(err: CommanderError, argv: readonly string[]): UsageError | number {
+export function fromCommander(err: CommanderError, ctx: { program: Command; argv: readonly string[] }): UsageError | number {
   if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code)) return err.exitCode;
-  const command = err.code === 'commander.unknownCommand' ? undefined : argv.find((a) => !a.startsWith('-'));
-  return new UsageError(err.message.replace(/^error: /, ''), command ? `see: lodge ${command} --help` : 'see: lodge --help');
+  const help = ['lodge', ...commandPath(ctx.program, ctx.argv), '--help'].join(' ');
+  return new UsageError(err.message.replace(/^error: /, ''), `see: ${help}`);
 }

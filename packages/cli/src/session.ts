@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { resolve } from 'node:path';
-import { dataRootFor } from '@lodge/api';
+import { dataRootFor } from '@lodge/api/lite';
 import type { LodgeClient } from '@lodge/client';
 
 /** What every command shares: output mode and the (lazily started) daemon connection. */

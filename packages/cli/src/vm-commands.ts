@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { formatSize, VM_DEFAULTS, type VmInfo } from '@lodge/api';
-import { createRequestFrom, type CreateFlags } from './create-request.js';
+import { formatSize, VM_DEFAULTS, type VmInfo } from '@lodge/api/lite';
+import type { CreateFlags } from './create-request.js';
 import { forEachName } from './each-name.js';
 import { ensureImage } from './image-builder.js';
 import type { Session } from './session.js';
@@ -21,6 +21,7 @@ export function registerVmCommands(program: Command, session: Session): void {
     .option('--machine <type>', `q35, pc or microvm (default: ${VM_DEFAULTS.machine})`)
     .option('--json', 'print the new VM as JSON')
     .action(async (name: string, flags: CreateFlags) => {
+      const { createRequestFrom } = await import('./create-request.js'); // loads zod only for create
       const req = createRequestFrom(name, flags); // before any request: bad input never starts the daemon
       const client = await session.connect();
       await ensureImage(client, session, req.image ?? VM_DEFAULTS.image);

@@ -1,4 +1,4 @@
-import { formatSize, type VmInfo } from '@lodge/api';
+import { formatSize, type VmInfo } from '@lodge/api/lite';
 import type { Pair } from './key-value-lines.js';
 
 /** What `lodge info NAME` shows, in this order. */
@@ -13,7 +13,6 @@ export function vmDetails(vm: VmInfo): Pair[] {
     ['memory', formatSize(vm.spec.memory)],
     ['disk', formatSize(vm.spec.disk)],
     ['machine', vm.spec.machine],
-    ['accelerator', vm.accelerator],
     ['folder', vm.folder],
     ['created', vm.createdAt],
   ];

@@ -1,4 +1,4 @@
-import { formatSize, type VmInfo } from '@lodge/api';
+import { formatSize, type VmInfo } from '@lodge/api/lite';
 
 /** A reason longer than this is cut in the table; `lodge info` shows it whole. */
 export const REASON_WIDTH = 40;

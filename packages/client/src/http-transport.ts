@@ -1,5 +1,5 @@
 import { request } from 'node:http';
-import { LodgeError, ErrorResponse } from '@lodge/api';
+import { asApiError, LodgeError } from '@lodge/api/lite';
 
 export interface RawResponse {
   status: number;
@@ -9,11 +9,8 @@ export interface RawResponse {
 /** Turns an error body from the daemon back into a LodgeError; anything else becomes internal. */
 export function errorFromBody(status: number, body: Buffer): LodgeError {
   try {
-    const parsed = ErrorResponse.safeParse(JSON.parse(body.toString('utf8')));
-    if (parsed.success) {
-      const e = parsed.data.error;
-      return new LodgeError(e.code, e.message, { hint: e.hint, details: e.details, cause: e.cause });
-    }
+    const e = asApiError(JSON.parse(body.toString('utf8')));
+    if (e) return new LodgeError(e.code, e.message, { hint: e.hint, details: e.details, cause: e.cause });
   } catch {
     // not JSON: fall through
   }

@@ -9,7 +9,7 @@ import {
   type StopOptions,
   type VmCreateRequest,
   type VmInfo,
-} from '@lodge/api';
+} from '@lodge/api/lite';
 import { errorFromBody, httpRequest } from './http-transport.js';
 import { EventStream } from './event-stream.js';
 import { openWebSocket } from './ws-connect.js';

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Composition root: the one place that builds concrete objects and wires them together.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { destination, pino } from 'pino';
 import { LodgeError } from '@lodge/api';
@@ -23,6 +23,7 @@ import { listenApi } from './server/api-server.js';
 import { openDatabase } from './store/database.js';
 import { EventTable } from './store/event-table.js';
 import { VmTable } from './store/vm-table.js';
+import { acquireDaemonLock } from './sys/daemon-lock.js';
 import { dataFolder, defaultDataRoot } from './sys/data-folder.js';
 import { loadSettings } from './sys/settings.js';
 
@@ -40,8 +41,11 @@ async function main(): Promise<void> {
   const folder = dataFolder(defaultDataRoot());
   await mkdir(folder.root, { recursive: true, mode: 0o700 });
   await Promise.all([mkdir(folder.imagesDir, { recursive: true }), mkdir(folder.file('vms'), { recursive: true })]);
-  const log = pino({ base: { pid: process.pid } }, destination({ dest: folder.file('log'), append: true, mkdir: true }));
+  // Synchronous: the log is small, and an early exit must not lose (or crash on) unflushed lines.
+  const log = pino({ base: { pid: process.pid } }, destination({ dest: folder.file('log'), append: true, mkdir: true, sync: true }));
   const settings = await loadSettings(folder.file('config'));
+  // Before the store is opened: two daemons must never both re-attach to the same QEMUs.
+  const lock = await acquireDaemonLock(folder.file('pid'));
 
   const db = openDatabase(folder.file('db'));
   const bus = new EventBus(new EventTable(db));
@@ -70,7 +74,6 @@ async function main(): Promise<void> {
 
   await lifecycle.recover();
   const api = await listenApi(services, folder.file('socket'));
-  await writeFile(folder.file('pid'), `${process.pid}\n`);
   log.info({ root: folder.root }, 'lodged listening');
   process.stdout.write(`lodged ${process.pid} serving ${folder.file('socket')}\n`);
 
@@ -82,7 +85,7 @@ async function main(): Promise<void> {
     await api.close();
     lifecycle.detachAll();
     db.close();
-    await rm(folder.file('pid'), { force: true });
+    await lock.release();
     log.flush();
     process.exit(0);
   };

@@ -25,7 +25,7 @@ export function isAllowed(action: VmAction, state: VmState): boolean {
 export function assertAllowed(action: VmAction, state: VmState, vm: string): void {
   if (isAllowed(action, state)) return;
   throw new LodgeError('invalid_state', `cannot ${action} VM "${vm}": it is ${state}`, {
-    hint: HINTS[state]?.replace('NAME', vm),
+    hint: HINTS[state]?.replaceAll('NAME', vm),
     details: { vm, state, action, allowedIn: ALLOWED[action] },
   });
 }
