@@ -66,7 +66,7 @@ describe('the CLI and the daemon around it', () => {
   it('a second console client is refused while one is attached', async () => {
     expect((await lodge.cli(['create', 'solo', '--memory', '192M'])).code).toBe(0);
     expect((await lodge.cli(['start', 'solo'])).code).toBe(0);
-    const first = await lodge.client.console('solo');
+    const first = await lodge.client.console('solo', () => undefined);
     try {
       const second = await lodge.cli(['console', 'solo'], { input: 'echo x\n' });
       expect(second.code).toBe(1);

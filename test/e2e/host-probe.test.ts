@@ -45,7 +45,7 @@ describe('host probe on this machine', () => {
     const { value } = await timed('KVM probe (time-out path)', () => probeAccelerator({ qemuSystem }));
     expect(value.accelerator).toBe('tcg');
     expect(value.note).toMatch(/KVM/);
-    expect(value.note).toContain('/dev/kvm is present but a probe VM did not run under KVM within 4 s');
+    expect(value.note).toMatch(/\/dev\/kvm is present but a probe VM (did not run|under KVM)/);
   });
 
   it('sees cgroup v1 with cpu and memory, writable as root', async () => {

@@ -10,7 +10,7 @@ const LINGER_MAX_MS = 5000;
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 /** Wires the terminal (or a pipe) to the console until detach, end of input, or the VM closing it; resolves with the exit code. */
-function attach(ws: WebSocket, name: string): Promise<number> {
+function attach(ws: WebSocket, name: string, onMessage: (handler: (data: Buffer) => void) => void): Promise<number> {
   const { stdin, stdout, stderr } = process;
   const tty = stdin.isTTY === true;
   const restore = (): void => void (tty && stdin.isRaw && stdin.setRawMode(false));
@@ -49,7 +49,7 @@ function attach(ws: WebSocket, name: string): Promise<number> {
     };
     const onSignal = (signal: NodeJS.Signals): void => finish(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143);
 
-    ws.on('message', (data: Buffer) => {
+    onMessage((data: Buffer) => {
       stdout.write(data);
       if (lingerUntil === 0) return;
       answered = true;
@@ -74,8 +74,14 @@ export function registerConsoleCommand(program: Command, session: Session): void
     .description("attach to a running VM's serial console (detach with Ctrl-]); input may also be piped in")
     .argument('<name>', 'VM name')
     .action(async (name: string) => {
-      const ws = await (await session.connect()).console(name);
+      // Output that arrives before the session is wired up is held, not dropped.
+      const early: Buffer[] = [];
+      let sink = (d: Buffer): void => void early.push(d);
+      const ws = await (await session.connect()).console(name, (d) => sink(d));
       process.stderr.write(`Connected to ${name}'s console; detach with Ctrl-]\n`);
-      process.exitCode = await attach(ws, name);
+      process.exitCode = await attach(ws, name, (handler) => {
+        sink = handler;
+        for (const d of early.splice(0)) handler(d);
+      });
     });
 }

@@ -75,12 +75,13 @@ export class LodgeClient {
     const q = new URLSearchParams();
     if (opts.vm) q.set('vm', opts.vm);
     if (opts.since !== undefined) q.set('since', String(opts.since));
-    const ws = await openWebSocket(this.socketPath, `${API.events}${q.size ? `?${q}` : ''}`);
-    return new EventStream<LodgeEventRecord>(ws);
+    const stream = new EventStream<LodgeEventRecord>();
+    return stream.bind(await openWebSocket(this.socketPath, `${API.events}${q.size ? `?${q}` : ''}`, (d) => stream.push(d)));
   }
 
-  /** The VM's serial console as a binary WebSocket. */
-  console = (name: string): Promise<WebSocket> => openWebSocket(this.socketPath, API.vmConsole(name));
+  /** The VM's serial console as a binary WebSocket; everything the guest writes goes to onData, from the first byte. */
+  console = (name: string, onData: (data: Buffer) => void): Promise<WebSocket> =>
+    openWebSocket(this.socketPath, API.vmConsole(name), onData);
 
   /** The console log; with follow, keeps streaming until the signal aborts. */
   async logs(name: string, opts: { follow?: boolean; signal?: AbortSignal; onData: (chunk: Buffer) => void }): Promise<void> {

@@ -1,10 +1,14 @@
 import { WebSocket } from 'ws';
 import { errorFromBody } from './http-transport.js';
 
-/** Opens a WebSocket over the unix socket; a refused upgrade rejects with the daemon's error. */
-export function openWebSocket(socketPath: string, path: string): Promise<WebSocket> {
+/**
+ * Opens a WebSocket over the unix socket; a refused upgrade rejects with the daemon's error.
+ * `onMessage` is attached before the socket can emit anything: messages arriving with the upgrade are not lost.
+ */
+export function openWebSocket(socketPath: string, path: string, onMessage: (data: Buffer) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws+unix://${socketPath}:${path}`);
+    ws.on('message', onMessage);
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {
       const chunks: Buffer[] = [];
