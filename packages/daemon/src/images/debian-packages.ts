@@ -19,7 +19,7 @@ function unavailable(name: string, cause?: unknown): LodgeError {
 /** Resolves a package to apt's candidate version; a name apt does not know is `image_unavailable`. */
 export async function resolvePackage(name: string, signal?: AbortSignal): Promise<ResolvedPackage> {
   const out = await runCommand('apt-cache', ['policy', name], { signal }).catch((err: unknown) => {
-    throw unavailable(name, err);
+    throw signal?.aborted ? err : unavailable(name, err);
   });
   const version = /^\s*Candidate:\s*(\S+)/m.exec(out)?.[1];
   if (!version || version === '(none)') throw unavailable(name);
@@ -29,7 +29,7 @@ export async function resolvePackage(name: string, signal?: AbortSignal): Promis
 /** Follows a metapackage (e.g. linux-image-cloud-amd64) to the versioned package it depends on. */
 export async function resolveMetapackage(meta: string, target: RegExp, signal?: AbortSignal): Promise<ResolvedPackage> {
   const out = await runCommand('apt-cache', ['depends', '--important', meta], { signal }).catch((err: unknown) => {
-    throw unavailable(meta, err);
+    throw signal?.aborted ? err : unavailable(meta, err);
   });
   const dep = [...out.matchAll(/^\s*(?:\|)?Depends:\s*(\S+)/gm)].map((m) => m[1] ?? '').find((n) => target.test(n));
   if (!dep) throw unavailable(meta, new Error(`no dependency of ${meta} matches ${target}`));
@@ -72,6 +72,11 @@ export async function fetchDebs(pkgs: ResolvedPackage[], cacheDir: string, signa
     const file = await findCached(cacheDir, pkg);
     if (!file) throw unavailable(`${pkg.name}=${pkg.version}`);
     files.push(file);
+  }
+  // Older versions of the same packages are never used again; a kernel .deb is ~27 MB.
+  for (const name of await readdir(cacheDir)) {
+    const pkg = pkgs.find((p) => name.startsWith(`${p.name}_`));
+    if (pkg && name.endsWith('.deb') && !files.includes(join(cacheDir, name))) await rm(join(cacheDir, name), { force: true });
   }
   return files;
 }

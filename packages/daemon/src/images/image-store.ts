@@ -51,9 +51,17 @@ export async function getImage(imagesDir: string, name: string): Promise<ImageEn
   });
 }
 
+/** Builds in flight per image folder: a second request joins the first (its signal and progress stay the first's). */
+const inflight = new Map<string, ReturnType<Recipe>>();
+
 /** Builds the named image with its recipe (a cache hit when already built from the same recipe). */
 export async function buildImage(name: string, opts: BuildImageOptions): Promise<{ image: ImageEntry; cached: boolean }> {
   const recipe = isRecipe(name) ? RECIPES[name] : undefined;
   if (!recipe) throw unknownRecipe(name, 'invalid_argument');
-  return recipe(opts);
+  const key = join(opts.imagesDir, name);
+  const running = inflight.get(key);
+  if (running) return running;
+  const build = recipe(opts).finally(() => inflight.delete(key));
+  inflight.set(key, build);
+  return build;
 }

@@ -4,13 +4,14 @@ import { installBusybox } from './busybox-tree.js';
 import { unpackDeb } from './debian-packages.js';
 import { buildInitramfs } from './initramfs.js';
 import { parseKernelConfig, selectDrivers } from './kernel-modules.js';
-import { MICRO_BOOT_DRIVERS, MICRO_ON_DEMAND_DRIVERS, INITRAMFS_INIT } from './micro-init.js';
+import { BOOT_MODULES_FILE, INITRAMFS_INIT, MICRO_BOOT_DRIVERS, MICRO_ON_DEMAND_DRIVERS } from './micro-init.js';
 import { MICRO_ROOT_DIRS, MICRO_ROOT_FILES, type RootFile } from './micro-root.js';
-import { readKernelTree, stageBootModules, stageModuleTree } from './module-files.js';
+import { extractVmlinux } from './kernel-image.js';
+import { readKernelTree, stageModuleTree } from './module-files.js';
 import { buildRootDisk } from './root-disk.js';
 
 /** File names inside the image folder (the manifest names them; VMs never guess them). */
-export const MICRO_FILES = { kernel: 'vmlinuz', initrd: 'initrd.img', disk: 'disk.qcow2' } as const;
+export const MICRO_FILES = { vmlinux: 'vmlinux', bzImage: 'vmlinuz', initrd: 'initrd.img', disk: 'disk.qcow2' } as const;
 
 export interface AssemblyOptions {
   /** The image folder being filled (a temp folder until published). */
@@ -23,6 +24,8 @@ export interface AssemblyOptions {
 }
 
 export interface Assembly {
+  /** vmlinux (PVH-bootable ELF) when the kernel supports it, else the bzImage. */
+  kernelFile: string;
   kernelRelease: string;
   bootModules: string[];
   builtIn: string[];
@@ -48,14 +51,19 @@ export async function assembleMicro(opts: AssemblyOptions): Promise<Assembly> {
   const busybox = join(busyboxRoot, 'bin/busybox');
   const kernel = await readKernelTree(kernelRoot, busybox, signal);
   const config = parseKernelConfig(await readFile(join(kernelRoot, 'boot', `config-${kernel.release}`), 'utf8'));
-  await copyFile(join(kernelRoot, 'boot', `vmlinuz-${kernel.release}`), join(out, MICRO_FILES.kernel));
+  const bzImage = join(kernelRoot, 'boot', `vmlinuz-${kernel.release}`);
+  const pvh = config.get('PVH') === 'y' && (await extractVmlinux(bzImage, join(out, MICRO_FILES.vmlinux), signal));
+  if (!pvh) await copyFile(bzImage, join(out, MICRO_FILES.bzImage));
 
   progress('building initramfs', 45);
   const boot = selectDrivers(config, MICRO_BOOT_DRIVERS);
   await installBusybox(initStage, busybox, signal);
-  for (const d of ['dev', 'proc', 'sys', 'newroot']) await mkdir(join(initStage, d), { recursive: true });
-  await writeFiles(initStage, [{ path: 'init', mode: 0o755, text: INITRAMFS_INIT }]);
-  const bootModules = await stageBootModules(kernel, boot.modules, join(initStage, 'lib/modules'), signal);
+  for (const d of ['dev', 'proc', 'newroot']) await mkdir(join(initStage, d), { recursive: true });
+  await stageModuleTree(kernel, boot.modules, initStage, signal);
+  await writeFiles(initStage, [
+    { path: 'init', mode: 0o755, text: INITRAMFS_INIT },
+    { path: BOOT_MODULES_FILE, mode: 0o644, text: `${boot.modules.join(' ')}\n` },
+  ]);
   await buildInitramfs({ stageDir: initStage, output: join(out, MICRO_FILES.initrd), signal });
 
   progress('building root disk', 60);
@@ -71,12 +79,13 @@ export async function assembleMicro(opts: AssemblyOptions): Promise<Assembly> {
     () => progress('converting to qcow2', 85),
   );
   await rm(work, { recursive: true, force: true });
-  return { kernelRelease: kernel.release, bootModules, builtIn: boot.builtIn, absent: [...boot.absent, ...onDemand.absent] };
+  const kernelFile = pvh ? MICRO_FILES.vmlinux : MICRO_FILES.bzImage;
+  return { kernelFile, kernelRelease: kernel.release, bootModules: boot.modules, builtIn: boot.builtIn, absent: [...boot.absent, ...onDemand.absent] };
 }
 
-/** Sum of the image's three files, as the manifest's sizeBytes. */
-export async function imageSize(out: string): Promise<number> {
+/** Sum of the image's files' sizes, as the manifest's sizeBytes. */
+export async function imageSize(out: string, files: string[]): Promise<number> {
   let total = 0;
-  for (const f of Object.values(MICRO_FILES)) total += (await stat(join(out, f))).size;
+  for (const f of files) total += (await stat(join(out, f))).size;
   return total;
 }

@@ -1,8 +1,9 @@
-import { chmod, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LodgeError, type ImageEntry, type ImageInfo } from '@lodge/api';
 import { fetchDebs, resolveMetapackage, resolvePackage } from './debian-packages.js';
-import { readManifest, recipeHash, syncDir, writeManifest } from './image-manifest.js';
+import { publishFolder, removeStaleTemps, tempPrefix } from './image-folder.js';
+import { readManifest, recipeHash, writeManifest } from './image-manifest.js';
 import { assembleMicro, imageSize, MICRO_FILES } from './micro-assembly.js';
 import { INITRAMFS_INIT, MICRO_BOOT_DRIVERS, MICRO_BOOT_MARKER, MICRO_ON_DEMAND_DRIVERS } from './micro-init.js';
 import { MICRO_ROOT_DIRS, MICRO_ROOT_FILES } from './micro-root.js';
@@ -22,8 +23,11 @@ const BUILDER_VERSION = 'micro-builder/1';
 const KERNEL_PACKAGE = 'linux-image-cloud-amd64';
 const BUSYBOX_PACKAGE = 'busybox-static';
 const ROOT_DISK_MIB = 256;
-/** quiet: kernel messages on an emulated UART cost boot time; panic=-1 turns a panic into a reset (QEMU exits with -no-reboot). */
-export const MICRO_KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet panic=-1';
+/**
+ * quiet: kernel messages on an emulated UART cost boot time; panic=-1: a panic resets (QEMU exits with -no-reboot);
+ * cryptomgr.notests: the crypto self-tests take ~0.5 s of boot under TCG.
+ */
+export const MICRO_KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet panic=-1 cryptomgr.notests';
 
 /**
  * The recipe hash, from the recipe's own texts only: a cache hit needs no apt lookup. A newer Debian package
@@ -50,24 +54,28 @@ export async function buildMicroImage(opts: BuildImageOptions): Promise<{ image:
     opts.onProgress?.({ step, percent });
   };
   progress('resolving packages', 0);
-  const kernelPkg = await resolveMetapackage(KERNEL_PACKAGE, /^linux-image-\d.*-cloud-amd64$/, signal);
-  const busyboxPkg = await resolvePackage(BUSYBOX_PACKAGE, signal);
+  const [kernelPkg, busyboxPkg] = await Promise.all([
+    resolveMetapackage(KERNEL_PACKAGE, /^linux-image-\d.*-cloud-amd64$/, signal),
+    resolvePackage(BUSYBOX_PACKAGE, signal),
+  ]);
   progress('downloading packages', 5);
   const [kernelDeb, busyboxDeb] = await fetchDebs([kernelPkg, busyboxPkg], join(imagesDir, '.cache', 'debs'), signal);
   if (!kernelDeb || !busyboxDeb) throw new LodgeError('internal', 'fetchDebs returned fewer files than packages');
 
   await mkdir(imagesDir, { recursive: true });
-  const tmp = await mkdtemp(join(imagesDir, `.${MICRO_IMAGE_NAME}.tmp-`));
+  await removeStaleTemps(imagesDir, MICRO_IMAGE_NAME);
+  const tmp = await mkdtemp(join(imagesDir, tempPrefix(MICRO_IMAGE_NAME)));
   try {
     await chmod(tmp, 0o755); // mkdtemp makes it 0700; QEMU may run as another user than the builder
     const built = await assembleMicro({ out: tmp, kernelDeb, busyboxDeb, rootDiskMiB: ROOT_DISK_MIB, progress, signal });
     progress('writing manifest', 95);
+    const files = { kernel: built.kernelFile, initrd: MICRO_FILES.initrd, disk: MICRO_FILES.disk };
     const info: ImageInfo = {
       name: MICRO_IMAGE_NAME,
-      ...MICRO_FILES,
+      ...files,
       kernelCmdline: MICRO_KERNEL_CMDLINE,
       kernelVersion: built.kernelRelease,
-      sizeBytes: await imageSize(tmp),
+      sizeBytes: await imageSize(tmp, Object.values(files)),
       builtAt: new Date().toISOString(),
       recipeHash: hash,
       bootMarker: MICRO_BOOT_MARKER,
@@ -76,28 +84,15 @@ export async function buildMicroImage(opts: BuildImageOptions): Promise<{ image:
     const packages = { [kernelPkg.name]: kernelPkg.version, [busyboxPkg.name]: busyboxPkg.version };
     await writeManifest(tmp, { ...info, packages, bootModules: built.bootModules, builtIn: built.builtIn, absentDrivers: built.absent });
     signal?.throwIfAborted();
-    await publish(tmp, folder);
-    progress('done', 100);
-    return { image: { ...info, folder }, cached: false };
+    await publishFolder(tmp, folder).catch(async (err: NodeJS.ErrnoException) => {
+      // Another process published the same recipe between our two renames: theirs is as good as ours.
+      if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || (await readManifest(folder))?.recipeHash !== hash) throw err;
+      await rm(tmp, { recursive: true, force: true });
+    });
+    opts.onProgress?.({ step: 'done', percent: 100 });
+    return { image: { ...((await readManifest(folder)) ?? info), folder }, cached: false };
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw signal?.aborted ? signal.reason : err;
   }
-}
-
-/** Swaps the finished temp folder in as the image; a previous build is moved aside first and then removed. */
-async function publish(tmp: string, folder: string): Promise<void> {
-  const old = `${tmp}.old`;
-  const hadOld = await rename(folder, old).then(() => true, (err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return false;
-    throw err;
-  });
-  try {
-    await rename(tmp, folder);
-  } catch (err) {
-    if (hadOld) await rename(old, folder).catch(() => undefined);
-    throw err;
-  }
-  await syncDir(join(folder, '..'));
-  if (hadOld) await rm(old, { recursive: true, force: true });
 }

@@ -22,7 +22,7 @@ ttyS0::respawn:/bin/cttyhack /bin/sh -l
 const RCS = `#!/bin/sh
 # lodge micro rcS: mount the kernel filesystems, start acpid and the network, then print the boot marker.
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
-# The initramfs moves its /dev, /proc and /sys here; mount them only when booted without it.
+# The initramfs moves its /dev and /proc here; mount what is missing (all of it when booted without one).
 [ -e /proc/self ] || mount -t proc -o nosuid,nodev,noexec proc /proc
 [ -d /sys/kernel ] || mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 [ -c /dev/null ] || mount -t devtmpfs -o nosuid devtmpfs /dev
@@ -31,12 +31,11 @@ mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o nosuid,nodev tmpfs /dev/shm
 mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs /run
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
-hostname -F /etc/hostname
+read -r name </etc/hostname && echo "$name" >/proc/sys/kernel/hostname
 ip link set lo up
 # QMP system_powerdown arrives as a KEY_POWER input event; acpid runs /etc/acpi/PWRF/00000080.
 acpid -l /run/acpid.log
 if [ -d /sys/class/net/eth0 ]; then
-  ip link set eth0 up
   # In the background: the carrier comes up about a second later (linkwatch), and boot should not wait for it.
   udhcpc -i eth0 -s /etc/udhcpc/default.script -S -t 5 -T 1 -A 3 >/dev/null 2>&1 &
 fi

@@ -1,5 +1,5 @@
 import { copyFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LodgeError } from '@lodge/api';
 import { pipeCommand, runCommand } from './host-command.js';
 import { loadOrder, moduleName, parseModulesDep } from './kernel-modules.js';
@@ -30,7 +30,7 @@ export async function readKernelTree(root: string, busybox: string, signal?: Abo
 
 const DECOMPRESSORS: Record<string, string> = { '.xz': 'xz', '.zst': 'zstd', '.gz': 'gzip' };
 
-/** Copies a module, decompressing .ko.xz/.zst/.gz because busybox insmod takes plain ELF objects. */
+/** Copies a module, decompressing .ko.xz/.zst/.gz: busybox modprobe loads plain ELF objects only. */
 async function copyModule(src: string, dest: string, signal?: AbortSignal): Promise<void> {
   await mkdir(dirname(dest), { recursive: true });
   const ext = /\.ko(\.\w+)$/.exec(src)?.[1];
@@ -40,27 +40,18 @@ async function copyModule(src: string, dest: string, signal?: AbortSignal): Prom
   else throw new LodgeError('internal', `cannot decompress kernel module ${src}`);
 }
 
-/** Puts modules (with dependencies) flat into dir/, plus dir/load listing them in insmod order; returns that order. */
-export async function stageBootModules(kernel: KernelTree, wanted: string[], dir: string, signal?: AbortSignal): Promise<string[]> {
+/** Copies modules with their dependencies into root/lib/modules/<release> with a matching modules.dep, for busybox modprobe. */
+export async function stageModuleTree(kernel: KernelTree, wanted: string[], root: string, signal?: AbortSignal): Promise<void> {
   const { paths, missing } = loadOrder(kernel.modulesDep, wanted);
   if (missing.length > 0) throw new LodgeError('internal', `modules.dep of ${kernel.release} lacks ${missing.join(', ')}`);
-  const names = paths.map((p) => `${moduleName(p)}.ko`);
-  for (const [i, p] of paths.entries()) await copyModule(join(kernel.modulesDir, p), join(dir, names[i] ?? ''), signal);
-  await writeFile(join(dir, 'load'), names.map((n) => `${n}\n`).join(''));
-  return names.map((n) => basename(n, '.ko'));
-}
-
-/** Copies modules with their dependencies into a root's /lib/modules/<release> with a matching modules.dep, for modprobe. */
-export async function stageModuleTree(kernel: KernelTree, wanted: string[], root: string, signal?: AbortSignal): Promise<void> {
-  const { paths } = loadOrder(kernel.modulesDep, wanted);
   const dest = join(root, 'lib/modules', kernel.release);
+  const plain = (p: string): string => p.replace(/\.ko\.\w+$/, '.ko');
   const lines: string[] = [];
   for (const p of paths) {
-    const plain = p.replace(/\.ko\.\w+$/, '.ko');
-    await copyModule(join(kernel.modulesDir, p), join(dest, plain), signal);
-    const deps = kernel.modulesDep.get(moduleName(p))?.deps ?? [];
-    const depPaths = deps.map((d) => kernel.modulesDep.get(d)?.path.replace(/\.ko\.\w+$/, '.ko') ?? '');
-    lines.push(`${plain}: ${depPaths.join(' ')}`.trimEnd());
+    await copyModule(join(kernel.modulesDir, p), join(dest, plain(p)), signal);
+    // kmod's convention, which busybox modprobe follows: all transitive deps, the one to load first listed last.
+    const deps = loadOrder(kernel.modulesDep, [moduleName(p)]).paths.slice(0, -1).reverse();
+    lines.push(`${plain(p)}: ${deps.map(plain).join(' ')}`.trimEnd());
   }
   await mkdir(dest, { recursive: true });
   await writeFile(join(dest, 'modules.dep'), `${lines.join('\n')}\n`);
