@@ -102,3 +102,18 @@ describe('one daemon per data folder', () => {
     }
   });
 });
+
+describe('images under VMs', () => {
+  it('a forced rebuild of an image that VMs are based on is refused, naming them', async () => {
+    const lodge = new TestLodge();
+    try {
+      await lodge.startDaemon();
+      expect((await lodge.cli(['create', 'based', '--memory', '128M'])).code).toBe(0);
+      const r = await lodge.cli(['image', 'build', '--force', 'micro']);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/image "micro" is the base of VM\(s\) based/);
+    } finally {
+      await lodge.cleanup();
+    }
+  });
+});

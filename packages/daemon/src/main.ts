@@ -66,7 +66,7 @@ async function main(): Promise<void> {
   const services: Services = {
     vms: new VmInventory({ records, driver, images: catalog, lifecycle }),
     lifecycle,
-    images: new ImageService({ catalog, ops }),
+    images: new ImageService({ catalog, ops, usersOf: (image) => records.list().filter((r) => r.spec.image === image).map((r) => r.name) }),
     host: new HostService({ host, lifecycle }),
     ops,
     bus,

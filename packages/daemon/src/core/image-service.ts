@@ -7,7 +7,7 @@ import type { ImageCatalog } from '../ports/vm-driver.js';
 export class ImageService {
   private readonly building = new Set<string>();
 
-  constructor(private readonly d: { catalog: ImageCatalog; ops: Operations }) {}
+  constructor(private readonly d: { catalog: ImageCatalog; ops: Operations; usersOf: (image: string) => string[] }) {}
 
   list(): Promise<ImageEntry[]> {
     return this.d.catalog.list();
@@ -19,6 +19,14 @@ export class ImageService {
 
   build(name: string, opts: { force: boolean }): Operation {
     parseOrThrow(ImageName, name, 'image name');
+    const users = this.d.usersOf(name);
+    // VM disks are overlays on the image's base file: replacing it under them would corrupt them.
+    if (opts.force && users.length > 0) {
+      throw new LodgeError('conflict', `image "${name}" is the base of VM(s) ${users.join(', ')}; rebuilding it would corrupt their disks`, {
+        hint: `delete those VMs first (lodge delete ${users.join(' ')}), or build without --force`,
+        details: { vms: users },
+      });
+    }
     if (this.building.has(name)) {
       throw new LodgeError('conflict', `image "${name}" is already being built`, { hint: 'wait for that build; lodge image list shows it when done' });
     }
