@@ -1,8 +1,9 @@
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { probeAccelerator } from './accelerator-probe.js';
+import { fakeQemu as fakeQemuIn } from './fake-qemu.js';
 
 let dir: string;
 let fakeKvm: string;
@@ -14,12 +15,7 @@ beforeAll(async () => {
 });
 afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 
-async function fakeQemu(name: string, body: string): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, `#!/bin/sh\n${body}\n`);
-  await chmod(path, 0o755);
-  return path;
-}
+const fakeQemu = (name: string, body: string): Promise<string> => fakeQemuIn(dir, name, body);
 
 describe('probeAccelerator', () => {
   it('chooses KVM only when the probe VM exits through the debug port', async () => {

@@ -3,6 +3,7 @@ import { uptime } from 'node:os';
 import { z } from 'zod';
 import { Accelerator, HostInfo } from '@lodge/api';
 import { writeFileAtomic } from '../sys/atomic-file.js';
+import { parseJsonAs } from '../sys/json-text.js';
 
 /** What makes a cached probe stale: another host boot, or another (or upgraded) qemu-system binary. */
 export const ProbeKey = z.object({ bootId: z.string(), qemuSystem: z.string() });
@@ -29,15 +30,8 @@ export async function readProbeCache(path: string, key: ProbeKey): Promise<Cache
   } catch {
     return undefined;
   }
-  let json: unknown;
-  try {
-    json = JSON.parse(raw);
-  } catch {
-    return undefined;
-  }
-  const parsed = CachedProbe.safeParse(json);
-  if (!parsed.success) return undefined;
-  const cached = parsed.data;
+  const cached = parseJsonAs(CachedProbe, raw);
+  if (!cached) return undefined;
   return cached.key.bootId === key.bootId && cached.key.qemuSystem === key.qemuSystem ? cached : undefined;
 }
 

@@ -1,20 +1,15 @@
-import { chmod, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROBE_EXIT_CODE, bootSector, runProbeVm } from './probe-vm.js';
+import { fakeQemu as fakeQemuIn } from './fake-qemu.js';
 
 let dir: string;
 beforeAll(async () => { dir = await mkdtemp(join(tmpdir(), 'probe-vm-test-')); });
 afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 
-/** A stand-in for qemu-system that runs a shell body, ignoring QEMU's arguments. */
-async function fakeQemu(name: string, body: string): Promise<string> {
-  const path = join(dir, name);
-  await writeFile(path, `#!/bin/sh\n${body}\n`);
-  await chmod(path, 0o755);
-  return path;
-}
+const fakeQemu = (name: string, body: string): Promise<string> => fakeQemuIn(dir, name, body);
 
 async function probeTempDirs(): Promise<string[]> {
   return (await readdir(tmpdir())).filter((n) => n.startsWith('lodge-accel-'));

@@ -2,20 +2,14 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ImageInfo } from '@lodge/api';
+import { parseJsonAs } from '../sys/json-text.js';
 
 /** The manifest's file name inside an image folder; written last, so its presence means the image is complete. */
 export const MANIFEST_FILE = 'image.json';
 
 /** Parses a manifest's text; undefined when it is not JSON or not an ImageInfo (extra fields are dropped). */
 export function parseManifest(text: string): ImageInfo | undefined {
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-  const parsed = ImageInfo.safeParse(json);
-  return parsed.success ? parsed.data : undefined;
+  return parseJsonAs(ImageInfo, text);
 }
 
 /** Reads folder/image.json and checks the files it names exist; undefined for a missing, broken or incomplete image. */
