@@ -111,7 +111,7 @@ describe('images under VMs', () => {
       expect((await lodge.cli(['create', 'based', '--memory', '128M'])).code).toBe(0);
       const r = await lodge.cli(['image', 'build', '--force', 'micro']);
       expect(r.code).toBe(1);
-      expect(r.stderr).toMatch(/image "micro" is the base of VM\(s\) based/);
+      expect(r.stderr).toMatch(/image "micro" needs rebuilding \(a forced rebuild\), but it is the base of VM\(s\) based/);
     } finally {
       await lodge.cleanup();
     }

@@ -1,5 +1,6 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -45,7 +46,8 @@ export function sleep(ms: number): Promise<void> {
 
 /** An isolated Lodge: its own short LODGE_HOME, the shared image cache, a real lodged. */
 export class TestLodge {
-  readonly home = mkdtempSync('/tmp/lt-');
+  /** Short (unix socket paths are), and made on first use: a skipped suite leaves no folder. */
+  readonly home = `/tmp/lt-${randomBytes(4).toString('hex')}`;
   readonly env: NodeJS.ProcessEnv;
   readonly client: LodgeClient;
   daemon: ChildProcess | undefined;
@@ -55,8 +57,14 @@ export class TestLodge {
     this.client = new LodgeClient({ socketPath: join(this.home, 'lodged.sock') });
   }
 
+  ensureHome(): string {
+    mkdirSync(this.home, { recursive: true, mode: 0o700 });
+    return this.home;
+  }
+
   /** Starts lodged in the foreground of a child process and waits until it answers. */
   async startDaemon(extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
+    this.ensureHome();
     const child = spawn(process.execPath, [DAEMON], { env: { ...this.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
@@ -80,6 +88,7 @@ export class TestLodge {
   }
 
   cli(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+    this.ensureHome();
     return new Promise((resolvePromise) => {
       const child = spawn(process.execPath, [CLI, ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';

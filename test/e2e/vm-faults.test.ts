@@ -127,7 +127,7 @@ describe('host faults', () => {
   it('admission with a low overcommit setting in config.yaml', async () => {
     const lodge = new TestLodge();
     try {
-      writeFileSync(join(lodge.home, 'config.yaml'), 'overcommit:\n  memory: 0.05\n  cpu: 4\n');
+      writeFileSync(join(lodge.ensureHome(), 'config.yaml'), 'overcommit:\n  memory: 0.05\n  cpu: 4\n');
       await lodge.startDaemon();
       const host = await lodge.cliJson<{ capacity: { memory: { limitBytes: number; overcommit: number } } }>(['host']);
       expect(host.capacity.memory.overcommit).toBe(0.05);

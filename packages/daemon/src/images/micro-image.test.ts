@@ -54,6 +54,27 @@ describe('buildMicroImage', () => {
     }
   });
 
+  it('asks before replacing an image whose recipe changed, and stops with nothing touched when refused', async () => {
+    const folder = join(dir, 'micro');
+    await mkdir(folder);
+    for (const f of ['vmlinuz', 'initrd.img', 'disk.qcow2']) await writeFile(join(folder, f), 'x');
+    const info = {
+      name: 'micro', kernel: 'vmlinuz', initrd: 'initrd.img', disk: 'disk.qcow2', kernelCmdline: MICRO_KERNEL_CMDLINE,
+      kernelVersion: '6.1.0-56-cloud-amd64', sizeBytes: 3, builtAt: new Date().toISOString(), recipeHash: 'an older recipe', bootMarker: MICRO_BOOT_MARKER,
+    };
+    await writeManifest(folder, info);
+    const asked: string[] = [];
+    const refuse = (why: string): never => {
+      asked.push(why);
+      throw new Error(`refused: ${why}`);
+    };
+    await expect(buildMicroImage({ imagesDir: dir, beforeReplace: refuse })).rejects.toThrow('refused: its recipe changed');
+    await expect(buildMicroImage({ imagesDir: dir, force: true, beforeReplace: refuse })).rejects.toThrow('refused: a forced rebuild');
+    expect(asked).toEqual(['its recipe changed', 'a forced rebuild']);
+    expect((await readdir(dir)).sort()).toEqual(['micro']);
+    expect((await readdir(folder)).sort()).toEqual(['disk.qcow2', 'image.json', 'initrd.img', 'vmlinuz']);
+  });
+
   it('leaves nothing behind when aborted', async () => {
     const controller = new AbortController();
     controller.abort(new Error('stop'));

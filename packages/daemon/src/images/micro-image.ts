@@ -15,6 +15,8 @@ export interface BuildImageOptions {
   force?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: { step: string; percent?: number }) => void;
+  /** Called before an existing image would be replaced; throwing stops the build (VMs may be based on it). */
+  beforeReplace?: (why: string) => void;
 }
 
 export const MICRO_IMAGE_NAME = 'micro';
@@ -44,10 +46,9 @@ export async function buildMicroImage(opts: BuildImageOptions): Promise<{ image:
   const { imagesDir, signal } = opts;
   const folder = join(imagesDir, MICRO_IMAGE_NAME);
   const hash = microRecipeHash();
-  if (!opts.force) {
-    const existing = await readManifest(folder);
-    if (existing?.recipeHash === hash) return { image: { ...existing, folder }, cached: true };
-  }
+  const existing = await readManifest(folder);
+  if (!opts.force && existing?.recipeHash === hash) return { image: { ...existing, folder }, cached: true };
+  if (existing) opts.beforeReplace?.(opts.force ? 'a forced rebuild' : 'its recipe changed');
   // Every step boundary is also an abort point, so fs-only stretches stop promptly too.
   const progress = (step: string, percent: number): void => {
     signal?.throwIfAborted();

@@ -48,7 +48,10 @@ export interface VmDriver {
 export interface ImageCatalog {
   get(name: string): Promise<ImageEntry>;
   list(): Promise<ImageEntry[]>;
-  build(name: string, opts: { force: boolean; signal?: AbortSignal; onProgress: (p: Progress) => void }): Promise<{ image: ImageEntry; cached: boolean }>;
+  build(
+    name: string,
+    opts: { force: boolean; signal?: AbortSignal; onProgress: (p: Progress) => void; beforeReplace: (why: string) => void },
+  ): Promise<{ image: ImageEntry; cached: boolean }>;
 }
 
 export interface HostPort {
