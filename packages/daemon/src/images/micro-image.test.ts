@@ -34,16 +34,22 @@ describe('micro recipe', () => {
   });
 });
 
+/** A complete micro image folder (placeholder files) built by the given recipe. */
+async function builtImage(recipeHash: string) {
+  const folder = join(dir, 'micro');
+  await mkdir(folder);
+  for (const f of ['vmlinuz', 'initrd.img', 'disk.qcow2']) await writeFile(join(folder, f), 'x');
+  const info = {
+    name: 'micro', kernel: 'vmlinuz', initrd: 'initrd.img', disk: 'disk.qcow2', kernelCmdline: MICRO_KERNEL_CMDLINE,
+    kernelVersion: '6.1.0-56-cloud-amd64', sizeBytes: 3, builtAt: new Date().toISOString(), recipeHash, bootMarker: MICRO_BOOT_MARKER,
+  };
+  await writeManifest(folder, info);
+  return { folder, info };
+}
+
 describe('buildMicroImage', () => {
   it('returns a current image as cached without running apt or any other program', async () => {
-    const folder = join(dir, 'micro');
-    await mkdir(folder);
-    for (const f of ['vmlinuz', 'initrd.img', 'disk.qcow2']) await writeFile(join(folder, f), 'x');
-    const info = {
-      name: 'micro', kernel: 'vmlinuz', initrd: 'initrd.img', disk: 'disk.qcow2', kernelCmdline: MICRO_KERNEL_CMDLINE,
-      kernelVersion: '6.1.0-56-cloud-amd64', sizeBytes: 3, builtAt: new Date().toISOString(), recipeHash: microRecipeHash(), bootMarker: MICRO_BOOT_MARKER,
-    };
-    await writeManifest(folder, info);
+    const { folder, info } = await builtImage(microRecipeHash());
     const path = process.env.PATH;
     process.env.PATH = join(dir, 'no-programs-here'); // any apt-cache / apt-get call would now fail with ENOENT
     try {
@@ -55,14 +61,7 @@ describe('buildMicroImage', () => {
   });
 
   it('asks before replacing an image whose recipe changed, and stops with nothing touched when refused', async () => {
-    const folder = join(dir, 'micro');
-    await mkdir(folder);
-    for (const f of ['vmlinuz', 'initrd.img', 'disk.qcow2']) await writeFile(join(folder, f), 'x');
-    const info = {
-      name: 'micro', kernel: 'vmlinuz', initrd: 'initrd.img', disk: 'disk.qcow2', kernelCmdline: MICRO_KERNEL_CMDLINE,
-      kernelVersion: '6.1.0-56-cloud-amd64', sizeBytes: 3, builtAt: new Date().toISOString(), recipeHash: 'an older recipe', bootMarker: MICRO_BOOT_MARKER,
-    };
-    await writeManifest(folder, info);
+    const { folder } = await builtImage('an older recipe');
     const asked: string[] = [];
     const refuse = (why: string): never => {
       asked.push(why);
