@@ -63,6 +63,32 @@ describe('the CLI and the daemon around it', () => {
     await lodge.client.delete('follow', { force: true });
   });
 
+  it('the console on a real terminal: keys reach the guest shell, Ctrl-] detaches and the VM keeps running', async () => {
+    expect((await lodge.cli(['create', 'tty', '--memory', '192M'])).code).toBe(0);
+    expect((await lodge.cli(['start', 'tty'])).code).toBe(0);
+    await lodge.waitForConsole('tty', 'lodge-micro: init reached');
+    // `script` gives the CLI a pseudo-terminal, so it runs in raw mode as for a person at a keyboard.
+    const cmd = `${process.execPath} ${join(REPO, 'packages/cli/dist/main.js')} console tty`;
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: lodge.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    try {
+      for (let i = 0; i < 100 && !out.includes('tty-ok-42'); i++) {
+        if (i % 20 === 0) child.stdin.write('echo tty-ok-$((6*7))\r'); // retyped: the shell may not read ttyS0 yet
+        await sleep(100);
+      }
+      expect(out).toContain('tty-ok-42');
+      child.stdin.write('\x1d');
+      expect(await exited).toBe(0);
+      expect(out).toMatch(/Detached/);
+      expect((await lodge.client.get('tty')).state).toBe('running');
+    } finally {
+      child.kill('SIGKILL');
+    }
+    await lodge.client.delete('tty', { force: true });
+  });
+
   it('a second console client is refused while one is attached', async () => {
     expect((await lodge.cli(['create', 'solo', '--memory', '192M'])).code).toBe(0);
     expect((await lodge.cli(['start', 'solo'])).code).toBe(0);
