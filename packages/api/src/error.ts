@@ -10,5 +10,3 @@ export const ApiErrorSchema = z.object({
   details: z.record(z.string(), z.unknown()).optional(),
   cause: z.string().optional(),
 });
-
-export const ErrorResponse = z.object({ error: ApiErrorSchema });

@@ -1,26 +1,16 @@
 import { chmod, rm } from 'node:fs/promises';
-import { createConnection } from 'node:net';
 import type { Server } from 'node:http';
 import { createAdaptorServer } from '@hono/node-server';
-import { LodgeError } from '@lodge/api';
 import type { Services } from '../core/services.js';
 import { httpApp } from './http-app.js';
 import { attachWebSockets } from './ws-gateway.js';
 
-function socketAnswers(path: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createConnection(path);
-    sock.once('connect', () => (sock.destroy(), resolve(true)));
-    sock.once('error', () => resolve(false));
-  });
-}
-
-/** Serves the API on a unix socket only its owner can open (0600 from the moment it exists). */
+/**
+ * Serves the API on a unix socket only its owner can open (0600 from the moment it exists).
+ * The caller holds the daemon lock, so a socket already there is a stale one left by a killed daemon.
+ */
 export async function listenApi(s: Services, socketPath: string): Promise<{ close(): Promise<void> }> {
-  if (await socketAnswers(socketPath)) {
-    throw new LodgeError('conflict', `another lodged is already serving ${socketPath}`, { hint: 'stop it first, or use another LODGE_HOME' });
-  }
-  await rm(socketPath, { force: true }); // a stale socket left by a killed daemon
+  await rm(socketPath, { force: true });
   const server = createAdaptorServer({ fetch: httpApp(s).fetch }) as Server;
   const wss = attachWebSockets(server, s);
   const oldMask = process.umask(0o177);
