@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HostReport, ImageEntry } from '@lodge/api';
-import { REPO, sleep, TestLodge } from './harness.js';
+import { BOOT_MARKER, REPO, sleep, TestLodge } from './harness.js';
 
 describe('the CLI and the daemon around it', () => {
   const lodge = new TestLodge();
@@ -46,16 +46,14 @@ describe('the CLI and the daemon around it', () => {
   });
 
   it('logs -f follows the console as the guest writes to it', async () => {
-    expect((await lodge.cli(['create', 'follow', '--memory', '192M'])).code).toBe(0);
-    expect((await lodge.cli(['start', 'follow'])).code).toBe(0);
+    await lodge.bootVm('follow');
     const child = spawn(process.execPath, [join(REPO, 'packages/cli/dist/main.js'), 'logs', '-f', 'follow'], { env: lodge.env });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {
-      await lodge.waitForConsole('follow', 'lodge-micro: init reached');
       await lodge.cli(['console', 'follow'], { input: 'echo followed-$((1+1))\n' });
       for (let i = 0; i < 100 && !out.includes('followed-2'); i++) await sleep(50);
-      expect(out).toContain('lodge-micro: init reached');
+      expect(out).toContain(BOOT_MARKER);
       expect(out).toContain('followed-2');
     } finally {
       child.kill('SIGINT');
@@ -64,9 +62,7 @@ describe('the CLI and the daemon around it', () => {
   });
 
   it('the console on a real terminal: keys reach the guest shell, Ctrl-] detaches and the VM keeps running', async () => {
-    expect((await lodge.cli(['create', 'tty', '--memory', '192M'])).code).toBe(0);
-    expect((await lodge.cli(['start', 'tty'])).code).toBe(0);
-    await lodge.waitForConsole('tty', 'lodge-micro: init reached');
+    await lodge.bootVm('tty');
     // `script` gives the CLI a pseudo-terminal, so it runs in raw mode as for a person at a keyboard.
     const cmd = `${process.execPath} ${join(REPO, 'packages/cli/dist/main.js')} console tty`;
     const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: lodge.env, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -90,8 +86,7 @@ describe('the CLI and the daemon around it', () => {
   });
 
   it('a second console client is refused while one is attached', async () => {
-    expect((await lodge.cli(['create', 'solo', '--memory', '192M'])).code).toBe(0);
-    expect((await lodge.cli(['start', 'solo'])).code).toBe(0);
+    await lodge.bootVm('solo');
     const first = await lodge.client.console('solo', () => undefined);
     try {
       const second = await lodge.cli(['console', 'solo'], { input: 'echo x\n' });

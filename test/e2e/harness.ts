@@ -7,6 +7,8 @@ import { promisify } from 'node:util';
 import { LodgeClient } from '@lodge/client';
 
 export const REPO = resolve(import.meta.dirname, '../..');
+/** What the micro image's init prints on the console once it runs. */
+export const BOOT_MARKER = 'lodge-micro: init reached';
 export const IMAGES_DIR = process.env.LODGE_TEST_IMAGES ?? join(REPO, 'test/.cache/images');
 const DAEMON = join(REPO, 'packages/daemon/dist/main.js');
 const CLI = join(REPO, 'packages/cli/dist/main.js');
@@ -118,6 +120,15 @@ export class TestLodge {
       if (Date.now() > deadline) throw new Error(`console of ${vm} did not show ${String(text)} within ${timeoutMs} ms:\n${this.consoleLog(vm).slice(-2000)}`);
       await sleep(100);
     }
+  }
+
+  /** create + start through the CLI, then wait for the guest's init: a VM whose console answers. */
+  async bootVm(name: string, createArgs: string[] = ['--memory', '192M']): Promise<void> {
+    for (const args of [['create', name, ...createArgs], ['start', name]]) {
+      const r = await this.cli(args);
+      if (r.code !== 0) throw new Error(`lodge ${args.join(' ')} failed (${r.code}): ${r.stderr}`);
+    }
+    await this.waitForConsole(name, BOOT_MARKER);
   }
 
   /** Everything this home started ends here, whatever state the test left it in. */

@@ -2,9 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '@lodge/api';
-import { IMAGES_DIR, pidsMentioning, TestLodge } from './harness.js';
-
-const MARKER = 'lodge-micro: init reached';
+import { BOOT_MARKER, IMAGES_DIR, pidsMentioning, TestLodge } from './harness.js';
 
 async function stopReasons(lodge: TestLodge, vm: string): Promise<(string | undefined)[]> {
   const events = await lodge.client.events({ since: 0, vm });
@@ -33,7 +31,7 @@ describe('a VM from create to delete, through the CLI', () => {
     const r = await lodge.cli(['start', 'alpha']);
     expect(r.code, r.stderr).toBe(0);
     expect((await lodge.cliJson<VmInfo>(['info', 'alpha'])).state).toBe('running');
-    await lodge.waitForConsole('alpha', MARKER);
+    await lodge.waitForConsole('alpha', BOOT_MARKER);
     const con = await lodge.cli(['console', 'alpha'], { input: 'echo sum=$((6*7))\nuname -r\n' });
     expect(con.code, con.stderr).toBe(0);
     expect(con.stdout).toContain('sum=42');
@@ -55,7 +53,7 @@ describe('a VM from create to delete, through the CLI', () => {
   it('shows the console log', async () => {
     const r = await lodge.cli(['logs', 'alpha']);
     expect(r.code).toBe(0);
-    expect(r.stdout).toContain(MARKER);
+    expect(r.stdout).toContain(BOOT_MARKER);
   });
 
   it('refuses to delete a running VM without --force', async () => {
@@ -80,7 +78,7 @@ describe('a VM from create to delete, through the CLI', () => {
 
   it('restarts (stop + start) and force-stops', async () => {
     expect((await lodge.cli(['start', 'alpha'])).code).toBe(0);
-    await lodge.waitForConsole('alpha', MARKER);
+    await lodge.waitForConsole('alpha', BOOT_MARKER);
     const r = await lodge.cli(['restart', 'alpha']);
     expect(r.code, r.stderr).toBe(0);
     // The guest powered off by itself (the button is pressed again while it still boots), no escalation to quit.

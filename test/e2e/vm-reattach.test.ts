@@ -2,9 +2,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '@lodge/api';
-import { pidsMentioning, TestLodge } from './harness.js';
-
-const MARKER = 'lodge-micro: init reached';
+import { BOOT_MARKER, pidsMentioning, TestLodge } from './harness.js';
 
 describe('several VMs, and VMs outliving the daemon', () => {
   const lodge = new TestLodge();
@@ -16,7 +14,7 @@ describe('several VMs, and VMs outliving the daemon', () => {
     for (const name of names) expect((await lodge.cli(['create', name, '--memory', '192M'])).code).toBe(0);
     const r = await lodge.cli(['start', ...names]);
     expect(r.code, r.stderr).toBe(0);
-    await Promise.all(names.map((n) => lodge.waitForConsole(n, MARKER, 120_000)));
+    await Promise.all(names.map((n) => lodge.waitForConsole(n, BOOT_MARKER, 120_000)));
     const list = await lodge.cliJson<VmInfo[]>(['list']);
     expect(list.map((v) => [v.name, v.state])).toEqual([['one', 'running'], ['three', 'running'], ['two', 'running']]);
     const pids = new Set(list.map((v) => v.pid));
