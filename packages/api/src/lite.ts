@@ -5,6 +5,7 @@ export * from './lodge-error.js';
 export * from './routes.js';
 export * from './data-root.js';
 export * from './vm-defaults.js';
+export type * from './guest-api.js';
 // Types only: erased at run time, so importing them costs nothing.
 export type * from './vm-spec.js';
 export type * from './vm-state.js';

@@ -9,6 +9,11 @@ export const API = {
   vmAction: (name: string, action: string) => `/v1/vms/${encodeURIComponent(name)}/${action}`,
   vmConsole: (name: string) => `/v1/vms/${encodeURIComponent(name)}/console`,
   vmLogs: (name: string) => `/v1/vms/${encodeURIComponent(name)}/logs`,
+  vmGuest: (name: string) => `/v1/vms/${encodeURIComponent(name)}/guest`,
+  vmExec: (name: string) => `/v1/vms/${encodeURIComponent(name)}/exec`,
+  vmFiles: (name: string, op: 'get' | 'put', path: string) =>
+    `/v1/vms/${encodeURIComponent(name)}/files?op=${op}&path=${encodeURIComponent(path)}`,
+  vmBus: (name: string, topic: string) => `/v1/vms/${encodeURIComponent(name)}/bus/${encodeURIComponent(topic)}`,
   operation: (id: string) => `/v1/operations/${encodeURIComponent(id)}`,
   operationWait: (id: string) => `/v1/operations/${encodeURIComponent(id)}/wait`,
   events: '/v1/events',

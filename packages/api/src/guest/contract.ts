@@ -1,0 +1,200 @@
+// The guest protocol's shape, shared by the daemon and the agent (docs/guest-protocol.md); no zod here.
+
+export const PROTOCOL_VERSION = 1;
+/** The virtio-serial port name (guest: /dev/virtio-ports/<name>). */
+export const AGENT_PORT_NAME = 'org.lodge.agent.0';
+/** The QEMU guest agent's conventional port name, used for the fallback. */
+export const QGA_PORT_NAME = 'org.qemu.guest_agent.0';
+export const AGENT_VSOCK_PORT = 7070;
+
+export const FRAME_MAGIC = 0x4c47;
+export const HEADER_SIZE = 12;
+export const MAX_PAYLOAD = 65536;
+export const INITIAL_WINDOW = 256 * 1024;
+export const MAX_GUEST_STREAMS = 16;
+export const MAX_MESSAGE_BYTES = 1024 * 1024;
+export const TOPIC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
+export const INBOX_PREFIX = '_inbox.';
+
+export const FrameKind = {
+  Hello: 1,
+  HelloAck: 2,
+  Open: 3,
+  Control: 4,
+  Data: 5,
+  Window: 6,
+  Close: 7,
+  Finish: 8,
+  Reset: 9,
+  Ping: 10,
+  Pong: 11,
+} as const;
+export type FrameKind = (typeof FrameKind)[keyof typeof FrameKind];
+
+export const Channel = { Input: 0, Output: 1, Error: 2 } as const;
+export type Channel = (typeof Channel)[keyof typeof Channel];
+
+export interface Frame {
+  kind: FrameKind;
+  flags: number;
+  stream: number;
+  payload: Buffer;
+}
+
+export type Role = 'host' | 'guest';
+
+export interface Hello {
+  protocol: number;
+  role: Role;
+  session: string;
+  agent?: { version: string; pid: number };
+  timeMs?: number;
+}
+export type HelloAck = Hello;
+
+export const GUEST_ERROR_CODES = [
+  'protocol_error', 'protocol_mismatch', 'flow_control', 'channel_reset', 'busy',
+  'not_found', 'permission_denied', 'invalid_argument', 'timeout', 'cancelled', 'internal',
+] as const;
+export type GuestErrorCode = (typeof GUEST_ERROR_CODES)[number];
+export interface GuestError {
+  code: GuestErrorCode;
+  message: string;
+}
+
+// ---- operations ----
+
+export interface ExecRequest {
+  op: 'exec';
+  argv: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  user?: string;
+  tty?: { rows: number; cols: number; term?: string };
+  stdin?: boolean;
+  timeoutMs?: number;
+}
+export type ExecControl =
+  | { type: 'started'; pid: number }
+  | { type: 'signal'; signal: string }
+  | { type: 'resize'; rows: number; cols: number };
+export interface ExecResult {
+  exitCode: number | null;
+  signal: string | null;
+  timedOut: boolean;
+}
+
+export interface GuestInfo {
+  os: { id: string; name: string; version: string; prettyName: string };
+  kernel: { release: string; version: string; machine: string };
+  hostname: string;
+  uptimeS: number;
+  load: [number, number, number];
+  memory: { totalBytes: number; availableBytes: number };
+  disks: { mount: string; fs: string; totalBytes: number; usedBytes: number }[];
+  addresses: { iface: string; family: 'ipv4' | 'ipv6'; address: string }[];
+  agent: { version: string; pid: number; node: string };
+  timeMs: number;
+}
+export interface InfoRequest { op: 'info' }
+export interface TimeSetRequest { op: 'time.set'; epochMs: number }
+export interface TimeSetResult { offsetMs: number }
+export interface ShutdownRequest { op: 'shutdown'; action: 'poweroff' | 'reboot' }
+
+export interface FileEntry {
+  path: string;
+  kind: 'file' | 'dir' | 'symlink';
+  mode: number;
+  size: number;
+  mtimeMs: number;
+  target?: string;
+}
+export interface FilesGetRequest { op: 'files.get'; path: string }
+export interface FilesPutRequest { op: 'files.put'; path: string }
+export type FilesControl = { type: 'entry' } & FileEntry;
+export interface FilesResult { entries: number; bytes: number }
+
+export interface PublishRequest { op: 'bus.publish'; topic: string; replyTo?: string; size: number }
+export interface PublishResult { delivered: number }
+
+export type OpenRequest =
+  | ExecRequest | InfoRequest | TimeSetRequest | ShutdownRequest
+  | FilesGetRequest | FilesPutRequest | PublishRequest;
+
+// ---- the session engine (implemented in session.ts, used by both ends) ----
+
+export interface SessionOptions {
+  role: Role;
+  /** Sends bytes to the transport; returns false when the transport wants the caller to wait for drain(). */
+  write(bytes: Buffer): boolean;
+  /** Extra fields for our Hello/HelloAck (the agent puts its version here). */
+  agent?: { version: string; pid: number };
+  /** The peer opened a stream; `request` is parsed JSON, not yet schema-checked (the caller checks it). */
+  onOpen(stream: Stream, request: unknown): void;
+  /** Handshake done (also after each resync). */
+  onReady?(peer: Hello): void;
+  /** The session was reset (resync, peer restart, transport lost); every stream has already failed. */
+  onReset?(reason: GuestError): void;
+  /** Bytes dropped while hunting or at a framing error: for logs and counters. */
+  onGarbage?(bytes: number, reason: string): void;
+  /** Checks a control/finish JSON payload from the peer; throwing resets the stream with protocol_error. */
+  checkPayload?(kind: 'control' | 'finish' | 'hello', stream: Stream | undefined, value: unknown): void;
+  /** Limits; defaults from the constants above. */
+  maxPeerStreams?: number;
+  initialWindow?: number;
+  /** Resend interval of Hello until acknowledged (ms, default 500); 0 disables timers (unit tests). */
+  helloIntervalMs?: number;
+}
+
+export interface Session {
+  readonly ready: boolean;
+  readonly peer: Hello | undefined;
+  /** Bytes from the transport, in order. */
+  receive(chunk: Buffer): void;
+  /** The transport can take more bytes (after write() returned false). */
+  drain(): void;
+  /** (Re)starts the handshake: enters hunting, fails all streams, sends Hello until acknowledged. */
+  connect(): void;
+  /** The transport is gone: fails all streams with channel_reset, stops timers; connect() again later. */
+  disconnect(reason: string): void;
+  /** Opens a stream (only when ready; else throws a GuestError-shaped LodgeError-free Error with code). */
+  open(request: OpenRequest): Stream;
+  /** Sends Ping; resolves with the round-trip in ms, rejects after timeoutMs. */
+  ping(timeoutMs: number): Promise<number>;
+  /** Stops timers and fails streams; the session is unusable after. */
+  close(): void;
+}
+
+export interface StreamEvents {
+  /** A Control frame's JSON. */
+  control: (message: unknown) => void;
+  /** Data on a channel: call stream.consumed(channel, chunk.length) once it has been passed on. */
+  data: (channel: Channel, chunk: Buffer) => void;
+  /** The peer sent Close on a channel. */
+  end: (channel: Channel) => void;
+  /** The stream is over: result from Finish, or error from Reset / session reset. Emitted once. */
+  done: (outcome: { result: unknown } | { error: GuestError }) => void;
+}
+
+export interface Stream {
+  readonly id: number;
+  /** The request that opened it. */
+  readonly request: unknown;
+  readonly finished: boolean;
+  on<E extends keyof StreamEvents>(event: E, listener: StreamEvents[E]): this;
+  off<E extends keyof StreamEvents>(event: E, listener: StreamEvents[E]): this;
+  once<E extends keyof StreamEvents>(event: E, listener: StreamEvents[E]): this;
+  control(message: object): void;
+  /** Sends data, split into frames within credit; resolves when all of it is handed to the transport. Rejects if the stream ends. */
+  write(channel: Channel, chunk: Buffer): Promise<void>;
+  /** Sends Close for the channel (after all queued writes). */
+  end(channel: Channel): void;
+  /** Returns credit to the peer for bytes of `channel` that were passed on. */
+  consumed(channel: Channel, bytes: number): void;
+  /** Responder: ends the stream successfully (after all queued writes). */
+  finish(result?: object): void;
+  /** Aborts the stream (opener: cancel; responder: error). */
+  reset(error: GuestError): void;
+  /** Resolves with the Finish result; rejects with an Error carrying `.code` on Reset. */
+  result(): Promise<unknown>;
+}

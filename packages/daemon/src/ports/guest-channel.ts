@@ -1,0 +1,63 @@
+import type { ExecResult, FileEntry, FilesResult, GuestInfo } from '@lodge/api/guest';
+import type { AgentState, ExecStart, GuestVia } from '@lodge/api';
+
+/** A running guest process: output arrives through the callbacks given to exec(). */
+export interface GuestExecution {
+  readonly pid: Promise<number>;
+  /** Writes stdin; resolves when the guest has credit for more (back-pressure). */
+  writeStdin(chunk: Buffer): Promise<void>;
+  endStdin(): void;
+  signal(name: string): void;
+  resize(rows: number, cols: number): void;
+  /** Settles with the exit; rejects with a LodgeError (e.g. not_found for a missing program). */
+  readonly result: Promise<ExecResult>;
+  /** Cancels: the guest process is killed. */
+  cancel(): void;
+}
+
+export interface ExecSinks {
+  /** Output for channel 1 (stdout) or 2 (stderr); call `done` once the bytes are passed on, to return credit. */
+  output(channel: 1 | 2, chunk: Buffer, done: () => void): void;
+}
+
+/** Receives a download: entries in order, each file's bytes after its entry. */
+export interface FilesSink {
+  entry(entry: FileEntry): Promise<void>;
+  data(chunk: Buffer): Promise<void>;
+}
+
+/** Produces an upload. */
+export interface FilesSource {
+  /** Yields entries and, after each file entry, its bytes (exactly entry.size in total). */
+  [Symbol.asyncIterator](): AsyncIterator<{ entry: FileEntry } | { data: Buffer }>;
+}
+
+export interface BusDelivery {
+  topic: string;
+  replyTo?: string;
+  body: Buffer;
+}
+
+/** One VM's guest, as the daemon talks to it: the Lodge agent, or the QEMU guest agent with fewer abilities. */
+export interface GuestChannel {
+  readonly via: GuestVia;
+  readonly state: AgentState;
+  readonly version: string | undefined;
+  /** Lodge agent: everything; QGA: exec (buffered), files (single files), info. */
+  readonly abilities: { streaming: boolean; bus: boolean; tty: boolean; folders: boolean; shutdown: boolean };
+  onState(listener: (state: AgentState) => void): () => void;
+  /** Resolves once ready (rejects on timeout / signal). */
+  whenReady(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  exec(request: ExecStart, sinks: ExecSinks): GuestExecution;
+  info(): Promise<GuestInfo>;
+  setTime(epochMs: number): Promise<{ offsetMs: number }>;
+  shutdown(action: 'poweroff' | 'reboot'): Promise<void>;
+  getFiles(path: string, sink: FilesSink, signal?: AbortSignal): Promise<FilesResult>;
+  putFiles(path: string, source: FilesSource, signal?: AbortSignal): Promise<FilesResult>;
+  /** Publishes to the guest's bus; resolves when the guest handed it to its subscribers. */
+  publish(message: BusDelivery): Promise<{ delivered: number }>;
+  /** Messages the guest's programs publish; the handler's promise is awaited before the guest may send the next (back-pressure). */
+  onPublish(handler: (message: BusDelivery) => Promise<number>): void;
+  /** Drops the connection (VM stopped or daemon shutting down). */
+  close(): void;
+}
