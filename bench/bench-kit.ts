@@ -42,6 +42,15 @@ export class BenchLodge {
     for (let i = 0; i < 200 && !(await this.client.ping().then(() => true, () => false)); i++) await sleep(50);
   }
 
+  /** SIGTERM: lodged detaches from its VMs and exits; they keep running. */
+  async stopDaemon(): Promise<void> {
+    const d = this.daemon;
+    if (!d || d.exitCode !== null) return;
+    const exited = new Promise((r) => d.once('exit', r));
+    d.kill('SIGTERM');
+    await exited;
+  }
+
   lodge(args: string[]): Promise<{ code: number; out: string }> {
     return run(process.execPath, [CLI, ...args], this.env);
   }

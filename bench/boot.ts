@@ -16,6 +16,11 @@ function rawArgv(cmdlineFile: string): { binary: string; argv: string[] } {
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i] ?? '';
     if (a === '-daemonize' || a === '-S') continue;
+    // Devices on the supervision chardevs (the agent ports) go with them.
+    if (a === '-device' && /(^|,)chardev=/.test(rest[i + 1] ?? '')) {
+      i++;
+      continue;
+    }
     if (['-name', '-chardev', '-serial', '-mon', '-pidfile'].includes(a)) {
       i++;
       continue;

@@ -89,7 +89,7 @@ export class TestLodge {
     await exited;
   }
 
-  cli(args: string[], opts: { input?: string; timeoutMs?: number } = {}): Promise<CliResult> {
+  cli(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<CliResult> {
     this.ensureHome();
     return new Promise((resolvePromise) => {
       const child = spawn(process.execPath, [CLI, ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { VmState } from './vm-state.js';
+import { AgentStateSchema, GuestViaSchema, VmState } from './vm-state.js';
 import { Operation } from './operation.js';
 
 export const LodgeEvent = z.discriminatedUnion('type', [
@@ -13,6 +13,14 @@ export const LodgeEvent = z.discriminatedUnion('type', [
     reason: z.string().optional(),
   }),
   z.object({ type: z.literal('operation'), operation: Operation }),
+  /** The guest agent became ready, went silent, or reconnects; `via` names the channel. */
+  z.object({
+    type: z.literal('vm.guest'),
+    vm: z.string(),
+    state: AgentStateSchema,
+    via: GuestViaSchema.optional(),
+    version: z.string().optional(),
+  }),
 ]);
 export type LodgeEventBody = z.infer<typeof LodgeEvent>;
 

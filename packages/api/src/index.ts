@@ -7,3 +7,4 @@ export * from './operation.js';
 export * from './event.js';
 export * from './host.js';
 export * from './image.js';
+export * from './guest-api-schemas.js';

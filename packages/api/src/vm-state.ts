@@ -7,6 +7,19 @@ export type VmState = z.infer<typeof VmState>;
 export const VmAction = z.enum(['start', 'stop', 'restart', 'pause', 'resume', 'delete']);
 export type VmAction = z.infer<typeof VmAction>;
 
+/** How the daemon reaches the guest (guest-api.ts has the same unions as plain types for the zod-free clients). */
+export const GuestViaSchema = z.enum(['lodge-agent', 'qemu-guest-agent']);
+export const AgentStateSchema = z.enum(['none', 'connecting', 'ready', 'gone']);
+
+/** The guest's readiness as `lodge list/info` show it; live details are at GET /v1/vms/:name/guest. */
+export const VmGuest = z.object({
+  state: AgentStateSchema,
+  via: GuestViaSchema.optional(),
+  version: z.string().optional(),
+  readyAt: z.string().optional(),
+});
+export type VmGuest = z.infer<typeof VmGuest>;
+
 export const VmInfo = z.object({
   name: z.string(),
   spec: VmSpec,
@@ -17,6 +30,8 @@ export const VmInfo = z.object({
   createdAt: z.string(),
   updatedAt: z.string(),
   folder: z.string(),
+  /** Present while the VM runs. */
+  guest: VmGuest.optional(),
 });
 export type VmInfo = z.infer<typeof VmInfo>;
 
@@ -28,3 +43,13 @@ export const StopOptions = z
   })
   .strict();
 export type StopOptions = z.input<typeof StopOptions>;
+
+export const StartOptions = z
+  .object({
+    /** Whether the start operation waits for the guest agent before it succeeds. */
+    wait: z.boolean().default(true),
+    /** Seconds to wait for the guest agent; a guest that does not answer leaves a warning, not a failure. */
+    readyTimeout: z.number().min(0).max(3600).default(90),
+  })
+  .strict();
+export type StartOptions = z.input<typeof StartOptions>;

@@ -1,9 +1,22 @@
 import type { Command } from 'commander';
+import type { GuestStatus } from '@lodge/api/lite';
+import type { LodgeClient } from '@lodge/client';
+import { guestSection, type VmWithGuest } from './guest-details.js';
 import { keyValueLines } from './key-value-lines.js';
 import type { Session } from './session.js';
 import { renderTable } from './text-table.js';
 import { vmDetails } from './vm-details.js';
 import { vmTable } from './vm-table.js';
+
+/** The guest's own report for `lodge info`; a failure becomes a note there instead of failing the command. */
+async function guestStatus(client: LodgeClient, vm: VmWithGuest): Promise<{ status: GuestStatus; failed: boolean }> {
+  try {
+    return { status: await client.guest(vm.name), failed: false };
+  } catch (err) {
+    const note = `the guest could not be asked: ${err instanceof Error ? err.message : String(err)}`;
+    return { status: { state: vm.guest?.state ?? 'none', via: vm.guest?.via, version: vm.guest?.version, note }, failed: true };
+  }
+}
 
 /** list, info and logs: read-only views of VMs. */
 export function registerInspectCommands(program: Command, session: Session): void {
@@ -27,8 +40,15 @@ export function registerInspectCommands(program: Command, session: Session): voi
     .argument('<name>', 'VM name')
     .option('--json', 'print the VM as JSON')
     .action(async (name: string) => {
-      const vm = await (await session.connect()).get(name);
-      await session.emit(vm, () => keyValueLines(vmDetails(vm)));
+      const client = await session.connect();
+      const vm: VmWithGuest = await client.get(name);
+      const status = vm.state === 'running' ? await guestStatus(client, vm) : undefined;
+      // --json: the VM as before, plus guestStatus when the guest was asked.
+      const data = status && !status.failed ? { ...vm, guestStatus: status.status } : vm;
+      await session.emit(data, () => {
+        const details = keyValueLines(vmDetails(vm).filter(([key]) => !(status && key === 'guest')));
+        return status ? `${details}\n\n${guestSection(status.status)}` : details;
+      });
     });
 
   program

@@ -1,6 +1,9 @@
 import { Command, CommanderError } from 'commander';
+import { registerBusCommands } from './bus-commands.js';
 import { registerConsoleCommand } from './console-session.js';
+import { registerCopyCommand } from './copy-command.js';
 import { registerDaemonCommand } from './daemon-command.js';
+import { registerExecCommands } from './exec-commands.js';
 import { UsageError } from './flag-values.js';
 import { registerHostCommand } from './host-command.js';
 import { registerImageCommands } from './image-commands.js';
@@ -23,6 +26,9 @@ export function buildProgram(session: Session): Command {
   registerLifecycleCommands(program, session);
   registerInspectCommands(program, session);
   registerConsoleCommand(program, session);
+  registerExecCommands(program, session);
+  registerCopyCommand(program, session);
+  registerBusCommands(program, session);
   registerHostCommand(program, session);
   registerImageCommands(program, session);
   registerDaemonCommand(program, session);
@@ -48,6 +54,11 @@ function commandPath(program: Command, argv: readonly string[]): string[] {
 /** Commander's own failures: help and --version are not errors; the rest are usage errors (exit 2). */
 export function fromCommander(err: CommanderError, ctx: { program: Command; argv: readonly string[] }): UsageError | number {
   if (['commander.helpDisplayed', 'commander.version', 'commander.help'].includes(err.code)) return err.exitCode;
-  const help = ['lodge', ...commandPath(ctx.program, ctx.argv), '--help'].join(' ');
+  const path = commandPath(ctx.program, ctx.argv);
+  const help = ['lodge', ...path, '--help'].join(' ');
+  // `lodge exec web ls -l`: the guest command's options were taken for lodge's.
+  if (err.code === 'commander.unknownOption' && ['exec', 'shell'].includes(path[0] ?? '')) {
+    return new UsageError(err.message.replace(/^error: /, ''), `put the guest command after "--": lodge ${path[0]} VM [options] -- CMD [ARGS...]`);
+  }
   return new UsageError(err.message.replace(/^error: /, ''), `see: ${help}`);
 }

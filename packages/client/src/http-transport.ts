@@ -1,16 +1,22 @@
-import { request } from 'node:http';
-import { asApiError, LodgeError } from '@lodge/api/lite';
+import { request, type IncomingHttpHeaders } from 'node:http';
+import { asApiError, LodgeError, type ApiError } from '@lodge/api/lite';
 
 export interface RawResponse {
   status: number;
   body: Buffer;
+  headers?: IncomingHttpHeaders;
+}
+
+/** An error as the wire carries it (HTTP body or WebSocket message), back into the LodgeError the caller sees. */
+export function errorFromApi(e: ApiError): LodgeError {
+  return new LodgeError(e.code, e.message, { hint: e.hint, details: e.details, cause: e.cause });
 }
 
 /** Turns an error body from the daemon back into a LodgeError; anything else becomes internal. */
 export function errorFromBody(status: number, body: Buffer): LodgeError {
   try {
     const e = asApiError(JSON.parse(body.toString('utf8')));
-    if (e) return new LodgeError(e.code, e.message, { hint: e.hint, details: e.details, cause: e.cause });
+    if (e) return errorFromApi(e);
   } catch {
     // not JSON: fall through
   }
@@ -25,15 +31,19 @@ export function unreachable(socketPath: string, err: NodeJS.ErrnoException): Lod
 }
 
 /** One HTTP request over the daemon's unix socket. */
-export function httpRequest(socketPath: string, opts: { method: string; path: string; body?: unknown; signal?: AbortSignal; stream?: (chunk: Buffer) => void }): Promise<RawResponse> {
+export function httpRequest(
+  socketPath: string,
+  opts: { method: string; path: string; body?: unknown; raw?: Buffer; signal?: AbortSignal; stream?: (chunk: Buffer) => void },
+): Promise<RawResponse> {
   return new Promise((resolve, reject) => {
-    const payload = opts.body === undefined ? undefined : JSON.stringify(opts.body);
+    const payload = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
+    const type = opts.raw ? 'application/octet-stream' : 'application/json';
     const req = request({
       socketPath,
       method: opts.method,
       path: opts.path,
       signal: opts.signal,
-      headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
+      headers: payload !== undefined ? { 'content-type': type, 'content-length': Buffer.byteLength(payload) } : {},
     });
     req.once('error', (err: NodeJS.ErrnoException) => {
       if (err.name === 'AbortError') reject(err);
@@ -45,7 +55,7 @@ export function httpRequest(socketPath: string, opts: { method: string; path: st
       const ok = (res.statusCode ?? 500) < 400;
       res.on('data', (c: Buffer) => (ok && opts.stream ? opts.stream(c) : chunks.push(c)));
       res.once('error', reject);
-      res.once('end', () => resolve({ status: res.statusCode ?? 500, body: Buffer.concat(chunks) }));
+      res.once('end', () => resolve({ status: res.statusCode ?? 500, body: Buffer.concat(chunks), headers: res.headers }));
     });
     req.end(payload);
   });

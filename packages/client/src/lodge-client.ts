@@ -1,11 +1,14 @@
 import type { WebSocket } from 'ws';
 import {
   API,
+  type ExecStart,
+  type GuestStatus,
   type HostReport,
   type ImageEntry,
   type LodgeEventRecord,
   type Operation,
   type Progress,
+  type PublishReceipt,
   type StopOptions,
   type VmCreateRequest,
   type VmInfo,
@@ -13,6 +16,10 @@ import {
 import { errorFromBody, httpRequest } from './http-transport.js';
 import { EventStream } from './event-stream.js';
 import { openWebSocket } from './ws-connect.js';
+import { openExec, type ExecOutput, type ExecSession } from './exec-session.js';
+import { getFiles, putFiles, type FileSink, type FileSource } from './file-transfer.js';
+import { publish, request, subscribe, type BusListener, type Subscription } from './message-bus.js';
+import type { FilesResult } from '@lodge/api/guest';
 
 export interface ClientOptions {
   socketPath: string;
@@ -96,4 +103,28 @@ export class LodgeClient {
     });
     if (res.status >= 400) throw errorFromBody(res.status, res.body);
   }
+
+  // ---- the guest: status, processes, files, message bus ----
+
+  /** The guest agent's state and, when it answers, live facts from the guest. */
+  guest = (name: string): Promise<GuestStatus> => this.call('GET', API.vmGuest(name));
+
+  /** Runs a process in the guest (no shell); output goes to `io` with back-pressure. */
+  exec = (name: string, start: ExecStart, io: ExecOutput): Promise<ExecSession> => openExec(this.socketPath, name, start, io);
+
+  /** Copies a guest file or folder into `sink` (e.g. a FileTreeWriter); resolves once the sink took all of it. */
+  getFiles = (name: string, guestPath: string, sink: FileSink): Promise<FilesResult> => getFiles(this.socketPath, name, guestPath, sink);
+
+  /** Copies a file tree (e.g. readFileTree) to `guestPath` in the guest, with cp -r rules. */
+  putFiles = (name: string, guestPath: string, source: FileSource): Promise<FilesResult> => putFiles(this.socketPath, name, guestPath, source);
+
+  /** Publishes a message on the VM's bus. */
+  publish = (name: string, topic: string, body: Buffer | string): Promise<PublishReceipt> => publish(this.socketPath, name, topic, body);
+
+  /** Publishes and waits up to timeoutMs for the first reply; resolves with the reply's body. */
+  request = (name: string, topic: string, body: Buffer | string, timeoutMs: number): Promise<Buffer> =>
+    request(this.socketPath, name, topic, body, timeoutMs);
+
+  /** Receives the messages published on a topic of the VM's bus until close(). */
+  subscribe = (name: string, topic: string, onMessage: BusListener): Promise<Subscription> => subscribe(this.socketPath, name, topic, onMessage);
 }

@@ -4,8 +4,9 @@ import { errorFromBody } from './http-transport.js';
 /**
  * Opens a WebSocket over the unix socket; a refused upgrade rejects with the daemon's error.
  * `onMessage` is attached before the socket can emit anything: messages arriving with the upgrade are not lost.
+ * It also gets whether the message was binary, which the exec and files sockets need.
  */
-export function openWebSocket(socketPath: string, path: string, onMessage: (data: Buffer) => void): Promise<WebSocket> {
+export function openWebSocket(socketPath: string, path: string, onMessage: (data: Buffer, isBinary: boolean) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
     const ws = new WebSocket(`ws+unix://${socketPath}:${path}`);
     ws.on('message', onMessage);

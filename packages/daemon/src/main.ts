@@ -4,11 +4,14 @@ import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { destination, pino } from 'pino';
 import { LodgeError } from '@lodge/api';
+import { createAgentChannel } from './agent/agent-channel.js';
 import { EventBus } from './core/event-bus.js';
+import { GuestService } from './core/guest-service.js';
 import { HostService } from './core/host-service.js';
 import { ImageService } from './core/image-service.js';
 import { Operations } from './core/operations.js';
 import type { Services } from './core/services.js';
+import type { GuestLinks } from './ports/guest-channel.js';
 import type { HostPort, ImageCatalog } from './ports/vm-driver.js';
 import { VmInventory } from './core/vm-inventory.js';
 import { VmLifecycle } from './core/vm-lifecycle.js';
@@ -19,6 +22,7 @@ import { locateQemu } from './host/qemu-binaries.js';
 import { readHostKhz } from './host/tsc-khz.js';
 import { buildImage, getImage, listImages } from './images/image-store.js';
 import { QemuDriver, type QemuBinaries } from './qemu/qemu-driver.js';
+import { createQgaChannel } from './qga/index.js';
 import { listenApi } from './server/api-server.js';
 import { openDatabase } from './store/database.js';
 import { EventTable } from './store/event-table.js';
@@ -62,7 +66,13 @@ async function main(): Promise<void> {
   };
   const driver = new QemuDriver(folder, qemuBinaries, () => readHostKhz());
   const records = new VmRecords(new VmTable(db), bus, driver.folderOf);
-  const lifecycle = new VmLifecycle({ records, ops, driver, images: catalog, host, overcommit: settings.overcommit, stopTimeout: settings.stopTimeout });
+  const guestLog = log.child({ part: 'guest' });
+  const links: GuestLinks = {
+    lodgeAgent: (vm) => createAgentChannel({ socketPath: folder.vmFile(vm, 'agent'), logger: guestLog.child({ vm }) }),
+    qemuGuestAgent: (vm) => createQgaChannel({ socketPath: folder.vmFile(vm, 'qga'), logger: guestLog.child({ vm, via: 'qemu-guest-agent' }) }),
+  };
+  const guest = new GuestService({ links, records, events: bus, log: guestLog });
+  const lifecycle = new VmLifecycle({ records, ops, driver, images: catalog, host, guest, overcommit: settings.overcommit, stopTimeout: settings.stopTimeout });
   const services: Services = {
     vms: new VmInventory({ records, driver, images: catalog, lifecycle }),
     lifecycle,
@@ -70,6 +80,7 @@ async function main(): Promise<void> {
     host: new HostService({ host, lifecycle }),
     ops,
     bus,
+    guest,
   };
 
   await lifecycle.recover();

@@ -1,4 +1,5 @@
 import type { EventBus } from './event-bus.js';
+import type { GuestService } from './guest-service.js';
 import type { HostService } from './host-service.js';
 import type { ImageService } from './image-service.js';
 import type { Operations } from './operations.js';
@@ -13,4 +14,5 @@ export interface Services {
   host: HostService;
   ops: Operations;
   bus: EventBus;
+  guest: GuestService;
 }

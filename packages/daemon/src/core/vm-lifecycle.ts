@@ -1,10 +1,16 @@
-import { LodgeError, type Capacity, type Operation, type VmSpec } from '@lodge/api';
+import { LodgeError, StartOptions, type Capacity, type Operation, type VmSpec, type VmState } from '@lodge/api';
 import { admit, capacityOf, type Overcommit } from './admission.js';
+import { awaitGuestReadiness } from './guest-readiness.js';
+import type { GuestService } from './guest-service.js';
 import type { OperationContext, Operations } from './operations.js';
 import { assertAllowed } from './state-table.js';
 import type { HostPort, ImageCatalog, VmDriver, VmRuntime } from '../ports/vm-driver.js';
 import type { VmRecords } from './vm-records.js';
-import { shutdownRuntime } from './vm-shutdown.js';
+import { parseOrThrow } from './validate.js';
+import { guestPowerOff, shutdownRuntime } from './vm-shutdown.js';
+
+type GuestWait = { wait: boolean; readyTimeout: number };
+const DEFAULT_WAIT: GuestWait = StartOptions.parse({});
 
 export interface LifecycleDeps {
   records: VmRecords;
@@ -12,6 +18,7 @@ export interface LifecycleDeps {
   driver: VmDriver;
   images: ImageCatalog;
   host: HostPort;
+  guest: GuestService;
   overcommit: Overcommit;
   stopTimeout: number;
 }
@@ -30,7 +37,8 @@ export class VmLifecycle {
     return capacityOf(this.d.records.active().map((r) => r.spec), res, this.d.overcommit, this.d.records.list().length);
   }
 
-  async start(name: string): Promise<Operation> {
+  async start(name: string, options: StartOptions = {}): Promise<Operation> {
+    const wait = parseOrThrow(StartOptions, options, 'start options');
     const rec = this.d.records.get(name);
     assertAllowed('start', rec.state, name);
     this.d.records.transition(name, 'starting'); // synchronously, so a concurrent start sees "starting" and loses
@@ -40,7 +48,7 @@ export class VmLifecycle {
       this.d.records.transition(name, rec.state, { reason: rec.stateReason });
       throw err;
     }
-    return this.d.ops.run('start', name, (ctx) => this.boot(rec.spec, ctx));
+    return this.d.ops.run('start', name, (ctx) => this.boot(rec.spec, ctx, wait));
   }
 
   async stop(name: string, opts: { force: boolean; timeout?: number }): Promise<Operation> {
@@ -75,7 +83,7 @@ export class VmLifecycle {
         this.d.records.transition(name, 'stopped', { reason: `restart refused: ${(err as Error).message}` });
         throw err;
       }
-      await this.boot(rec.spec, ctx);
+      await this.boot(rec.spec, ctx, DEFAULT_WAIT);
     });
   }
 
@@ -89,6 +97,7 @@ export class VmLifecycle {
     assertAllowed('resume', this.d.records.get(name).state, name);
     await this.mustRuntime(name).resume();
     this.d.records.transition(name, 'running');
+    this.d.guest.resumed(name);
   }
 
   /** For delete --force: ends the VM whatever its state and waits for QEMU to be gone. */
@@ -128,6 +137,7 @@ export class VmLifecycle {
   }
 
   detachAll(): void {
+    this.d.guest.closeAll();
     for (const runtime of this.runtimes.values()) runtime.detach();
     this.runtimes.clear();
   }
@@ -138,7 +148,7 @@ export class VmLifecycle {
     admit(spec, capacityOf(active, res, this.d.overcommit, this.d.records.list().length), res);
   }
 
-  private async boot(spec: VmSpec, ctx: OperationContext): Promise<void> {
+  private async boot(spec: VmSpec, ctx: OperationContext, wait: GuestWait): Promise<void> {
     const abort = new AbortController();
     const done = (async () => {
       ctx.progress({ step: 'preparing', percent: 5 });
@@ -159,6 +169,10 @@ export class VmLifecycle {
     } finally {
       this.starting.delete(spec.name);
     }
+    // Outside the starting window: a stop during the wait is an ordinary stop of a running VM.
+    if (!wait.wait) return;
+    const stateOf = (): VmState | undefined => this.d.records.find(spec.name)?.state;
+    await awaitGuestReadiness({ guest: this.d.guest, vm: spec.name, timeoutSec: wait.readyTimeout, stateOf, progress: (p) => ctx.progress(p) });
   }
 
   private async shutdown(name: string, runtime: VmRuntime, opts: { force: boolean; timeout?: number; from: 'running' | 'paused' | string }, ctx: OperationContext): Promise<void> {
@@ -169,6 +183,7 @@ export class VmLifecycle {
         timeoutSec: opts.timeout ?? this.d.stopTimeout,
         progress: (p) => ctx.progress(p),
         onEscalate: (why) => this.stopReasons.set(name, `stopped by user: ${why}`),
+        guest: guestPowerOff(this.d.guest, name, this.stopReasons),
       });
     } catch (err) {
       if (this.runtimes.get(name) === runtime) this.d.records.transition(name, await runtime.status().catch(() => 'running' as const));
@@ -178,13 +193,18 @@ export class VmLifecycle {
 
   private adopt(name: string, runtime: VmRuntime): void {
     this.runtimes.set(name, runtime);
+    this.d.guest.attach(name);
     const off = runtime.onRunState((running) => {
       const state = this.d.records.find(name)?.state;
       if (state === 'running' || state === 'paused') this.d.records.transition(name, running ? 'running' : 'paused');
+      if (running && state === 'paused') this.d.guest.resumed(name);
     });
     void runtime.exited.then((info) => {
       off();
-      if (this.runtimes.get(name) === runtime) this.runtimes.delete(name);
+      if (this.runtimes.get(name) === runtime) {
+        this.runtimes.delete(name);
+        this.d.guest.detach(name);
+      }
       const reason = this.stopReasons.get(name) ?? info.reason;
       this.stopReasons.delete(name);
       this.d.records.transition(name, 'stopped', { reason, pid: null });

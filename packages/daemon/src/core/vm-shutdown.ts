@@ -1,9 +1,45 @@
 import type { Progress } from '@lodge/api';
 import type { VmRuntime } from '../ports/vm-driver.js';
+import type { GuestService } from './guest-service.js';
 
 const QUIT_GRACE_MS = 5000;
 /** A guest still booting misses a power-button press made before it listens; press again this often. */
 const REPRESS_MS = 3000;
+/** How long the power button gets alone before the guest agent is asked too. */
+const AGENT_AFTER_MS = 5000;
+
+/** The guest agent's way to power off, when the guest has one; the caller records the stop reason. */
+export interface GuestPowerOff {
+  available(): boolean;
+  powerOff(): Promise<void>;
+}
+
+export interface ShutdownOptions {
+  force: boolean;
+  timeoutSec: number;
+  progress: (p: Progress) => void;
+  /** Says why QEMU had to be told to quit or killed, for the stop reason. */
+  onEscalate: (why: string) => void;
+  guest?: GuestPowerOff;
+}
+
+const AGENT_POWEROFF_REASON = 'stopped by user: ACPI not answered; the guest agent powered it off';
+
+/** The agent path of a graceful stop; the stop reason names the agent only while that is still the story. */
+export function guestPowerOff(guest: Pick<GuestService, 'canPowerOff' | 'powerOff'>, vm: string, reasons: Map<string, string>): GuestPowerOff {
+  return {
+    available: () => guest.canPowerOff(vm),
+    powerOff: async () => {
+      reasons.set(vm, AGENT_POWEROFF_REASON);
+      try {
+        await guest.powerOff(vm);
+      } catch (err) {
+        if (reasons.get(vm) === AGENT_POWEROFF_REASON) reasons.set(vm, 'stopped by user');
+        throw err;
+      }
+    },
+  };
+}
 
 function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -12,21 +48,41 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
   });
 }
 
-async function pressUntilExit(runtime: VmRuntime, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+/** Asks the guest agent once; true when it took the request. */
+async function askAgent(guest: GuestPowerOff | undefined, opts: ShutdownOptions): Promise<boolean> {
+  if (!guest?.available()) return false;
+  opts.progress({ step: 'ACPI not answered; asking the guest agent', percent: 40 });
+  try {
+    await guest.powerOff();
+    return true;
+  } catch (err) {
+    opts.progress({ step: `the guest agent could not power off: ${(err as Error).message}; still waiting`, percent: 50 });
+    return false;
+  }
+}
+
+/** Presses the power button until QEMU exits or the timeout; after AGENT_AFTER_MS (at most half the timeout) the agent is asked once. */
+async function pressUntilExit(runtime: VmRuntime, opts: ShutdownOptions): Promise<boolean> {
+  const start = Date.now();
+  const deadline = start + opts.timeoutSec * 1000;
+  // With a short timeout the agent still gets half of it to act.
+  const askAt = start + Math.min(AGENT_AFTER_MS, (opts.timeoutSec * 1000) / 2);
+  let asked = false;
   for (;;) {
     await runtime.powerdown();
-    const left = deadline - Date.now();
-    if (await within(runtime.exited, Math.min(REPRESS_MS, Math.max(left, 0)))) return true;
+    const now = Date.now();
+    const untilAsk = asked ? Infinity : Math.max(askAt - now, 0);
+    if (await within(runtime.exited, Math.min(REPRESS_MS, Math.max(deadline - now, 0), untilAsk))) return true;
+    if (!asked && Date.now() >= askAt) {
+      asked = true;
+      void askAgent(opts.guest, opts);
+    }
     if (Date.now() >= deadline) return false;
   }
 }
 
-/** powerdown → wait → quit → kill: the guest gets its chance, QEMU always ends. */
-export async function shutdownRuntime(
-  runtime: VmRuntime,
-  opts: { force: boolean; timeoutSec: number; progress: (p: Progress) => void; onEscalate: (why: string) => void },
-): Promise<void> {
+/** powerdown (→ guest agent) → wait → quit → kill: the guest gets its chance, QEMU always ends. */
+export async function shutdownRuntime(runtime: VmRuntime, opts: ShutdownOptions): Promise<void> {
   if (opts.force) {
     opts.progress({ step: 'killing QEMU' });
     await runtime.kill();
@@ -38,7 +94,7 @@ export async function shutdownRuntime(
     opts.progress({ step: 'VM is paused: quitting QEMU' });
   } else {
     opts.progress({ step: 'asking the guest to power off (ACPI)', percent: 10 });
-    if (await pressUntilExit(runtime, opts.timeoutSec * 1000)) return;
+    if (await pressUntilExit(runtime, opts)) return;
     opts.onEscalate(`the guest did not power off within ${opts.timeoutSec}s, QEMU was told to quit`);
     opts.progress({ step: `guest did not power off within ${opts.timeoutSec}s: quitting QEMU`, percent: 80 });
   }

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { LodgeError } from '@lodge/api';
 import { runCommand } from './host-command.js';
+import { dependencyClosure, parseAptDepends, parsePolicyCandidates } from './package-closure.js';
 
 /** A Debian package pinned to the version apt would install now. */
 export interface ResolvedPackage {
@@ -12,28 +13,82 @@ export interface ResolvedPackage {
 
 const APT_HINT = 'run apt-get update on the host (the host needs to reach a Debian mirror), then build again';
 
+/** Where apt calls for an image build may keep state, and how to stop them. */
+export interface AptOptions {
+  signal?: AbortSignal;
+  /** A folder for apt's binary package cache (pkgcache.bin, ~40 MB), so each call need not rebuild it (~0.8 s). */
+  cacheDir?: string;
+}
+
+/**
+ * apt as if nothing were installed: the image is not the host, and a version installed on the host from a
+ * source it no longer lists (e.g. nodesource's nodejs) would otherwise be the candidate, and not downloadable.
+ * With a cacheDir, apt keeps its package cache there (hosts set up like Docker images disable the system one);
+ * apt checks it against the package lists on every call and replaces it atomically.
+ */
+export function aptOptions(cacheDir?: string): string[] {
+  const cache = cacheDir === undefined ? [] : ['-o', `Dir::Cache::pkgcache=${join(cacheDir, 'pkgcache.bin')}`, '-o', 'Dir::Cache::srcpkgcache='];
+  return ['-o', 'Dir::State::status=/dev/null', ...cache];
+}
+
+async function aptCache(args: string[], opts: AptOptions): Promise<string> {
+  if (opts.cacheDir !== undefined) await mkdir(opts.cacheDir, { recursive: true });
+  return runCommand('apt-cache', [...aptOptions(opts.cacheDir), ...args], { signal: opts.signal });
+}
+
+/** The dependency kinds a closure follows: Depends only (Pre-Depends pull in dpkg, tar, usrmerge: installer tools). */
+export const CLOSURE_FLAGS = ['--no-recommends', '--no-suggests', '--no-conflicts', '--no-breaks', '--no-replaces', '--no-enhances', '--no-pre-depends'];
+
 function unavailable(name: string, cause?: unknown): LodgeError {
   return new LodgeError('image_unavailable', `Debian package "${name}" is not available from apt`, { hint: APT_HINT, cause });
 }
 
-/** Resolves a package to apt's candidate version; a name apt does not know is `image_unavailable`. */
-export async function resolvePackage(name: string, signal?: AbortSignal): Promise<ResolvedPackage> {
-  const out = await runCommand('apt-cache', ['policy', name], { signal }).catch((err: unknown) => {
-    throw signal?.aborted ? err : unavailable(name, err);
+/** Pins packages to apt's candidate versions with one `apt-cache policy`; a name apt cannot offer is `image_unavailable`. */
+export async function resolveVersions(names: string[], opts: AptOptions = {}): Promise<ResolvedPackage[]> {
+  const out = await aptCache(['policy', ...names], opts).catch((err: unknown) => {
+    throw opts.signal?.aborted ? err : unavailable(names.join(', '), err);
   });
-  const version = /^\s*Candidate:\s*(\S+)/m.exec(out)?.[1];
-  if (!version || version === '(none)') throw unavailable(name);
-  return { name, version };
+  const candidates = parsePolicyCandidates(out);
+  return names.map((name) => {
+    const version = candidates.get(name);
+    if (version === undefined) throw unavailable(name);
+    return { name, version };
+  });
 }
 
-/** Follows a metapackage (e.g. linux-image-cloud-amd64) to the versioned package it depends on. */
-export async function resolveMetapackage(meta: string, target: RegExp, signal?: AbortSignal): Promise<ResolvedPackage> {
-  const out = await runCommand('apt-cache', ['depends', '--important', meta], { signal }).catch((err: unknown) => {
-    throw signal?.aborted ? err : unavailable(meta, err);
+/** Resolves a package to apt's candidate version; a name apt does not know is `image_unavailable`. */
+export async function resolvePackage(name: string, opts: AptOptions = {}): Promise<ResolvedPackage> {
+  const [pkg] = await resolveVersions([name], opts);
+  if (!pkg) throw unavailable(name);
+  return pkg;
+}
+
+/** The versioned package a metapackage (e.g. linux-image-cloud-amd64) depends on, by name. */
+export async function metapackageTarget(meta: string, target: RegExp, opts: AptOptions = {}): Promise<string> {
+  const out = await aptCache(['depends', '--important', meta], opts).catch((err: unknown) => {
+    throw opts.signal?.aborted ? err : unavailable(meta, err);
   });
   const dep = [...out.matchAll(/^\s*(?:\|)?Depends:\s*(\S+)/gm)].map((m) => m[1] ?? '').find((n) => target.test(n));
   if (!dep) throw unavailable(meta, new Error(`no dependency of ${meta} matches ${target}`));
-  return resolvePackage(dep, signal);
+  return dep;
+}
+
+/** Follows a metapackage to the versioned package it depends on. */
+export async function resolveMetapackage(meta: string, target: RegExp, opts: AptOptions = {}): Promise<ResolvedPackage> {
+  return resolvePackage(await metapackageTarget(meta, target, opts), opts);
+}
+
+/**
+ * The names of the packages `roots` need: Depends followed recursively with one `apt-cache depends --recurse`
+ * (first alternative of each `a | b`, see dependencyClosure), roots included, sorted.
+ */
+export async function dependencyNames(roots: string[], opts: AptOptions = {}): Promise<string[]> {
+  const out = await aptCache(['depends', '--recurse', ...CLOSURE_FLAGS, ...roots], opts).catch((err: unknown) => {
+    throw opts.signal?.aborted ? err : unavailable(roots.join(', '), err);
+  });
+  const { packages, unsatisfied } = dependencyClosure(parseAptDepends(out), roots);
+  if (unsatisfied.length > 0) throw unavailable(roots.join(', '), new Error(`unsatisfied dependencies: ${unsatisfied.join('; ')}`));
+  return packages;
 }
 
 /** apt-get download's file name prefix for a version (the epoch colon is written %3a). */
@@ -59,7 +114,7 @@ export async function fetchDebs(pkgs: ResolvedPackage[], cacheDir: string, signa
     await mkdir(dl);
     try {
       const specs = missing.map((p) => `${p.name}=${p.version}`);
-      await runCommand('apt-get', ['download', '-q', ...specs], { cwd: dl, signal }).catch((err: unknown) => {
+      await runCommand('apt-get', [...aptOptions(), 'download', '-q', ...specs], { cwd: dl, signal }).catch((err: unknown) => {
         throw signal?.aborted ? err : unavailable(specs.join(' '), err);
       });
       for (const name of await readdir(dl)) if (name.endsWith('.deb')) await rename(join(dl, name), join(cacheDir, name));

@@ -1,13 +1,15 @@
-import { chmod, copyFile, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, type AgentFiles } from './agent-files.js';
 import { installBusybox } from './busybox-tree.js';
 import { unpackDeb } from './debian-packages.js';
+import { installUserland } from './guest-userland.js';
 import { buildInitramfs } from './initramfs.js';
 import { parseKernelConfig, selectDrivers } from './kernel-modules.js';
 import { BOOT_MODULES_FILE, INITRAMFS_INIT, MICRO_BOOT_DRIVERS, MICRO_ON_DEMAND_DRIVERS } from './micro-init.js';
-import { MICRO_ROOT_DIRS, MICRO_ROOT_FILES, type RootFile } from './micro-root.js';
+import { MICRO_ROOT_DIRS, MICRO_ROOT_FILES, MICRO_ROOT_LINKS, type RootFile } from './micro-root.js';
 import { extractVmlinux } from './kernel-image.js';
-import { readKernelTree, stageModuleTree } from './module-files.js';
+import { readKernelTree, stageModuleTree, type KernelTree } from './module-files.js';
 import { buildRootDisk } from './root-disk.js';
 
 /** File names inside the image folder (the manifest names them; VMs never guess them). */
@@ -18,6 +20,9 @@ export interface AssemblyOptions {
   out: string;
   kernelDeb: string;
   busyboxDeb: string;
+  /** The guest packages' dependency closure (nodejs, qemu-guest-agent, glibc...), unpacked into the root disk. */
+  userlandDebs: string[];
+  agent: AgentFiles;
   rootDiskMiB: number;
   progress: (step: string, percent: number) => void;
   signal?: AbortSignal;
@@ -32,7 +37,7 @@ export interface Assembly {
   absent: string[];
 }
 
-async function writeFiles(root: string, files: RootFile[]): Promise<void> {
+async function writeFiles(root: string, files: (Omit<RootFile, 'text'> & { text: string | Buffer })[]): Promise<void> {
   for (const f of files) {
     await mkdir(dirname(join(root, f.path)), { recursive: true });
     await writeFile(join(root, f.path), f.text);
@@ -40,11 +45,11 @@ async function writeFiles(root: string, files: RootFile[]): Promise<void> {
   }
 }
 
-/** Builds kernel, initramfs and root disk into opts.out from the two .debs; scratch space lives in out/.work. */
-export async function assembleMicro(opts: AssemblyOptions): Promise<Assembly> {
+/** Unpacks kernel and busybox, extracts the kernel image into out, and builds the initramfs. */
+async function kernelAndInitramfs(
+  opts: AssemblyOptions, kernelRoot: string, busyboxRoot: string, initStage: string,
+): Promise<{ kernel: KernelTree; config: Map<string, string>; pvh: boolean; boot: ReturnType<typeof selectDrivers> }> {
   const { out, signal, progress } = opts;
-  const work = join(out, '.work');
-  const [kernelRoot, busyboxRoot, initStage, rootStage] = ['kernel', 'busybox', 'initramfs', 'root'].map((d) => join(work, d)) as [string, string, string, string];
   progress('unpacking kernel', 20);
   await unpackDeb(opts.kernelDeb, kernelRoot, signal);
   await unpackDeb(opts.busyboxDeb, busyboxRoot, signal);
@@ -65,11 +70,34 @@ export async function assembleMicro(opts: AssemblyOptions): Promise<Assembly> {
     { path: BOOT_MODULES_FILE, mode: 0o644, text: `${boot.modules.join(' ')}\n` },
   ]);
   await buildInitramfs({ stageDir: initStage, output: join(out, MICRO_FILES.initrd), signal });
+  return { kernel, config, pvh, boot };
+}
 
-  progress('building root disk', 60);
+/** Builds kernel, initramfs and root disk into opts.out from the .debs and the agent files; scratch space lives in out/.work. */
+export async function assembleMicro(opts: AssemblyOptions): Promise<Assembly> {
+  const { out, signal, progress } = opts;
+  const work = join(out, '.work');
+  const [kernelRoot, busyboxRoot, initStage, rootStage] = ['kernel', 'busybox', 'initramfs', 'root'].map((d) => join(work, d)) as [string, string, string, string];
+  // The guest packages unpack into the root stage while the kernel and initramfs are made (two cores' worth).
+  // Packages first: busybox then adds an applet link only where no package put a real program.
+  const userland = installUserland(rootStage, opts.userlandDebs, signal);
+  userland.catch(() => undefined); // awaited below, or settled before an earlier failure is thrown
+  const { kernel, config, pvh, boot } = await kernelAndInitramfs(opts, kernelRoot, busyboxRoot, initStage).catch(async (err: unknown) => {
+    await userland.catch(() => undefined); // never leave dpkg-deb writing into a folder the caller removes
+    throw err;
+  });
+  const busybox = join(busyboxRoot, 'bin/busybox');
+  progress('unpacking guest packages', 55);
+  await userland;
+  progress('building root disk', 65);
   await installBusybox(rootStage, busybox, signal);
   for (const d of MICRO_ROOT_DIRS) await mkdir(join(rootStage, d), { recursive: true });
+  for (const [path, target] of Object.entries(MICRO_ROOT_LINKS)) {
+    await rm(join(rootStage, path), { recursive: true, force: true });
+    await symlink(target, join(rootStage, path));
+  }
   await writeFiles(rootStage, MICRO_ROOT_FILES);
+  await writeFiles(rootStage, AGENT_FILE_NAMES.map((name) => ({ path: `${GUEST_AGENT_DIR}/${name}`, mode: 0o644, text: opts.agent.contents[name] })));
   const onDemand = selectDrivers(config, MICRO_ON_DEMAND_DRIVERS);
   await stageModuleTree(kernel, [...boot.modules, ...onDemand.modules], rootStage, signal);
   await chmod(join(rootStage, 'tmp'), 0o1777);

@@ -1,3 +1,5 @@
+import { AGENT_PORT_NAME, QGA_PORT_NAME } from '@lodge/api/guest';
+import { GUEST_AGENT_DIR } from './agent-files.js';
 import { MICRO_BOOT_MARKER } from './micro-init.js';
 
 /** A file the recipe writes into the root disk (path relative to its root). */
@@ -8,19 +10,40 @@ export interface RootFile {
 }
 
 /** Empty folders the root disk needs: mount points for the kernel filesystems and writable places. */
-export const MICRO_ROOT_DIRS = ['dev', 'proc', 'sys', 'run', 'tmp', 'root', 'mnt', 'home', 'var/log', 'lib/modules'];
+export const MICRO_ROOT_DIRS = ['dev', 'proc', 'sys', 'run', 'tmp', 'root', 'mnt', 'home', 'var/log', 'var/tmp', 'lib/modules', 'usr/local/bin'];
+
+/** Symlinks of the root disk (path → target). */
+export const MICRO_ROOT_LINKS: Record<string, string> = { 'var/run': '/run', 'var/lock': '/run/lock' };
+
+/** Guest paths of the Lodge agent's parts; agent-files.ts supplies the two .mjs files. */
+export const GUEST_AGENT = {
+  agent: `/${GUEST_AGENT_DIR}/lodge-agent.mjs`,
+  cli: `/${GUEST_AGENT_DIR}/lodge-guest.mjs`,
+  run: `/${GUEST_AGENT_DIR}/agent-run`,
+  /** While this file exists the agent stays off its port (tests and benchmarks use the port themselves). */
+  hold: '/run/lodge/agent.hold',
+  log: '/run/lodge/agent.log',
+} as const;
+
+const QGA_LOG = '/run/qemu-ga.log';
 
 const INITTAB = `# lodge micro: busybox init
 ::sysinit:/etc/init.d/rcS
 # cttyhack makes ttyS0 the shell's controlling tty, so job control and Ctrl-C work on the serial console.
 ttyS0::respawn:/bin/cttyhack /bin/sh -l
+# The QEMU guest agent on its virtio-serial port (rcS made the /dev/virtio-ports names). -r: when the port is
+# missing (a QEMU started without it) it retries every 5 s instead of exiting and being respawned at once.
+::respawn:/usr/sbin/qemu-ga -m virtio-serial -p /dev/virtio-ports/${QGA_PORT_NAME} -t /run -f /run/qemu-ga.pid -l ${QGA_LOG} -r
+# The Lodge agent (Node), through a wrapper that keeps it off the port while ${GUEST_AGENT.hold} exists.
+::respawn:${GUEST_AGENT.run}
 ::ctrlaltdel:/sbin/poweroff
 ::shutdown:/bin/sync
 ::shutdown:/bin/umount -a -r
 `;
 
 const RCS = `#!/bin/sh
-# lodge micro rcS: mount the kernel filesystems, start acpid and the network, then print the boot marker.
+# lodge micro rcS: mount the kernel filesystems, name the virtio-serial ports, start acpid and the network,
+# then print the boot marker. init starts the respawn entries (qemu-ga, the Lodge agent) once this has ended.
 export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 # The initramfs moves its /dev and /proc here; mount what is missing (all of it when booted without one).
 [ -e /proc/self ] || mount -t proc -o nosuid,nodev,noexec proc /proc
@@ -32,6 +55,19 @@ mount -t tmpfs -o nosuid,nodev tmpfs /dev/shm
 mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs /run
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
 read -r name </etc/hostname && echo "$name" >/proc/sys/kernel/hostname
+mkdir -p /run/lodge /run/lock
+# /dev/virtio-ports/<name> → ../vportNpM, as udev names virtio-serial ports (busybox has no udev). A port's
+# name file appears once QEMU has sent the name, just after the port itself: wait up to 0.5 s in all for it.
+# inittab starts qemu-ga and the agent only after this script, so their ports are there when they look.
+mkdir -p /dev/virtio-ports
+n=0
+for p in /sys/class/virtio-ports/vport*; do
+  [ -d "$p" ] || continue
+  while [ ! -e "$p/name" ] && [ $n -lt 50 ]; do n=$((n + 1)); usleep 10000; done
+  read -r port 2>/dev/null <"$p/name" || continue
+  case $port in ''|*/*|.*) continue ;; esac
+  ln -sf "../\${p##*/}" "/dev/virtio-ports/$port"
+done
 ip link set lo up
 # QMP system_powerdown arrives as a KEY_POWER input event; acpid runs /etc/acpi/PWRF/00000080.
 acpid -l /run/acpid.log
@@ -57,6 +93,21 @@ esac
 exit 0
 `;
 
+const AGENT_RUN = `#!/bin/sh
+# Runs the Lodge agent; busybox init respawns this script when the agent exits.
+# While ${GUEST_AGENT.hold} exists the agent stays off its port (tests and benchmarks talk to the port
+# themselves); without the port (a QEMU started without it) it waits too, instead of respawning Node, which
+# costs 1.5 s of CPU per start under TCG, in a loop.
+export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root
+while [ -e ${GUEST_AGENT.hold} ] || [ ! -e /dev/virtio-ports/${AGENT_PORT_NAME} ]; do sleep 0.5; done
+exec /usr/bin/node ${GUEST_AGENT.agent} >>${GUEST_AGENT.log} 2>&1 </dev/null
+`;
+
+const LODGE_GUEST = `#!/bin/sh
+# lodge-guest: the guest side's command line (talks to the Lodge agent).
+exec /usr/bin/node ${GUEST_AGENT.cli} "$@"
+`;
+
 const PROFILE = `export PATH=/sbin:/usr/sbin:/bin:/usr/bin HOME=/root
 # No \\u: static glibc busybox cannot look up user names (no NSS modules), so it would print nothing.
 PS1='\\h:\\w\\$ '
@@ -76,4 +127,6 @@ export const MICRO_ROOT_FILES: RootFile[] = [
   { path: 'etc/group', mode: 0o644, text: 'root:x:0:\ntty:x:5:\n' },
   { path: 'etc/shadow', mode: 0o600, text: 'root::19000:0:99999:7:::\n' },
   { path: 'etc/fstab', mode: 0o644, text: '/dev/vda / ext4 rw 0 1\n' },
+  { path: GUEST_AGENT.run.slice(1), mode: 0o755, text: AGENT_RUN },
+  { path: 'usr/bin/lodge-guest', mode: 0o755, text: LODGE_GUEST },
 ];

@@ -16,6 +16,8 @@ export interface GuestExecution {
 }
 
 export interface ExecSinks {
+  /** The guest process started; called before any output, so adapters can announce it in order. */
+  started?(pid: number): void;
   /** Output for channel 1 (stdout) or 2 (stderr); call `done` once the bytes are passed on, to return credit. */
   output(channel: 1 | 2, chunk: Buffer, done: () => void): void;
 }
@@ -45,6 +47,8 @@ export interface GuestChannel {
   readonly version: string | undefined;
   /** Lodge agent: everything; QGA: exec (buffered), files (single files), info. */
   readonly abilities: { streaming: boolean; bus: boolean; tty: boolean; folders: boolean; shutdown: boolean };
+  /** What this channel cannot do, for GuestStatus (the QEMU guest agent says which abilities need the Lodge agent). */
+  readonly note?: string;
   onState(listener: (state: AgentState) => void): () => void;
   /** Resolves once ready (rejects on timeout / signal). */
   whenReady(timeoutMs: number, signal?: AbortSignal): Promise<void>;
@@ -60,4 +64,11 @@ export interface GuestChannel {
   onPublish(handler: (message: BusDelivery) => Promise<number>): void;
   /** Drops the connection (VM stopped or daemon shutting down). */
   close(): void;
+}
+
+/** Makes the channels of one VM (main.ts builds them on the VM's agent.sock and qga.sock); core never sees sockets. */
+export interface GuestLinks {
+  lodgeAgent(vm: string): GuestChannel;
+  /** Undefined when the QEMU guest agent fallback is not available in this build. */
+  qemuGuestAgent(vm: string): GuestChannel | undefined;
 }

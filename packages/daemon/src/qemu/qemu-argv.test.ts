@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { VmSpec } from '@lodge/api';
-import { buildArgv } from './qemu-argv.js';
+import { buildArgv, hardwareArgv } from './qemu-argv.js';
 import { escapeValue, option } from './qemu-option.js';
 
 const spec: VmSpec = { name: 'web', image: 'micro', cpus: 2, memory: 512 * 2 ** 20, disk: 2 ** 30, machine: 'q35' };
-const files = { disk: '/d/vms/web/disk.qcow2', qmp: '/d/vms/web/qmp.sock', console: '/d/vms/web/console.sock', consoleLog: '/d/vms/web/console.log', pid: '/d/vms/web/qemu.pid' };
+const files = {
+  disk: '/d/vms/web/disk.qcow2', qmp: '/d/vms/web/qmp.sock', console: '/d/vms/web/console.sock', consoleLog: '/d/vms/web/console.log',
+  pid: '/d/vms/web/qemu.pid', agent: '/d/vms/web/agent.sock', qga: '/d/vms/web/qga.sock',
+};
 const boot = { kernel: '/i/vmlinuz', initrd: '/i/initrd.img', cmdline: 'console=ttyS0 root=/dev/vda' };
 
 function valueOf(argv: string[], flag: string): string[] {
@@ -47,6 +50,22 @@ describe('buildArgv', () => {
     expect(chardevs[1]).toBe(`socket,id=qmp,path=${files.qmp},server=on,wait=off`);
     expect(valueOf(argv, '-mon')).toEqual(['chardev=qmp,mode=control']);
   });
+  it('gives the guest a virtio-serial controller with the Lodge agent and QGA ports, each on its own socket', () => {
+    const chardevs = valueOf(argv, '-chardev');
+    expect(chardevs).toContain(`socket,id=agent,path=${files.agent},server=on,wait=off`);
+    expect(chardevs).toContain(`socket,id=qga,path=${files.qga},server=on,wait=off`);
+    const devices = valueOf(argv, '-device');
+    expect(devices).toContain('virtio-serial-pci,id=vser0');
+    expect(devices).toContain('virtserialport,bus=vser0.0,chardev=agent,name=org.lodge.agent.0');
+    expect(devices).toContain('virtserialport,bus=vser0.0,chardev=qga,name=org.qemu.guest_agent.0');
+    // The controller comes before its ports, and every port's chardev is defined.
+    expect(devices.indexOf('virtio-serial-pci,id=vser0')).toBeLessThan(devices.findIndex((d) => d.startsWith('virtserialport')));
+    for (const id of ['agent', 'qga']) expect(chardevs.some((c) => c.includes(`id=${id},`))).toBe(true);
+  });
+  it('keeps the agent ports out of the hardware shared with the raw-QEMU baseline', () => {
+    const hw = hardwareArgv({ spec, boot, accelerator: 'tcg', disk: files.disk });
+    expect(hw.some((a) => a.includes('virtserialport') || a.includes('virtio-serial'))).toBe(false);
+  });
   it('uses TCG with a capped translation cache, or KVM with the host CPU', () => {
     expect(valueOf(argv, '-accel')[0]).toMatch(/^tcg,thread=multi,tb-size=\d+$/);
     const kvm = buildArgv({ spec, boot, files, accelerator: 'kvm' });
@@ -61,6 +80,7 @@ describe('buildArgv', () => {
   it('gives microvm guests virtio-mmio devices and the host TSC frequency', () => {
     const micro = buildArgv({ spec: { ...spec, machine: 'microvm' }, boot, files, accelerator: 'tcg', hostKhz: 2_000_000 });
     expect(valueOf(micro, '-device')).toContain('virtio-blk-device,drive=root');
+    expect(valueOf(micro, '-device')).toContain('virtio-serial-device,id=vser0');
     expect(valueOf(micro, '-append')[0]).toMatch(/tsc_early_khz=2000000$/);
   });
 });

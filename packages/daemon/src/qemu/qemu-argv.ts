@@ -1,4 +1,5 @@
 import type { Accelerator, MachineType, VmSpec } from '@lodge/api';
+import { AGENT_PORT_NAME, QGA_PORT_NAME } from '@lodge/api/guest';
 import { option } from './qemu-option.js';
 
 export interface BootFiles {
@@ -13,6 +14,10 @@ export interface VmFiles {
   console: string;
   consoleLog: string;
   pid: string;
+  /** The Lodge agent's virtio-serial port (guest: /dev/virtio-ports/org.lodge.agent.0). */
+  agent: string;
+  /** The QEMU guest agent's virtio-serial port (guest: /dev/virtio-ports/org.qemu.guest_agent.0). */
+  qga: string;
 }
 
 export interface ArgvInput {
@@ -61,7 +66,25 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
   ];
 }
 
-/** Full argv for a supervised VM: paused (-S), daemonized so it outlives lodged, QMP and console on sockets. */
+/**
+ * The guest-agent channels: one virtio-serial controller with two named ports, each on a listening unix
+ * socket in the VM folder. They are supervision sockets like QMP, so they are here and not in hardwareArgv.
+ * A raw-QEMU baseline that drops the -chardev options must drop the `-device virtserialport,...,chardev=` that
+ * name them too (QEMU refuses a port whose chardev is missing); its guest finds no ports and its agents wait.
+ */
+export function agentChannelArgv(files: Pick<VmFiles, 'agent' | 'qga'>, machine: MachineType): string[] {
+  const port = (id: string, path: string, name: string): string[] => [
+    '-chardev', option('socket', { id, path, server: true, wait: false }),
+    '-device', option('virtserialport', { bus: 'vser0.0', chardev: id, name }),
+  ];
+  return [
+    '-device', option(`virtio-serial-${MACHINE[machine].bus}`, { id: 'vser0' }),
+    ...port('agent', files.agent, AGENT_PORT_NAME),
+    ...port('qga', files.qga, QGA_PORT_NAME),
+  ];
+}
+
+/** Full argv for a supervised VM: paused (-S), daemonized so it outlives lodged, QMP, console and agent ports on sockets. */
 export function buildArgv(input: ArgvInput): string[] {
   const { files, spec } = input;
   return [
@@ -71,6 +94,7 @@ export function buildArgv(input: ArgvInput): string[] {
     '-serial', 'chardev:console',
     '-chardev', option('socket', { id: 'qmp', path: files.qmp, server: true, wait: false }),
     '-mon', 'chardev=qmp,mode=control',
+    ...agentChannelArgv(files, spec.machine),
     '-pidfile', files.pid,
     '-daemonize',
     '-S',

@@ -47,8 +47,8 @@ export class QemuDriver implements VmDriver {
   async launch(req: LaunchRequest): Promise<VmRuntime> {
     const { spec, image } = req;
     const f = (n: Parameters<DataFolder['vmFile']>[1]): string => this.folder.vmFile(spec.name, n);
-    const files = { disk: f('disk'), qmp: f('qmp'), console: f('console'), consoleLog: f('consoleLog'), pid: f('pid') };
-    const runFiles = [files.qmp, files.console, files.pid];
+    const files = { disk: f('disk'), qmp: f('qmp'), console: f('console'), consoleLog: f('consoleLog'), pid: f('pid'), agent: f('agent'), qga: f('qga') };
+    const runFiles = [files.qmp, files.console, files.pid, files.agent, files.qga];
     const removeRunFiles = (): Promise<unknown> => Promise.all(runFiles.map((p) => rm(p, { force: true })));
     await removeRunFiles();
     const boot = { kernel: join(image.folder, image.kernel), initrd: join(image.folder, image.initrd), cmdline: image.kernelCmdline };

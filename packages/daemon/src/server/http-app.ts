@@ -1,9 +1,10 @@
 import { Hono, type Context } from 'hono';
 import { stream } from 'hono/streaming';
-import { API, LodgeError, StopOptions } from '@lodge/api';
+import { API, LodgeError, StartOptions, StopOptions, type VmInfo } from '@lodge/api';
 import type { Services } from '../core/services.js';
 import { parseOrThrow } from '../core/validate.js';
 import { toApiError } from './error-response.js';
+import { guestRoutes } from './guest-routes.js';
 
 const VERSION = '0.1.0';
 
@@ -17,6 +18,9 @@ const flag = (c: Context, name: string): boolean => ['1', 'true', 'yes'].include
 /** REST routes: validate, call core, answer; long actions answer 202 with an operation. */
 export function httpApp(s: Services): Hono {
   const app = new Hono();
+  // VmInfo carries the guest's readiness while the VM runs.
+  const withGuest = (info: VmInfo): VmInfo => ({ ...info, guest: s.guest.summary(info.name) });
+  const vmInfo = (name: string): VmInfo => withGuest(s.vms.get(name));
   app.onError((err, c) => {
     const { status, body } = toApiError(err);
     return c.json(body, status as 400);
@@ -30,21 +34,24 @@ export function httpApp(s: Services): Hono {
   app.get('/v1/images/:name', async (c) => c.json(await s.images.get(c.req.param('name'))));
   app.post('/v1/images/:name/build', (c) => c.json(s.images.build(c.req.param('name'), { force: flag(c, 'force') }), 202));
 
-  app.get(API.vms, (c) => c.json(s.vms.list()));
+  app.get(API.vms, (c) => c.json(s.vms.list().map(withGuest)));
   app.post(API.vms, async (c) => c.json(await s.vms.create(await jsonBody(c)), 201));
-  app.get('/v1/vms/:name', (c) => c.json(s.vms.get(c.req.param('name'))));
+  app.get('/v1/vms/:name', (c) => c.json(vmInfo(c.req.param('name'))));
   app.delete('/v1/vms/:name', async (c) => {
     await s.vms.delete(c.req.param('name'), { force: flag(c, 'force') });
     return c.json({ deleted: c.req.param('name') });
   });
-  app.post('/v1/vms/:name/start', async (c) => c.json(await s.lifecycle.start(c.req.param('name')), 202));
+  app.post('/v1/vms/:name/start', async (c) => {
+    const opts = parseOrThrow(StartOptions, await jsonBody(c), 'start options');
+    return c.json(await s.lifecycle.start(c.req.param('name'), opts), 202);
+  });
   app.post('/v1/vms/:name/stop', async (c) => {
     const opts = parseOrThrow(StopOptions, await jsonBody(c), 'stop options');
     return c.json(await s.lifecycle.stop(c.req.param('name'), opts), 202);
   });
   app.post('/v1/vms/:name/restart', async (c) => c.json(await s.lifecycle.restart(c.req.param('name')), 202));
-  app.post('/v1/vms/:name/pause', async (c) => (await s.lifecycle.pause(c.req.param('name')), c.json(s.vms.get(c.req.param('name')))));
-  app.post('/v1/vms/:name/resume', async (c) => (await s.lifecycle.resume(c.req.param('name')), c.json(s.vms.get(c.req.param('name')))));
+  app.post('/v1/vms/:name/pause', async (c) => (await s.lifecycle.pause(c.req.param('name')), c.json(vmInfo(c.req.param('name')))));
+  app.post('/v1/vms/:name/resume', async (c) => (await s.lifecycle.resume(c.req.param('name')), c.json(vmInfo(c.req.param('name')))));
   app.get('/v1/vms/:name/logs', (c) => {
     const chunks = s.vms.logs(c.req.param('name'), { follow: flag(c, 'follow'), signal: c.req.raw.signal });
     c.header('content-type', 'text/plain; charset=utf-8');
@@ -52,6 +59,8 @@ export function httpApp(s: Services): Hono {
       for await (const chunk of chunks) await out.write(chunk);
     });
   });
+
+  guestRoutes(app, s);
 
   app.get('/v1/operations/:id', (c) => c.json(s.ops.get(c.req.param('id'))));
   app.get('/v1/operations/:id/wait', async (c) => {

@@ -3,11 +3,14 @@ import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
 import { API, LodgeError } from '@lodge/api';
 import type { Services } from '../core/services.js';
+import { serveBus } from './bus-socket.js';
 import { toApiError } from './error-response.js';
+import { serveExec } from './exec-socket.js';
+import { serveFiles } from './files-socket.js';
 
 /** A subscriber this far behind is cut off rather than buffered without bound. */
 const MAX_BUFFERED = 8 * 2 ** 20;
-const CONSOLE_PATH = /^\/v1\/vms\/([^/]+)\/console$/;
+const VM_PATH = /^\/v1\/vms\/([^/]+)\/(console|exec|files|bus)(?:\/([^/]+))?$/;
 
 function refuse(socket: Duplex, err: unknown): void {
   const { status, body } = toApiError(err);
@@ -40,7 +43,38 @@ function pipeConsole(ws: WebSocket, con: Duplex): void {
   con.on('error', () => ws.close(1011, 'console error'));
 }
 
-/** WebSocket routes: the event stream and the serial console. */
+type Accept = (serve: (ws: WebSocket) => void) => void;
+
+/** Checks what can be checked before the upgrade (so refusals are plain HTTP errors), then serves the VM's socket. */
+async function serveVm(s: Services, url: URL, m: RegExpExecArray, accept: Accept): Promise<void> {
+  const vm = decodeURIComponent(m[1] ?? '');
+  const kind = m[2];
+  const topic = m[3] === undefined ? undefined : decodeURIComponent(m[3]);
+  if ((kind === 'bus') !== (topic !== undefined)) throw new LodgeError('not_found', `no WebSocket route ${url.pathname}`);
+  switch (kind) {
+    case 'console': {
+      const con = await s.vms.console(vm);
+      return accept((ws) => pipeConsole(ws, con));
+    }
+    case 'exec':
+      s.guest.assertReachable(vm);
+      return accept((ws) => serveExec(ws, s.guest, vm));
+    case 'files': {
+      const op = url.searchParams.get('op');
+      const path = url.searchParams.get('path') ?? '';
+      if (op !== 'get' && op !== 'put') throw new LodgeError('invalid_argument', `op must be get or put, not ${JSON.stringify(op)}`);
+      if (path === '' || path.length > 4096 || path.includes('\0')) throw new LodgeError('invalid_argument', 'path must be a guest path of 1 to 4096 characters');
+      s.guest.assertReachable(vm);
+      return accept((ws) => serveFiles(ws, s.guest, { vm, op, path }));
+    }
+    default: {
+      s.guest.assertSubscribable(vm, topic ?? '');
+      return accept((ws) => serveBus(ws, s.guest, { vm, topic: topic ?? '' }));
+    }
+  }
+}
+
+/** WebSocket routes: the event stream, the serial console, and the guest (exec, files, message bus). */
 export function attachWebSockets(server: Server, s: Services): WebSocketServer {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 2 ** 20 });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -49,12 +83,9 @@ export function attachWebSockets(server: Server, s: Services): WebSocketServer {
       wss.handleUpgrade(req, socket, head, (ws) => streamEvents(ws, s, url));
       return;
     }
-    const m = CONSOLE_PATH.exec(url.pathname);
+    const m = VM_PATH.exec(url.pathname);
     if (!m) return refuse(socket, new LodgeError('not_found', `no WebSocket route ${url.pathname}`));
-    s.vms.console(decodeURIComponent(m[1] ?? '')).then(
-      (con) => wss.handleUpgrade(req, socket, head, (ws) => pipeConsole(ws, con)),
-      (err: unknown) => refuse(socket, err),
-    );
+    serveVm(s, url, m, (serve) => wss.handleUpgrade(req, socket, head, serve)).catch((err: unknown) => refuse(socket, err));
   });
   return wss;
 }

@@ -20,6 +20,8 @@ export const VM_FILES = {
   qmp: 'qmp.sock',
   console: 'console.sock',
   consoleLog: 'console.log',
+  agent: 'agent.sock',
+  qga: 'qga.sock',
   pid: 'qemu.pid',
   qemuLog: 'qemu.log',
   cmdline: 'qemu.cmdline',
@@ -54,7 +56,7 @@ export function dataFolder(root: string, env: NodeJS.ProcessEnv = process.env): 
 
 /** Unix socket paths are short; say so before QEMU fails with a cryptic bind error. */
 export function checkSocketPaths(folder: DataFolder, vm: string): void {
-  for (const path of [folder.vmFile(vm, 'qmp'), folder.vmFile(vm, 'console')]) {
+  for (const path of (['qmp', 'console', 'agent', 'qga'] as const).map((name) => folder.vmFile(vm, name))) {
     if (Buffer.byteLength(path) > MAX_SOCKET_PATH) {
       throw new LodgeError('invalid_argument', `socket path ${path} is longer than the ${MAX_SOCKET_PATH} bytes unix sockets allow`, {
         hint: 'use a shorter VM name or set LODGE_HOME to a shorter folder',

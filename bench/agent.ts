@@ -1,0 +1,139 @@
+// Guest channel benchmark on one VM: exec round trip (Lodge vs QEMU guest agent vs the in-guest floor)
+// and throughput (lodge cp vs a raw copy over the same virtio-serial port), with ratios against targets.
+import { createReadStream, createWriteStream, statSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { BenchLodge, median, sleep } from './bench-kit.js';
+import { QgaLineClient } from './qga-line-client.js';
+
+const VM = 'bench';
+const RUNS = Number(process.env.BENCH_RUNS ?? 60);
+const MB = Number(process.env.BENCH_MB ?? 160);
+const BYTES = MB * 2 ** 20;
+const PORT = '/dev/virtio-ports/org.lodge.agent.0';
+const HOLD = '/run/lodge/agent.hold';
+
+const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
+const ms = (x: number): string => `${x.toFixed(1)} ms`;
+const mbps = (bytes: number, msTaken: number): number => bytes / 2 ** 20 / (msTaken / 1000);
+
+async function timed(n: number, once: () => Promise<void>): Promise<number[]> {
+  await once(); // warm-up
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const t0 = performance.now();
+    await once();
+    out.push(performance.now() - t0);
+  }
+  return out;
+}
+
+async function lodgeExec(lodge: BenchLodge, argv: string[]): Promise<string> {
+  let out = '';
+  const session = await lodge.client.exec(VM, { argv }, { stdout: (c) => void (out += c.toString()), stderr: () => undefined });
+  const r = await session.result;
+  if (r.exitCode !== 0) throw new Error(`${argv.join(' ')} exited ${r.exitCode}`);
+  return out;
+}
+
+/** The floor: the same /bin/true spawn, timed by Node inside the guest (what the agent itself does). */
+const FLOOR_SCRIPT = `const {spawn}=require('child_process');const t=[];let i=0;
+function one(){const s=process.hrtime.bigint();spawn('/bin/true',[],{stdio:'ignore'}).on('exit',()=>{t.push(Number(process.hrtime.bigint()-s)/1e6);if(++i<${RUNS + 1})one();else{t.shift();t.sort((a,b)=>a-b);console.log(JSON.stringify({p50:t[Math.floor(t.length/2)],p99:t[Math.min(t.length-1,Math.floor(t.length*0.99))]}))}})}one()`;
+
+async function timeCli(lodge: BenchLodge, args: string[]): Promise<number> {
+  const t0 = performance.now();
+  const r = await lodge.lodge(args);
+  if (r.code !== 0) throw new Error(`lodge ${args.join(' ')}: ${r.out}`);
+  return performance.now() - t0;
+}
+
+async function rawHostToGuest(qga: QgaLineClient, agentSock: string, file: string): Promise<number> {
+  const { pid } = await qga.execute<{ pid: number }>('guest-exec', { path: '/bin/sh', arg: ['-c', `head -c ${BYTES} ${PORT} > /tmp/raw.bin`] });
+  await sleep(300); // let head open the port
+  const sock = connect(agentSock);
+  await new Promise((r) => sock.once('connect', r));
+  const t0 = performance.now();
+  createReadStream(file, { highWaterMark: 1 << 20 }).pipe(sock);
+  for (;;) {
+    const s = await qga.execute<{ exited: boolean }>('guest-exec-status', { pid });
+    if (s.exited) break;
+    await sleep(2);
+  }
+  const taken = performance.now() - t0;
+  sock.destroy();
+  return taken;
+}
+
+async function rawGuestToHost(qga: QgaLineClient, agentSock: string, dest: string): Promise<number> {
+  const sock = connect(agentSock);
+  await new Promise((r) => sock.once('connect', r));
+  const out = createWriteStream(dest);
+  let got = 0;
+  const done = new Promise<number>((res) => {
+    sock.on('data', (d: Buffer) => {
+      got += d.length;
+      if (!out.write(d)) sock.pause(), out.once('drain', () => sock.resume());
+      if (got >= BYTES) res(performance.now());
+    });
+  });
+  const t0 = performance.now();
+  await qga.execute('guest-exec', { path: '/bin/dd', arg: ['if=/tmp/up.bin', `of=${PORT}`, 'bs=64k'] });
+  const t1 = await done;
+  sock.destroy();
+  out.end();
+  return t1 - t0;
+}
+
+async function main(): Promise<void> {
+  const lodge = new BenchLodge();
+  try {
+    await lodge.start();
+    for (const args of [['create', VM, '--memory', '1G'], ['start', VM]]) {
+      const r = await lodge.lodge(args);
+      if (r.code !== 0) throw new Error(`lodge ${args.join(' ')}: ${r.out}`);
+    }
+    const status = await lodge.client.guest(VM);
+    if (status.state !== 'ready' || status.via !== 'lodge-agent') throw new Error(`the Lodge agent is not ready: ${JSON.stringify(status)}`);
+
+    // (a) + (c), with lodged up.
+    const lodgeRtt = await timed(RUNS, async () => void (await lodgeExec(lodge, ['/bin/true'])));
+    const floor = JSON.parse(await lodgeExec(lodge, ['node', '-e', FLOOR_SCRIPT])) as { p50: number; p99: number };
+
+    // (b) lodge cp, both ways, through the CLI as a user runs it.
+    const file = join(lodge.home, 'payload.bin');
+    writeFileSync(file, randomBytes(BYTES));
+    const cpUp = await timeCli(lodge, ['cp', '--quiet', file, `${VM}:/tmp/up.bin`]);
+    const cpDown = await timeCli(lodge, ['cp', '--quiet', `${VM}:/tmp/up.bin`, join(lodge.home, 'down.bin')]);
+    if (statSync(join(lodge.home, 'down.bin')).size !== BYTES) throw new Error('lodge cp down: wrong size');
+
+    // Raw phase: lodged stopped (the VM keeps running), our agent held off its port, QGA drives the guest.
+    await lodge.stopDaemon();
+    const folder = join(lodge.home, 'vms', VM);
+    const qga = await QgaLineClient.open(join(folder, 'qga.sock'));
+    const qgaRtt = await timed(RUNS, async () => void (await qga.run('/bin/true', [])));
+    await qga.run('/bin/sh', ['-c', `touch ${HOLD}; killall -9 node; rm -f /tmp/raw.bin`]);
+    await sleep(1000);
+    const rawUp = await rawHostToGuest(qga, join(folder, 'agent.sock'), file);
+    const rawDown = await rawGuestToHost(qga, join(folder, 'agent.sock'), join(lodge.home, 'raw-down.bin'));
+    await qga.run('/bin/rm', ['-f', HOLD, '/tmp/raw.bin']);
+    qga.close();
+    await lodge.start();
+
+    const rows: [string, string, string][] = [
+      ['exec /bin/true p50 / p99', `Lodge ${ms(median(lodgeRtt))} / ${ms(pct(lodgeRtt, 99))}`, `QGA ${ms(median(qgaRtt))} / ${ms(pct(qgaRtt, 99))}`],
+      ['in-guest spawn floor p50 / p99', `${ms(floor.p50)} / ${ms(floor.p99)}`, ''],
+      ['ssh', 'n/a: the micro image has no sshd', ''],
+    ];
+    const upL = mbps(BYTES, cpUp), upR = mbps(BYTES, rawUp), downL = mbps(BYTES, cpDown), downR = mbps(BYTES, rawDown);
+    console.log(`bench/agent: one VM (micro, TCG), ${RUNS} exec runs, ${MB} MiB copies`);
+    for (const [a, b, c] of rows) console.log(`  ${a.padEnd(32)} ${b.padEnd(34)} ${c}`);
+    console.log(`  host→guest  lodge cp ${upL.toFixed(0)} MB/s   raw port ${upR.toFixed(0)} MB/s   ratio ${(upL / upR).toFixed(2)} (target ≥ 0.8)`);
+    console.log(`  guest→host  lodge cp ${downL.toFixed(0)} MB/s   raw port ${downR.toFixed(0)} MB/s   ratio ${(downL / downR).toFixed(2)} (target ≥ 0.8)`);
+    console.log(`  exec p50 Lodge/QGA ${(median(lodgeRtt) / median(qgaRtt)).toFixed(2)} (target ≤ 0.5)   Lodge/floor ${(median(lodgeRtt) / floor.p50).toFixed(2)} (target ≤ 1.25)`);
+  } finally {
+    await lodge.close();
+  }
+}
+
+await main();

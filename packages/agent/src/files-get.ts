@@ -1,0 +1,77 @@
+// files.get: walks a file or folder (parents first, names sorted) and streams entries, then each file's bytes on ch 1.
+
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { basename } from 'node:path';
+import { Channel, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
+import { OpError, fsError } from './op-error.js';
+import { reqStr, type Fields } from './validate.js';
+
+const CHUNK = 256 * 1024;
+
+export async function runFilesGet(stream: Stream, fields: Fields): Promise<void> {
+  const path = reqStr(fields, 'path');
+  if (path === '') throw new OpError('invalid_argument', 'path must not be empty');
+  const top = basename(path.replace(/\/+$/, ''));
+  if (top === '' || top === '.' || top === '..') {
+    throw new OpError('invalid_argument', `path ${path}: name a file or folder (its name becomes the top entry)`);
+  }
+  const result: FilesResult = { entries: 0, bytes: 0 };
+  await walk(stream, path, top, result);
+  stream.finish(result);
+}
+
+async function walk(stream: Stream, full: string, rel: string, result: FilesResult): Promise<void> {
+  const st = await lstat(full).catch((e: unknown) => {
+    throw fsError('stat', full, e);
+  });
+  const base = { path: rel, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs };
+  let entry: FileEntry;
+  if (st.isDirectory()) entry = { ...base, kind: 'dir', size: 0 };
+  else if (st.isSymbolicLink()) {
+    const target = await readlink(full).catch((e: unknown) => {
+      throw fsError('readlink', full, e);
+    });
+    entry = { ...base, kind: 'symlink', size: 0, target };
+  } else if (st.isFile()) entry = { ...base, kind: 'file', size: st.size };
+  else return; // devices, sockets and FIFOs have no portable content
+  if (stream.finished) throw new OpError('cancelled', 'files.get cancelled');
+  stream.control({ type: 'entry', ...entry });
+  result.entries++;
+  if (entry.kind === 'file') result.bytes += await sendFile(stream, full, entry.size);
+  if (entry.kind === 'dir') {
+    const names = await readdir(full).catch((e: unknown) => {
+      throw fsError('read folder', full, e);
+    });
+    for (const name of names.sort()) await walk(stream, `${full}/${name}`, `${rel}/${name}`, result);
+  }
+}
+
+/** Sends exactly `size` bytes (the size announced in the entry), even if the file changes meanwhile. */
+async function sendFile(stream: Stream, full: string, size: number): Promise<number> {
+  const handle = await open(full, 'r').catch((e: unknown) => {
+    throw fsError('open', full, e);
+  });
+  const readAt = async (position: number): Promise<Buffer> => {
+    const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - position));
+    const { bytesRead } = await handle.read(buffer, 0, buffer.length, position).catch((e: unknown) => {
+      throw fsError('read', full, e);
+    });
+    if (bytesRead === 0) throw new OpError('internal', `read ${full}: the file shrank while it was being read`);
+    return buffer.subarray(0, bytesRead);
+  };
+  try {
+    let sent = 0;
+    let next = size > 0 ? readAt(0) : undefined;
+    while (next) {
+      const chunk = await next;
+      sent += chunk.length;
+      // Read ahead while this chunk waits for credit.
+      next = sent < size ? readAt(sent) : undefined;
+      next?.catch(() => undefined);
+      await stream.write(Channel.Output, chunk);
+    }
+    return sent;
+  } finally {
+    await handle.close();
+  }
+}

@@ -1,0 +1,185 @@
+// files.put: writes the entries and bytes the host streams on ch 0 (folders, files with modes, symlinks, mtimes).
+// Entry paths are checked: no absolute paths, no empty/./.. components, nothing through a symlink this put created.
+
+import { constants } from 'node:fs';
+import { lstat, mkdir, open, stat, symlink, unlink, utimes, lutimes, chmod, type FileHandle } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import { Channel, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
+import { EventQueue } from './event-queue.js';
+import { entryComponents, parseEntry } from './file-entry.js';
+import { OpError, fsError } from './op-error.js';
+import { reqStr, type Fields } from './validate.js';
+
+type PutEvent = { entry: unknown } | { data: Buffer } | { end: true } | { cancelled: true };
+const isData = (e: PutEvent): e is { data: Buffer } => 'data' in e;
+interface OpenFile { handle: FileHandle; path: string; entry: FileEntry; remaining: number }
+
+const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
+
+export async function runFilesPut(stream: Stream, fields: Fields): Promise<void> {
+  const raw = reqStr(fields, 'path');
+  if (raw === '') throw new OpError('invalid_argument', 'path must not be empty');
+  // Listen before the first await: the host sends entries right after Open, and unheard events are lost.
+  const queue = new EventQueue<PutEvent>();
+  stream.on('control', (m) => queue.push({ entry: m }));
+  stream.on('data', (channel, chunk) => {
+    if (channel === Channel.Input) queue.push({ data: chunk });
+    else stream.consumed(channel, chunk.length);
+  });
+  stream.on('end', (channel) => channel === Channel.Input && queue.push({ end: true }));
+  stream.on('done', () => queue.push({ cancelled: true }));
+  const dest = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
+  const destStat = await stat(dest).catch(() => undefined);
+  const intoFolder = destStat?.isDirectory() ?? false;
+  const base = intoFolder ? dest : dirname(dest);
+  if (!intoFolder && !(await stat(base).catch(() => undefined))?.isDirectory()) {
+    throw new OpError('not_found', `put ${dest}: folder ${base} does not exist in the guest`);
+  }
+  const writer = new TreeWriter(base, intoFolder ? undefined : basename(dest));
+  try {
+    for await (const event of queue) {
+      if ('cancelled' in event) return;
+      if ('entry' in event) await writer.entry(parseEntry(event.entry));
+      else if ('data' in event) {
+        // Everything already queued goes to the file in one writev; credit returns once it is written.
+        const chunks = [event.data, ...queue.takeWhile(isData, 64).map((e) => e.data)];
+        const n = await writer.data(chunks);
+        stream.consumed(Channel.Input, n);
+      } else {
+        stream.finish(await writer.finish());
+        return;
+      }
+    }
+  } finally {
+    queue.end();
+    await writer.abort();
+  }
+}
+
+async function writeAll(file: OpenFile, batch: Buffer[], size: number): Promise<void> {
+  let written = 0;
+  while (written < size) {
+    const { bytesWritten } = await file.handle.writev(written === 0 ? batch : [Buffer.concat(batch).subarray(written)]).catch((e: unknown) => {
+      throw fsError('write', file.path, e);
+    });
+    written += bytesWritten;
+  }
+}
+
+class TreeWriter {
+  private top: string | undefined;
+  private readonly createdLinks = new Set<string>();
+  private readonly dirs: { path: string; mode: number; mtimeMs: number }[] = [];
+  private file: OpenFile | undefined;
+  private readonly result: FilesResult = { entries: 0, bytes: 0 };
+
+  constructor(private readonly base: string, private readonly rename: string | undefined) {}
+
+  async entry(entry: FileEntry): Promise<void> {
+    if (this.file) throw new OpError('invalid_argument', `entry ${entry.path} came before the last ${this.file.remaining} bytes of ${this.file.entry.path}`);
+    const parts = entryComponents(entry.path);
+    this.top ??= parts[0];
+    if (parts[0] !== this.top) throw new OpError('invalid_argument', `entry ${entry.path}: outside the tree ${this.top}`);
+    if (this.rename) parts[0] = this.rename;
+    const prefix = this.base === '/' ? '' : this.base;
+    for (let i = 1; i <= parts.length; i++) {
+      const ancestor = `${prefix}/${parts.slice(0, i).join('/')}`;
+      if (this.createdLinks.has(ancestor)) {
+        throw new OpError('invalid_argument', `entry ${entry.path}: refused, it goes through the symlink ${ancestor} this copy created`);
+      }
+    }
+    const target = `${prefix}/${parts.join('/')}`;
+    this.result.entries++;
+    if (entry.kind === 'dir') await this.makeDir(target, entry);
+    else if (entry.kind === 'symlink') await this.makeLink(target, entry);
+    else await this.openFile(target, entry);
+  }
+
+  /** Writes chunks of the open file (they may end it exactly); resolves with the bytes written. */
+  async data(chunks: Buffer[]): Promise<number> {
+    let total = 0;
+    while (chunks.length > 0) {
+      const file = this.file;
+      if (!file) throw new OpError('invalid_argument', 'file data beyond the size its entry announced');
+      const batch: Buffer[] = [];
+      let size = 0;
+      while (chunks.length > 0 && size + (chunks[0] as Buffer).length <= file.remaining) {
+        const c = chunks.shift() as Buffer;
+        batch.push(c);
+        size += c.length;
+      }
+      if (batch.length === 0) throw new OpError('invalid_argument', `${file.entry.path}: more bytes than the ${file.entry.size} its entry announced`);
+      await writeAll(file, batch, size);
+      file.remaining -= size;
+      this.result.bytes += size;
+      total += size;
+      if (file.remaining === 0) await this.closeFile();
+    }
+    return total;
+  }
+
+  /** Folder modes and times last, deepest first: a read-only folder must not block its own children. */
+  async finish(): Promise<FilesResult> {
+    if (this.file) throw new OpError('invalid_argument', `${this.file.entry.path}: ${this.file.remaining} bytes missing at the end`);
+    for (const dir of this.dirs.reverse()) {
+      await chmod(dir.path, dir.mode).catch((e: unknown) => { throw fsError('chmod', dir.path, e); });
+      await utimes(dir.path, new Date(dir.mtimeMs), new Date(dir.mtimeMs)).catch(() => undefined);
+    }
+    return this.result;
+  }
+
+  async abort(): Promise<void> {
+    await this.file?.handle.close().catch(() => undefined);
+    this.file = undefined;
+  }
+
+  private async makeDir(path: string, entry: FileEntry): Promise<void> {
+    try {
+      await mkdir(path, { mode: 0o700 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError('mkdir', path, e);
+      if (!(await stat(path).catch(() => undefined))?.isDirectory()) {
+        throw new OpError('invalid_argument', `mkdir ${path}: exists and is not a folder`);
+      }
+    }
+    this.dirs.push({ path, mode: entry.mode, mtimeMs: entry.mtimeMs });
+  }
+
+  private async makeLink(path: string, entry: FileEntry): Promise<void> {
+    const existing = await lstat(path).catch(() => undefined);
+    if (existing?.isDirectory()) throw new OpError('invalid_argument', `symlink ${path}: a folder is in the way`);
+    if (existing) await unlink(path).catch((e: unknown) => { throw fsError('unlink', path, e); });
+    await symlink(entry.target as string, path).catch((e: unknown) => { throw fsError('symlink', path, e); });
+    this.createdLinks.add(path);
+    await lutimes(path, new Date(entry.mtimeMs), new Date(entry.mtimeMs)).catch(() => undefined);
+  }
+
+  private async openFile(path: string, entry: FileEntry): Promise<void> {
+    let handle: FileHandle;
+    try {
+      handle = await open(path, WRITE_FLAGS, 0o600);
+    } catch (e) {
+      // O_NOFOLLOW: an existing symlink at the name is replaced, never written through.
+      if ((e as NodeJS.ErrnoException).code !== 'ELOOP') throw fsError('open', path, e);
+      await unlink(path).catch((u: unknown) => { throw fsError('unlink', path, u); });
+      handle = await open(path, WRITE_FLAGS, 0o600).catch((u: unknown) => { throw fsError('open', path, u); });
+    }
+    this.file = { handle, path, entry, remaining: entry.size };
+    if (entry.size === 0) await this.closeFile();
+  }
+
+  /** Mode after the bytes, explicitly (umask must not change it), then the mtime. */
+  private async closeFile(): Promise<void> {
+    const file = this.file as OpenFile;
+    this.file = undefined;
+    try {
+      await file.handle.chmod(file.entry.mode);
+      const time = new Date(file.entry.mtimeMs);
+      await file.handle.utimes(time, time);
+    } catch (e) {
+      throw fsError('chmod', file.path, e);
+    } finally {
+      await file.handle.close();
+    }
+  }
+}

@@ -1,0 +1,13 @@
+// What operations may use besides their stream: configured paths and the agent's bus.
+
+import type { Bus } from './bus.js';
+import type { UserDbPaths } from './user-db.js';
+
+export interface OpContext {
+  /** Where terminal sessions record their pid (`--pty-dir`, default /run/lodge/pty). */
+  ptyDir: string;
+  userDb?: UserDbPaths;
+  bus: Bus;
+  /** Runs a system command (date, poweroff); tests replace it. */
+  run(command: string, args: string[]): Promise<{ code: number | null; stderr: string }>;
+}

@@ -1,0 +1,47 @@
+// Errors an operation ends with: a protocol error code plus a message naming the path or value at fault.
+
+import type { GuestError, GuestErrorCode } from '@lodge/api/guest';
+
+export class OpError extends Error {
+  constructor(readonly code: GuestErrorCode, message: string) {
+    super(message);
+    this.name = 'OpError';
+  }
+}
+
+/** Maps an errno code to the closest protocol code. */
+export function codeOfErrno(errno: string | undefined): GuestErrorCode {
+  switch (errno) {
+    case 'ENOENT':
+      return 'not_found';
+    case 'EACCES':
+    case 'EPERM':
+    case 'EROFS':
+      return 'permission_denied';
+    case 'ENOTDIR':
+    case 'EISDIR':
+    case 'EEXIST':
+    case 'ELOOP':
+    case 'ENOTEMPTY':
+    case 'EINVAL':
+    case 'ENAMETOOLONG':
+      return 'invalid_argument';
+    default:
+      return 'internal';
+  }
+}
+
+/** An OpError for a failed system call on `path` ("open /x: no such file or directory (ENOENT)"). */
+export function fsError(action: string, path: string, error: unknown): OpError {
+  if (error instanceof OpError) return error;
+  const errno = (error as NodeJS.ErrnoException | undefined)?.code;
+  const text = error instanceof Error ? error.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '') : String(error);
+  return new OpError(codeOfErrno(errno), `${action} ${path}: ${text}`);
+}
+
+/** The Reset payload for anything thrown by an operation. */
+export function toGuestError(error: unknown): GuestError {
+  if (error instanceof OpError) return { code: error.code, message: error.message };
+  const message = error instanceof Error ? error.message : String(error);
+  return { code: 'internal', message: `agent error: ${message}` };
+}

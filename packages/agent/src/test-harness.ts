@@ -1,0 +1,116 @@
+// Tests: an agent in this process wired to a host-role session through a unix socket in a temp folder.
+
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { createServer, type Server, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { Channel, createSession, type OpenRequest, type Session, type Stream } from '@lodge/api/guest';
+import { startAgent, type Agent, type AgentOptions } from './agent-main.js';
+
+export interface HostPublish {
+  topic: string;
+  replyTo?: string;
+  data: Buffer;
+}
+
+export interface Harness {
+  dir: string;
+  host: Session;
+  agent: Agent;
+  busSocket: string;
+  /** Publishes the guest forwarded to the host. */
+  hostMessages: HostPublish[];
+  /** What the host answers to guest publishes (its own subscribers). */
+  hostDelivered: number;
+  close(): Promise<void>;
+}
+
+export async function startHarness(options: Partial<AgentOptions> = {}): Promise<Harness> {
+  const dir = mkdtempSync(`${tmpdir()}/lodge-agent-test-`);
+  chmodSync(dir, 0o755); // sessions run as other users must reach the pty folder, as under /run/lodge
+
+  const sockPath = `${dir}/agent.sock`;
+  let socket: Socket | undefined;
+  const hostMessages: HostPublish[] = [];
+  let readyResolve: () => void = () => undefined;
+  const ready = new Promise<void>((resolve) => (readyResolve = resolve));
+  const harness = { hostMessages, hostDelivered: 0 } as Harness;
+  const host = createSession({
+    role: 'host',
+    write: (bytes) => socket?.write(bytes) ?? true,
+    onOpen: (stream, request) => collectHostPublish(stream, request, harness),
+    onReady: () => readyResolve(),
+    helloIntervalMs: 200,
+  });
+  const server: Server = createServer((s) => {
+    socket = s;
+    s.on('data', (chunk: Buffer) => host.receive(chunk));
+    s.on('drain', () => host.drain());
+    s.on('error', () => undefined);
+    s.on('close', () => host.disconnect('agent socket closed'));
+    host.connect();
+  });
+  await new Promise<void>((resolve) => server.listen(sockPath, resolve));
+  const busSocket = `${dir}/bus.sock`;
+  const agent = await startAgent({ port: { kind: 'socket', path: sockPath }, busSocket, ptyDir: `${dir}/pty`, helloIntervalMs: 200, ...options });
+  await ready;
+  return Object.assign(harness, {
+    dir,
+    host,
+    agent,
+    busSocket,
+    async close() {
+      await agent.close();
+      host.close();
+      socket?.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  });
+}
+
+function collectHostPublish(stream: Stream, request: unknown, harness: Harness): void {
+  const r = request as { op?: string; topic: string; replyTo?: string };
+  if (r.op !== 'bus.publish') return stream.reset({ code: 'invalid_argument', message: 'host test: bus.publish only' });
+  const parts: Buffer[] = [];
+  stream.on('data', (channel, chunk) => {
+    parts.push(Buffer.from(chunk));
+    stream.consumed(channel, chunk.length);
+  });
+  stream.on('end', () => {
+    harness.hostMessages.push({ topic: r.topic, data: Buffer.concat(parts), ...(r.replyTo ? { replyTo: r.replyTo } : {}) });
+    stream.finish({ delivered: harness.hostDelivered });
+  });
+}
+
+export interface RunResult {
+  stdout: Buffer;
+  stderr: Buffer;
+  controls: unknown[];
+  result?: unknown;
+  error?: { code?: string; message: string };
+}
+
+/** Opens a stream, feeds `stdin` (then Close ch 0), collects output, waits for the end. */
+export async function run(host: Session, request: OpenRequest, stdin?: Buffer | string, onStream?: (s: Stream) => void): Promise<RunResult> {
+  const stream = host.open(request);
+  const out: Buffer[] = [];
+  const err: Buffer[] = [];
+  const controls: unknown[] = [];
+  stream.on('control', (m) => controls.push(m));
+  stream.on('data', (channel, chunk) => {
+    (channel === Channel.Error ? err : out).push(Buffer.from(chunk));
+    stream.consumed(channel, chunk.length);
+  });
+  onStream?.(stream);
+  if (stdin !== undefined) {
+    void stream.write(Channel.Input, Buffer.from(stdin)).then(() => stream.end(Channel.Input), () => undefined);
+  }
+  const base = { stdout: Buffer.concat(out), stderr: Buffer.concat(err), controls };
+  try {
+    const result = await stream.result();
+    return { ...base, stdout: Buffer.concat(out), stderr: Buffer.concat(err), result };
+  } catch (error) {
+    const e = error as { code?: string; message: string };
+    return { ...base, stdout: Buffer.concat(out), stderr: Buffer.concat(err), error: { code: e.code, message: e.message } } as RunResult;
+  }
+}

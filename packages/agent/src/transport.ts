@@ -1,0 +1,23 @@
+// What the agent needs from a byte pipe to the host: ordered bytes both ways, back-pressure, (re)connect events.
+
+export interface TransportHandlers {
+  /** The host end is (again) there: the session sends Hello. */
+  onConnect(): void;
+  /** Bytes from the host, in order. */
+  onData(chunk: Buffer): void;
+  /** The host end went away (end-of-file): streams fail; onConnect follows when it is back. */
+  onDisconnect(reason: string): void;
+  /** write() returned false earlier and the transport can take more now. */
+  onDrain(): void;
+  /** The transport is unusable (device vanished): the agent exits and init respawns it. */
+  onFatal(error: Error): void;
+}
+
+export interface Transport {
+  /** Queues bytes for the host; false asks the caller to wait for onDrain. */
+  write(bytes: Buffer): boolean;
+  /** Stops reading and writing, releases the fd, socket, worker or child. */
+  close(): void;
+  /** Counters for benchmarks and logs. */
+  readonly stats: { bytesIn: number; bytesOut: number; writes: number; reads: number };
+}

@@ -1,0 +1,70 @@
+// Users and groups from /etc/passwd and /etc/group, read per call (no NSS in Node; the files are tiny).
+
+import { readFileSync } from 'node:fs';
+import { OpError } from './op-error.js';
+
+export interface GuestUser {
+  name: string;
+  uid: number;
+  gid: number;
+  home: string;
+  shell: string;
+}
+
+export interface UserDbPaths {
+  passwd?: string;
+  group?: string;
+}
+
+function readLines(path: string): string[][] {
+  try {
+    return readFileSync(path, 'utf8')
+      .split('\n')
+      .filter((line) => line !== '' && !line.startsWith('#'))
+      .map((line) => line.split(':'));
+  } catch {
+    return [];
+  }
+}
+
+function toUser(fields: string[]): GuestUser {
+  return {
+    name: fields[0] ?? '',
+    uid: Number(fields[2]),
+    gid: Number(fields[3]),
+    home: fields[5] || '/',
+    shell: fields[6] || '/bin/sh',
+  };
+}
+
+/**
+ * Resolves a user by name or numeric id ("1000", "alice", "alice:staff", "1000:1000").
+ * Only uid and primary gid are applied: Node's spawn cannot set supplementary groups.
+ */
+export function lookupUser(spec: string, paths: UserDbPaths = {}): GuestUser {
+  const [userPart = '', groupPart] = spec.split(':', 2);
+  const passwd = readLines(paths.passwd ?? '/etc/passwd');
+  const numeric = /^\d+$/.test(userPart);
+  const row = passwd.find((f) => (numeric ? f[2] === userPart : f[0] === userPart));
+  let user: GuestUser;
+  if (row) user = toUser(row);
+  else if (numeric) user = { name: userPart, uid: Number(userPart), gid: Number(userPart), home: '/', shell: '/bin/sh' };
+  else throw new OpError('not_found', `user ${userPart}: not found in /etc/passwd of the guest`);
+  if (groupPart !== undefined) user = { ...user, gid: lookupGroup(groupPart, paths) };
+  return user;
+}
+
+/** A group id by name or number. */
+export function lookupGroup(spec: string, paths: UserDbPaths = {}): number {
+  if (/^\d+$/.test(spec)) return Number(spec);
+  const row = readLines(paths.group ?? '/etc/group').find((f) => f[0] === spec);
+  if (!row) throw new OpError('not_found', `group ${spec}: not found in /etc/group of the guest`);
+  return Number(row[2]);
+}
+
+/** The agent's own user (root in the guest), for HOME/USER when the request names none. */
+export function currentUser(paths: UserDbPaths = {}): GuestUser {
+  const uid = process.getuid?.() ?? 0;
+  const row = readLines(paths.passwd ?? '/etc/passwd').find((f) => f[2] === String(uid));
+  return row ? toUser(row) : { name: uid === 0 ? 'root' : String(uid), uid, gid: process.getgid?.() ?? uid, home: uid === 0 ? '/root' : '/', shell: '/bin/sh' };
+}

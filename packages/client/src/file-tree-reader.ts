@@ -1,0 +1,106 @@
+import { constants, type Stats } from 'node:fs';
+import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import { LodgeError } from '@lodge/api/lite';
+import type { FileEntry } from '@lodge/api/guest';
+import { hostFsError } from './host-fs-error.js';
+
+/** A file's bytes follow its entry in chunks of this size (the last one shorter). */
+export const CHUNK_BYTES = 256 * 1024;
+
+/** One step of a file tree on the wire: an entry, or bytes of the file whose entry came last. */
+export type TreeItem = { entry: FileEntry } | { data: Buffer };
+
+export interface TreeReadOptions {
+  /** Sockets, FIFOs and devices have no bytes to copy: they are left out and reported here. */
+  onSkip?(path: string, what: string): void;
+}
+
+export interface TreeTotals {
+  entries: number;
+  files: number;
+  bytes: number;
+}
+
+interface Found {
+  abs: string;
+  entry: FileEntry;
+}
+
+const kindOfSpecial = (st: Stats): string =>
+  st.isSocket() ? 'socket' : st.isFIFO() ? 'FIFO' : st.isCharacterDevice() || st.isBlockDevice() ? 'device' : 'special file';
+
+function entryOf(path: string, st: Stats): Omit<FileEntry, 'kind' | 'size'> {
+  return { path, mode: st.mode & 0o7777, mtimeMs: Math.round(st.mtimeMs) };
+}
+
+/** Depth-first, parents before children, names sorted; lstat only, so a symlink is an entry and never followed. */
+async function* walk(abs: string, rel: string, opts: TreeReadOptions): AsyncGenerator<Found> {
+  const st = await lstat(abs).catch((err: unknown) => Promise.reject(hostFsError(err, 'read', abs)));
+  if (st.isDirectory()) {
+    yield { abs, entry: { ...entryOf(rel, st), kind: 'dir', size: 0 } };
+    const names = await readdir(abs).catch((err: unknown) => Promise.reject(hostFsError(err, 'list', abs)));
+    for (const name of names.sort()) yield* walk(join(abs, name), `${rel}/${name}`, opts);
+  } else if (st.isFile()) {
+    yield { abs, entry: { ...entryOf(rel, st), kind: 'file', size: st.size } };
+  } else if (st.isSymbolicLink()) {
+    const target = await readlink(abs).catch((err: unknown) => Promise.reject(hostFsError(err, 'read the symlink', abs)));
+    yield { abs, entry: { ...entryOf(rel, st), kind: 'symlink', size: 0, target } };
+  } else {
+    opts.onSkip?.(abs, kindOfSpecial(st));
+  }
+}
+
+/** The absolute path and the name its entries start with (cp -r: the last component of what was named). */
+function topOf(root: string): { abs: string; name: string } {
+  const abs = resolve(root);
+  const name = basename(abs);
+  if (name === '') throw new LodgeError('invalid_argument', `cannot copy "${root}" as a whole`, { hint: 'name a folder below /' });
+  return { abs, name };
+}
+
+/** Counts what readFileTree will send, for a progress bar with a total. */
+export async function measureFileTree(root: string, opts: TreeReadOptions = {}): Promise<TreeTotals> {
+  const { abs, name } = topOf(root);
+  const totals: TreeTotals = { entries: 0, files: 0, bytes: 0 };
+  for await (const { entry } of walk(abs, name, opts)) {
+    totals.entries += 1;
+    if (entry.kind === 'file') (totals.files += 1), (totals.bytes += entry.size);
+  }
+  return totals;
+}
+
+/** Reads exactly the size the entry announced, so the receiver's byte count holds even if the file changes meanwhile. */
+async function* fileBytes(abs: string, entry: FileEntry): AsyncGenerator<TreeItem> {
+  // O_NOFOLLOW: a symlink swapped in since lstat is refused; O_NONBLOCK: a FIFO swapped in cannot hang the open.
+  const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: unknown) =>
+    Promise.reject(hostFsError(err, 'read', abs)),
+  );
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new LodgeError('invalid_argument', `cannot read ${abs}: it changed into a ${kindOfSpecial(st)} while being copied`);
+    const exact: FileEntry = { ...entry, ...entryOf(entry.path, st), size: st.size };
+    yield { entry: exact };
+    for (let left = exact.size; left > 0; ) {
+      const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, left));
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) throw new LodgeError('invalid_argument', `cannot read ${abs}: it shrank while being copied`);
+      left -= bytesRead;
+      yield { data: buf.subarray(0, bytesRead) };
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A local file or folder as entries (paths relative, first component its name, parents first) with each file's
+ * bytes right after its entry. Only what is under `root` is read: symlinks are sent as symlinks.
+ */
+export async function* readFileTree(root: string, opts: TreeReadOptions = {}): AsyncGenerator<TreeItem> {
+  const { abs, name } = topOf(root);
+  for await (const found of walk(abs, name, opts)) {
+    if (found.entry.kind === 'file') yield* fileBytes(found.abs, found.entry);
+    else yield { entry: found.entry };
+  }
+}

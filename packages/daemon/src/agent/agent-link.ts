@@ -1,0 +1,176 @@
+import { connect, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { LodgeError, type AgentState } from '@lodge/api';
+import { createSession, MAX_GUEST_STREAMS, type Hello, type OpenRequest, type PublishRequest, type Session, type Stream } from '@lodge/api/guest';
+import { PublishRequestSchema } from '@lodge/api/guest-schemas';
+import { GarbageMeter } from './garbage-meter.js';
+import { checkGuestPayload } from './guest-payload.js';
+import { guestFailure } from './guest-failure.js';
+import { Liveness } from './liveness.js';
+
+export interface LinkTiming {
+  minBackoffMs: number;
+  maxBackoffMs: number;
+  pingIntervalMs: number;
+  maxMissedPings: number;
+  helloIntervalMs: number;
+}
+/** Bytes of Hellos sent towards an agent that has not answered anything on this connection yet. */
+const UNANSWERED_HELLO_BYTES = 4096;
+const TIMING: LinkTiming = { minBackoffMs: 100, maxBackoffMs: 1000, pingIntervalMs: 2000, maxMissedPings: 3, helloIntervalMs: 500 };
+
+export interface AgentLinkOptions {
+  socketPath: string;
+  logger: Logger;
+  /** A stream the guest opened with a valid bus.publish request (anything else is refused here). */
+  onPublish(stream: Stream, request: PublishRequest): void;
+  timing?: Partial<LinkTiming>;
+}
+
+/** The daemon's end of one VM's agent.sock: reconnects while the VM runs, keeps the session in sync, watches liveness. */
+export class AgentLink {
+  readonly garbage: GarbageMeter;
+  private current: AgentState = 'connecting';
+  private socket: Socket | undefined;
+  private closed = false;
+  private backoffMs: number;
+  private redial: NodeJS.Timeout | undefined;
+  private unanswered = 0;
+  private readonly session: Session;
+  private readonly liveness: Liveness;
+  private readonly listeners = new Set<(state: AgentState) => void>();
+  private readonly t: LinkTiming;
+
+  constructor(private readonly o: AgentLinkOptions) {
+    this.t = { ...TIMING, ...o.timing };
+    this.backoffMs = this.t.minBackoffMs;
+    this.garbage = new GarbageMeter(o.logger, o.socketPath);
+    this.session = createSession({
+      role: 'host',
+      write: (bytes) => this.write(bytes),
+      onOpen: (stream, request) => this.accept(stream, request),
+      onReady: (peer) => this.ready(peer),
+      onReset: (reason) => this.reset(reason.message),
+      onGarbage: (bytes, reason) => this.garbage.add(bytes, reason),
+      checkPayload: checkGuestPayload,
+      maxPeerStreams: MAX_GUEST_STREAMS,
+      helloIntervalMs: this.t.helloIntervalMs,
+    });
+    this.liveness = new Liveness({
+      ping: (ms) => this.session.ping(ms),
+      intervalMs: this.t.pingIntervalMs,
+      maxMisses: this.t.maxMissedPings,
+      onAlive: () => this.setState('ready'),
+      onGone: () => this.setState('gone'),
+    });
+    this.dial();
+  }
+
+  get state(): AgentState {
+    return this.current;
+  }
+
+  get peer(): Hello | undefined {
+    return this.session.ready ? this.session.peer : undefined;
+  }
+
+  onState(listener: (state: AgentState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** Opens a host stream; throws invalid_state unless the session is in sync. */
+  open(request: OpenRequest): Stream {
+    if (this.closed || !this.session.ready) {
+      throw new LodgeError('invalid_state', 'the guest agent is not connected', { hint: 'wait for it, or check the guest with: lodge logs NAME' });
+    }
+    try {
+      return this.session.open(request);
+    } catch (err) {
+      throw guestFailure(err, `opening ${request.op} in the guest`);
+    }
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.redial);
+    this.liveness.stop();
+    this.session.close();
+    this.socket?.destroy();
+    this.socket = undefined;
+    this.setState('none');
+  }
+
+  private write(bytes: Buffer): boolean {
+    const sock = this.socket;
+    if (!sock) return true;
+    // Until the agent opens its port QEMU holds what we send and delivers it all at once; out of sync we send only
+    // Hellos, so beyond a few unanswered ones they are dropped (nothing is pending, so no drain is awaited).
+    if (!this.session.ready) {
+      if (this.unanswered > UNANSWERED_HELLO_BYTES) return true;
+      this.unanswered += bytes.length;
+    }
+    return sock.write(bytes);
+  }
+
+  private dial(): void {
+    if (this.closed) return;
+    const sock = connect(this.o.socketPath);
+    sock.once('connect', () => {
+      if (this.closed) return void sock.destroy();
+      this.backoffMs = this.t.minBackoffMs;
+      this.socket = sock;
+      this.unanswered = 0;
+      this.o.logger.debug({ socket: this.o.socketPath }, 'agent socket connected');
+      this.session.connect(); // a fresh Hello resyncs whatever the agent thought before
+    });
+    sock.on('data', (chunk: Buffer) => {
+      if (this.socket !== sock) return;
+      this.unanswered = 0;
+      this.session.receive(chunk);
+    });
+    sock.on('drain', () => this.socket === sock && this.session.drain());
+    sock.on('error', (err) => this.o.logger.debug({ socket: this.o.socketPath, err: err.message }, 'agent socket error'));
+    sock.on('close', () => {
+      if (this.socket === sock) {
+        this.socket = undefined;
+        this.liveness.stop();
+        this.session.disconnect('the agent socket closed');
+        this.setState('connecting');
+      }
+      if (this.closed) return;
+      this.redial = setTimeout(() => this.dial(), this.backoffMs);
+      this.backoffMs = Math.min(this.backoffMs * 2, this.t.maxBackoffMs);
+    });
+  }
+
+  private ready(peer: Hello): void {
+    this.o.logger.info({ socket: this.o.socketPath, agent: peer.agent }, 'guest agent ready');
+    this.setState('ready');
+    this.liveness.start();
+  }
+
+  private reset(reason: string): void {
+    this.liveness.stop();
+    this.o.logger.debug({ socket: this.o.socketPath, reason }, 'guest session reset');
+    // A gone agent stays gone until it says Hello again; a ready one is resyncing.
+    if (this.current === 'ready') this.setState('connecting');
+  }
+
+  private accept(stream: Stream, request: unknown): void {
+    const parsed = PublishRequestSchema.safeParse(request);
+    if (!parsed.success) {
+      const op = (request as { op?: unknown } | null)?.op;
+      stream.reset({ code: 'protocol_error', message: `the host accepts only bus.publish from the guest, not ${JSON.stringify(op)}` });
+      return;
+    }
+    this.o.onPublish(stream, parsed.data as PublishRequest);
+  }
+
+  private setState(next: AgentState): void {
+    if (this.current === next || (this.closed && next !== 'none')) return;
+    this.current = next;
+    for (const l of this.listeners) l(next);
+  }
+}

@@ -1,0 +1,21 @@
+import type { Progress, VmState } from '@lodge/api';
+import type { GuestService } from './guest-service.js';
+
+/**
+ * The last step of a start: wait for the Lodge agent (or the QEMU guest agent) to answer.
+ * A VM without any agent is still a started VM: no answer is a warning in the progress, not a failure.
+ */
+export async function awaitGuestReadiness(o: {
+  guest: GuestService;
+  vm: string;
+  timeoutSec: number;
+  stateOf: () => VmState | undefined;
+  progress: (p: Progress) => void;
+}): Promise<void> {
+  o.progress({ step: 'waiting for the guest agent', percent: 95 });
+  const via = await o.guest.waitReady(o.vm, o.timeoutSec * 1000);
+  if (via) return o.progress({ step: `guest ready (${via})`, percent: 100 });
+  const state = o.stateOf();
+  const step = state === 'running' ? `the guest agent did not answer within ${o.timeoutSec} s` : `the VM is ${state ?? 'gone'} and its guest agent never answered`;
+  o.progress({ step, percent: 100 });
+}

@@ -1,0 +1,172 @@
+import { describe, expect, it, vi } from 'vitest';
+import type { AgentState, GuestVia, LodgeEventBody, VmState } from '@lodge/api';
+import type { GuestInfo } from '@lodge/api/guest';
+import type { BusDelivery, GuestChannel } from '../ports/guest-channel.js';
+import type { VmRecord } from '../store/vm-table.js';
+import { EventBus } from './event-bus.js';
+import { GuestService } from './guest-service.js';
+
+/** An in-memory GuestChannel whose state the test sets. */
+class FakeChannel implements GuestChannel {
+  state: AgentState = 'connecting';
+  version: string | undefined = '1.2.3';
+  readonly abilities;
+  readonly times: number[] = [];
+  readonly published: BusDelivery[] = [];
+  publishHandler: ((m: BusDelivery) => Promise<number>) | undefined;
+  closed = false;
+  infoDelayMs = 0;
+  private readonly listeners = new Set<(s: AgentState) => void>();
+
+  constructor(readonly via: GuestVia) {
+    const full = via === 'lodge-agent';
+    this.abilities = { streaming: full, bus: full, tty: full, folders: full, shutdown: full };
+  }
+  set(state: AgentState): void {
+    this.state = state;
+    for (const l of this.listeners) l(state);
+  }
+  onState(l: (s: AgentState) => void): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+  whenReady(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.state === 'ready') return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const off = this.onState((s) => s === 'ready' && (off(), resolve()));
+      setTimeout(() => (off(), reject(new Error('timeout'))), timeoutMs);
+      signal?.addEventListener('abort', () => (off(), reject(new Error('aborted'))));
+    });
+  }
+  exec = vi.fn(() => ({ pid: Promise.resolve(1), writeStdin: async () => undefined, endStdin: () => undefined, signal: () => undefined, resize: () => undefined, result: Promise.resolve({ exitCode: 0, signal: null, timedOut: false }), cancel: () => undefined }));
+  info = async (): Promise<GuestInfo> => {
+    await new Promise((r) => setTimeout(r, this.infoDelayMs));
+    return { hostname: this.via } as GuestInfo;
+  };
+  setTime = async (epochMs: number): Promise<{ offsetMs: number }> => (this.times.push(epochMs), { offsetMs: 0 });
+  shutdown = vi.fn(async () => undefined);
+  getFiles = vi.fn(async () => ({ entries: 0, bytes: 0 }));
+  putFiles = vi.fn(async () => ({ entries: 0, bytes: 0 }));
+  publish = async (m: BusDelivery): Promise<{ delivered: number }> => (this.published.push(m), { delivered: 1 });
+  onPublish(h: (m: BusDelivery) => Promise<number>): void {
+    this.publishHandler = h;
+  }
+  close(): void {
+    this.closed = true;
+  }
+}
+
+function setup(vmState: VmState = 'running', withQga = true) {
+  const events: LodgeEventBody[] = [];
+  const bus = new EventBus({ append: (b) => (events.push(b), { ...b, id: events.length, time: '' }), since: () => [] });
+  const agent = new FakeChannel('lodge-agent');
+  const qga = new FakeChannel('qemu-guest-agent');
+  let state = vmState;
+  const records = { get: (name: string) => ({ name, state }) as VmRecord };
+  const log = { info: () => undefined, warn: () => undefined };
+  const guest = new GuestService({ links: { lodgeAgent: () => agent, qemuGuestAgent: () => (withQga ? qga : undefined) }, records, events: bus, log });
+  return { guest, agent, qga, events, setState: (s: VmState) => (state = s) };
+}
+
+describe('GuestService', () => {
+  it('prefers the Lodge agent, falls back to the QEMU guest agent, and reports readiness', async () => {
+    const { guest, agent, qga, events } = setup();
+    guest.attach('vm1');
+    expect(guest.summary('vm1')).toEqual({ state: 'connecting' });
+    qga.set('ready');
+    expect(guest.summary('vm1')).toMatchObject({ state: 'ready', via: 'qemu-guest-agent' });
+    const viaQga = await guest.status('vm1');
+    expect(viaQga.note).toMatch(/need the Lodge agent/);
+    expect(viaQga.info?.hostname).toBe('qemu-guest-agent');
+    agent.set('ready');
+    const status = await guest.status('vm1');
+    expect(status).toMatchObject({ state: 'ready', via: 'lodge-agent', version: '1.2.3', info: { hostname: 'lodge-agent' } });
+    expect(status.readyAt).toBeDefined();
+    expect(events).toContainEqual({ type: 'vm.guest', vm: 'vm1', state: 'ready', via: 'lodge-agent', version: '1.2.3' });
+    expect(agent.times).toHaveLength(1); // the clock is set when the agent becomes ready
+    guest.resumed('vm1');
+    expect(agent.times).toHaveLength(1); // and not again within a second
+  });
+
+  it('gives the live info 5 s, then answers without it', async () => {
+    vi.useFakeTimers();
+    try {
+      const { guest, agent } = setup();
+      guest.attach('vm1');
+      agent.set('ready');
+      agent.infoDelayMs = 60_000;
+      const pending = guest.status('vm1');
+      await vi.advanceTimersByTimeAsync(5001);
+      const status = await pending;
+      expect(status.info).toBeUndefined();
+      expect(status.note).toMatch(/no answer within 5 s/);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('waits for readiness, with a timeout, and stops waiting when the VM goes away', async () => {
+    const { guest, agent } = setup('running', false);
+    guest.attach('vm1');
+    expect(await guest.waitReady('vm1', 50)).toBeUndefined();
+    const waiting = guest.waitReady('vm1', 5000);
+    agent.set('ready');
+    expect(await waiting).toBe('lodge-agent');
+    agent.set('connecting');
+    const cut = guest.waitReady('vm1', 5000);
+    guest.detach('vm1');
+    expect(await cut).toBeUndefined();
+    expect(agent.closed).toBe(true);
+  });
+
+  it('refuses clearly: VM not running, agent not connected, tty through the QEMU guest agent', () => {
+    const { guest, qga, setState } = setup();
+    guest.attach('vm1');
+    const sinks = { output: () => undefined };
+    expect(() => guest.exec('vm1', { argv: ['true'] }, sinks)).toThrow(expect.objectContaining({ code: 'invalid_state', hint: expect.stringMatching(/not connected yet/) }));
+    qga.set('ready');
+    expect(() => guest.exec('vm1', { argv: ['sh'], tty: { rows: 24, cols: 80 } }, sinks)).toThrow(expect.objectContaining({ code: 'invalid_argument', message: expect.stringMatching(/needs the Lodge agent/) }));
+    expect(guest.exec('vm1', { argv: ['true'] }, sinks).via).toBe('qemu-guest-agent');
+    setState('stopped');
+    expect(() => guest.exec('vm1', { argv: ['true'] }, sinks)).toThrow(expect.objectContaining({ code: 'invalid_state', hint: 'start it with: lodge start vm1' }));
+  });
+
+  it('delivers guest publishes to host subscribers after they took them, and counts both ends on host publishes', async () => {
+    const { guest, agent } = setup();
+    guest.attach('vm1');
+    agent.set('ready');
+    const got: string[] = [];
+    let release: () => void = () => undefined;
+    const off = guest.subscribe('vm1', 'news', (m) => new Promise<void>((r) => ((release = r), got.push(m.body.toString()))));
+    guest.subscribe('vm1', 'news', async () => undefined);
+    let delivered: number | undefined;
+    void agent.publishHandler?.({ topic: 'news', body: Buffer.from('hello') }).then((n) => (delivered = n));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(got).toEqual(['hello']);
+    expect(delivered).toBeUndefined(); // the slow subscriber holds the guest's publisher
+    release();
+    await new Promise((r) => setTimeout(r, 10));
+    expect(delivered).toBe(2);
+    off();
+    expect(await guest.publish('vm1', { topic: 'news', body: Buffer.from('x') })).toEqual({ delivered: 2 });
+    expect(agent.published[0]?.topic).toBe('news');
+    await expect(guest.publish('vm1', { topic: '../bad', body: Buffer.alloc(0) })).rejects.toMatchObject({ code: 'invalid_argument' });
+  });
+
+  it('answers a request with the first reply on its inbox, or times out', async () => {
+    const { guest, agent } = setup();
+    guest.attach('vm1');
+    agent.set('ready');
+    agent.publish = async (m) => {
+      setTimeout(() => void agent.publishHandler?.({ topic: m.replyTo ?? '', body: Buffer.from(`re:${m.body.toString()}`) }), 5);
+      return { delivered: 1 };
+    };
+    const reply = await guest.request('vm1', { topic: 'ask', body: Buffer.from('q') }, 1000);
+    expect(reply.body.toString()).toBe('re:q');
+    expect(reply.topic).toMatch(/^_inbox\./);
+    agent.publish = async () => ({ delivered: 1 });
+    await expect(guest.request('vm1', { topic: 'ask', body: Buffer.from('q') }, 50)).rejects.toMatchObject({ code: 'timeout' });
+    agent.publish = async () => ({ delivered: 0 });
+    await expect(guest.request('vm1', { topic: 'ask', body: Buffer.from('q') }, 50)).rejects.toMatchObject({ code: 'not_found' });
+  });
+});

@@ -1,0 +1,165 @@
+import { randomBytes } from 'node:crypto';
+import { INBOX_PREFIX, TOPIC_PATTERN } from '@lodge/api/guest';
+import { LodgeError, type ExecStart, type GuestStatus, type GuestVia, type PublishReceipt, type VmGuest } from '@lodge/api';
+import type { BusDelivery, ExecSinks, FilesSink, FilesSource, GuestChannel, GuestExecution, GuestLinks } from '../ports/guest-channel.js';
+import type { EventBus } from './event-bus.js';
+import { GuestConnection, type GuestLog } from './guest-connection.js';
+import { MessageBus, type Deliver } from './message-bus.js';
+import { withTimeLimit } from './time-limit.js';
+import type { VmRecords } from './vm-records.js';
+
+const INFO_TIMEOUT_MS = 5000;
+const QGA_NOTE = 'streaming exec, folders and messages need the Lodge agent';
+
+export interface GuestServiceDeps {
+  links: GuestLinks;
+  records: Pick<VmRecords, 'get'>;
+  events: EventBus;
+  log: GuestLog;
+}
+
+/** Each running VM's guest channels, what the API does through them, and the host side of the message bus. */
+export class GuestService {
+  private readonly connections = new Map<string, GuestConnection>();
+  private readonly bus = new MessageBus();
+
+  constructor(private readonly d: GuestServiceDeps) {}
+
+  /** The VM's QEMU runs (started or re-attached): start reaching its guest. */
+  attach(vm: string): void {
+    this.connections.get(vm)?.close();
+    const onPublish = (message: BusDelivery): Promise<number> => this.bus.deliver(vm, message);
+    this.connections.set(vm, new GuestConnection({ vm, links: this.d.links, events: this.d.events, log: this.d.log, onPublish }));
+  }
+
+  detach(vm: string): void {
+    this.connections.get(vm)?.close();
+    this.connections.delete(vm);
+  }
+
+  closeAll(): void {
+    for (const vm of [...this.connections.keys()]) this.detach(vm);
+  }
+
+  /** The guest was paused: its clock stood still. */
+  resumed(vm: string): void {
+    this.connections.get(vm)?.syncClock();
+  }
+
+  waitReady(vm: string, timeoutMs: number, signal?: AbortSignal): Promise<GuestVia | undefined> {
+    return this.connections.get(vm)?.waitReady(timeoutMs, signal) ?? Promise.resolve(undefined);
+  }
+
+  summary(vm: string): VmGuest | undefined {
+    return this.connections.get(vm)?.summary();
+  }
+
+  async status(vm: string): Promise<GuestStatus> {
+    const { state } = this.d.records.get(vm);
+    const conn = this.connections.get(vm);
+    if (!conn) return { state: 'none', note: `VM "${vm}" is ${state}` };
+    const status: GuestStatus = { ...conn.summary() };
+    const ch = conn.active();
+    if (ch?.via === 'qemu-guest-agent') status.note = ch.note ?? QGA_NOTE;
+    if (!ch) return status;
+    try {
+      status.info = await withTimeLimit(ch.info(), INFO_TIMEOUT_MS, () => new Error(`no answer within ${INFO_TIMEOUT_MS / 1000} s`));
+    } catch (err) {
+      status.note = [status.note, `the guest did not give its details: ${(err as Error).message}`].filter(Boolean).join('; ');
+    }
+    return status;
+  }
+
+  exec(vm: string, start: ExecStart, sinks: ExecSinks): { execution: GuestExecution; via: GuestVia; note?: string } {
+    const ch = this.channel(vm);
+    // Through QGA, stdin is taken whole (up to 1 MiB) before the program starts; only a terminal is impossible.
+    if (start.tty && !ch.abilities.tty) {
+      throw new LodgeError('invalid_argument', `a terminal (tty) needs the Lodge agent; VM "${vm}" answers only through the QEMU guest agent`, {
+        hint: 'run without a terminal, or use an image with the Lodge agent',
+      });
+    }
+    return { execution: ch.exec(start, sinks), via: ch.via, note: ch.via === 'qemu-guest-agent' ? (ch.note ?? QGA_NOTE) : undefined };
+  }
+
+  getFiles(vm: string, path: string, sink: FilesSink, signal?: AbortSignal): Promise<{ entries: number; bytes: number }> {
+    return this.channel(vm).getFiles(path, sink, signal);
+  }
+
+  putFiles(vm: string, path: string, source: FilesSource, signal?: AbortSignal): Promise<{ entries: number; bytes: number }> {
+    return this.channel(vm).putFiles(path, source, signal);
+  }
+
+  /** For stop: whether the guest can be asked to power off (ready, with the ability). */
+  canPowerOff(vm: string): boolean {
+    return this.connections.get(vm)?.active()?.abilities.shutdown === true;
+  }
+
+  async powerOff(vm: string): Promise<void> {
+    await this.channel(vm).shutdown('poweroff');
+  }
+
+  /** Subscribing needs only the VM and a valid topic: messages flow once its agent connects, across restarts. */
+  assertSubscribable(vm: string, topic: string): void {
+    this.d.records.get(vm);
+    checkTopic(topic);
+  }
+
+  subscribe(vm: string, topic: string, deliver: Deliver): () => void {
+    this.assertSubscribable(vm, topic);
+    return this.bus.subscribe(vm, topic, deliver);
+  }
+
+  /** Delivered to the host's subscribers of the topic and to the guest's; resolves once both took it. */
+  async publish(vm: string, message: BusDelivery): Promise<PublishReceipt> {
+    checkTopic(message.topic);
+    const ch = this.busChannel(vm);
+    const [host, guest] = await Promise.all([this.bus.deliver(vm, message), ch.publish(message)]);
+    return { delivered: host + guest.delivered };
+  }
+
+  /** Publishes with a fresh reply inbox and resolves with the first reply. */
+  async request(vm: string, message: Omit<BusDelivery, 'replyTo'>, timeoutMs: number): Promise<BusDelivery> {
+    const inbox = `${INBOX_PREFIX}${randomBytes(12).toString('hex')}`;
+    let answer: (reply: BusDelivery) => void = () => undefined;
+    const reply = new Promise<BusDelivery>((resolve) => (answer = resolve));
+    const off = this.bus.subscribe(vm, inbox, async (m) => answer(m));
+    try {
+      const receipt = await this.publish(vm, { ...message, replyTo: inbox });
+      if (receipt.delivered === 0) throw new LodgeError('not_found', `nobody subscribes to "${message.topic}" in VM "${vm}"`, { hint: 'start the program that answers it first' });
+      return await withTimeLimit(reply, timeoutMs, () => new LodgeError('timeout', `no reply on "${message.topic}" within ${timeoutMs} ms`));
+    } finally {
+      off();
+    }
+  }
+
+  /** Throws the error exec or files would, so the API can refuse before a WebSocket upgrade. */
+  assertReachable(vm: string): void {
+    this.channel(vm);
+  }
+
+  /** The channel for a request, or a clear invalid_state naming what is missing. */
+  private channel(vm: string): GuestChannel {
+    const { state } = this.d.records.get(vm);
+    if (state !== 'running') {
+      const hint = state === 'paused' ? `resume it with: lodge resume ${vm}` : `start it with: lodge start ${vm}`;
+      throw new LodgeError('invalid_state', `VM "${vm}" is ${state}: its guest can only be reached while it runs`, { hint });
+    }
+    const ch = this.connections.get(vm)?.usable();
+    if (!ch) {
+      throw new LodgeError('invalid_state', `the guest agent of VM "${vm}" is not connected`, {
+        hint: `the guest agent is not connected yet; wait for it or check: lodge logs ${vm}`,
+      });
+    }
+    return ch;
+  }
+
+  private busChannel(vm: string): GuestChannel {
+    const ch = this.channel(vm);
+    if (!ch.abilities.bus) throw new LodgeError('invalid_state', `messages need the Lodge agent; VM "${vm}" answers only through the QEMU guest agent`);
+    return ch;
+  }
+}
+
+function checkTopic(topic: string): void {
+  if (!TOPIC_PATTERN.test(topic)) throw new LodgeError('invalid_argument', `invalid topic ${JSON.stringify(topic)}: it must match ${TOPIC_PATTERN.source}`);
+}

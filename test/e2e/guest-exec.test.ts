@@ -1,0 +1,131 @@
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO, sleep, TestLodge } from './harness.js';
+
+const CLI = join(REPO, 'packages/cli/dist/main.js');
+
+/** Runs the CLI with binary stdin and counts/hashes stdout without keeping it. */
+function cliStream(lodge: TestLodge, args: string[], input?: Buffer): Promise<{ code: number | null; bytes: number; sha: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [CLI, ...args], { env: lodge.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const hash = createHash('sha256');
+    let bytes = 0;
+    let stderr = '';
+    child.stdout.on('data', (d: Buffer) => ((bytes += d.length), hash.update(d)));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('close', (code) => resolve({ code, bytes, sha: hash.digest('hex'), stderr }));
+    child.stdin.end(input ?? Buffer.alloc(0));
+  });
+}
+
+describe('exec and shell through the Lodge agent', () => {
+  const lodge = new TestLodge();
+  beforeAll(async () => {
+    await lodge.startDaemon();
+    await lodge.bootVm('ex', ['--memory', '384M']);
+  });
+  afterAll(() => lodge.cleanup());
+
+  it('start waits for the agent: the VM is ready and lodge info shows the guest', async () => {
+    const info = await lodge.client.get('ex');
+    expect(info.guest?.state).toBe('ready');
+    expect(info.guest?.via).toBe('lodge-agent');
+    const status = await lodge.client.guest('ex');
+    expect(status.info?.kernel.release).toMatch(/cloud-amd64/);
+    expect(status.info?.memory.totalBytes).toBeGreaterThan(200 * 2 ** 20);
+    expect(status.info?.agent.version).toMatch(/^\d+\.\d+/);
+    const human = await lodge.cli(['info', 'ex']);
+    expect(human.stdout).toMatch(/lodge-agent/);
+    expect(human.stdout).toMatch(/cloud-amd64/);
+  });
+
+  it('exit codes are exact: 0, 1, and 137 for a SIGKILL', async () => {
+    expect((await lodge.cli(['exec', 'ex', '--', 'true'])).code).toBe(0);
+    expect((await lodge.cli(['exec', 'ex', '--', 'false'])).code).toBe(1);
+    expect((await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'exit 42'])).code).toBe(42);
+    expect((await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'kill -9 $$'])).code).toBe(137);
+    const missing = await lodge.cli(['exec', 'ex', '--', 'no-such-program']);
+    expect(missing.code).not.toBe(0);
+    expect(missing.stderr).toMatch(/no-such-program/);
+  });
+
+  it('stdout and stderr stay separate; argv is not passed through a shell', async () => {
+    const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'echo to-out; echo to-err >&2; echo "$1"', 'sh', '$HOME; ls']);
+    expect(r.stdout).toBe('to-out\n$HOME; ls\n');
+    expect(r.stderr).toBe('to-err\n');
+    const env = await lodge.cli(['exec', 'ex', '--env', 'GREETING=hi there', '--cwd', '/etc', '--', 'sh', '-c', 'echo "$GREETING" $(pwd)']);
+    expect(env.stdout).toBe('hi there /etc\n');
+  });
+
+  it('100 MB through stdout arrives whole', async () => {
+    const r = await cliStream(lodge, ['exec', 'ex', '--', 'head', '-c', '100000000', '/dev/zero']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.bytes).toBe(100_000_000);
+    expect(r.sha).toBe(createHash('sha256').update(Buffer.alloc(100_000_000)).digest('hex'));
+  });
+
+  it('stdin is streamed to the guest process', async () => {
+    const input = randomBytes(8 * 2 ** 20);
+    const r = await lodge.cli(['exec', 'ex', '-i', '--', 'sha256sum'], { input });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.split(' ')[0]).toBe(createHash('sha256').update(input).digest('hex'));
+  });
+
+  it('a timeout kills the guest process and says so', async () => {
+    const started = Date.now();
+    const r = await lodge.cli(['exec', 'ex', '--timeout', '1', '--', 'sleep', '30']);
+    expect(Date.now() - started).toBeLessThan(15_000);
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/timed out/i);
+    expect((await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'pidof sleep || echo none'])).stdout).toBe('none\n');
+  });
+
+  it('Ctrl-C (SIGINT to lodge exec) reaches the guest process', async () => {
+    const child = spawn(process.execPath, [CLI, 'exec', 'ex', '--', 'sh', '-c', 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done'], {
+      env: lodge.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const code = new Promise<number | null>((r) => child.on('close', r));
+    try {
+      for (let i = 0; i < 200 && !out.includes('ready'); i++) await sleep(50);
+      expect(out).toContain('ready');
+      child.kill('SIGINT');
+      expect(await code).toBe(7);
+      expect(out).toContain('got-int');
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('lodge shell: an interactive PTY with the terminal size, resize, and exit status', async () => {
+    // `script` gives the CLI a real pseudo-terminal, as for a person at a keyboard.
+    const cmd = `stty rows 31 cols 97; ${process.execPath} ${CLI} shell ex`;
+    const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: lodge.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => child.on('exit', r));
+    const waitFor = async (text: string): Promise<void> => {
+      for (let i = 0; i < 300 && !out.includes(text); i++) await sleep(50);
+      expect(out).toContain(text);
+    };
+    try {
+      child.stdin.write('stty size; echo tty-$((6*7)); tty\r');
+      await waitFor('tty-42');
+      expect(out).toMatch(/31 97/);
+      expect(out).toMatch(/\/dev\/pts\/\d+/);
+      child.stdin.write('sleep 30\r');
+      await sleep(500);
+      child.stdin.write('\x03'); // Ctrl-C interrupts the guest's foreground job, not the session
+      child.stdin.write('echo after-int-$((1+1))\r');
+      await waitFor('after-int-2');
+      child.stdin.write('exit 3\r');
+      expect(await exited).toBe(3);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+});

@@ -1,0 +1,96 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { LodgeEventRecord } from '@lodge/api';
+import { sleep, TestLodge } from './harness.js';
+
+/** The agent's init wrapper waits while this file exists: the test's way to keep our agent off the port. */
+const HOLD = '/run/lodge/agent.hold';
+
+describe('the guest channel under faults', () => {
+  const lodge = new TestLodge();
+  const exec = (vm: string, script: string) => lodge.cli(['exec', vm, '--', 'sh', '-c', script]);
+  const waitGuest = async (vm: string, want: (s: Awaited<ReturnType<typeof lodge.client.guest>>) => boolean, ms = 60_000) => {
+    const deadline = Date.now() + ms;
+    for (;;) {
+      const s = await lodge.client.guest(vm).catch(() => undefined);
+      if (s && want(s)) return s;
+      if (Date.now() > deadline) throw new Error(`guest of ${vm} did not reach the wanted state: ${JSON.stringify(s)}`);
+      await sleep(200);
+    }
+  };
+  beforeAll(async () => {
+    await lodge.startDaemon();
+    await lodge.bootVm('gf', ['--memory', '384M']);
+  });
+  afterAll(() => lodge.cleanup());
+
+  it('the agent killed in the guest comes back, and the host re-syncs', async () => {
+    const before = await lodge.client.guest('gf');
+    const pid = (await exec('gf', 'pidof node')).stdout.trim().split(' ');
+    expect(pid.length).toBeGreaterThan(0);
+    // Killed from a detached shell: the exec that asks for it runs through the agent being killed.
+    await exec('gf', 'setsid sh -c "sleep 0.3; killall -9 node" >/dev/null 2>&1 &');
+    await sleep(1000);
+    await waitGuest('gf', (s) => s.state === 'ready');
+    const r = await exec('gf', 'echo back-$((20+1)); pidof node');
+    expect(r.stdout).toMatch(/^back-21\n/);
+    expect(r.stdout.split('\n')[1]).not.toBe(pid.join(' '));
+    expect((await lodge.client.guest('gf')).readyAt).not.toBe(before.readyAt);
+  });
+
+  it('the daemon restarted (kill -9) while the guest keeps running: the channel is re-established', async () => {
+    await lodge.killDaemon();
+    await lodge.startDaemon();
+    await waitGuest('gf', (s) => s.state === 'ready');
+    const r = await exec('gf', 'echo after-restart');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toBe('after-restart\n');
+  });
+
+  it('garbage from the guest on the agent port does not hurt the daemon; the agent resyncs', async () => {
+    // Hold our agent off the port, then let a guest program write 20 MB of random bytes into it.
+    await exec('gf', `mkdir -p /run/lodge && touch ${HOLD} && (setsid sh -c "sleep 0.3; killall -9 node; sleep 1; head -c 20000000 /dev/urandom > /dev/virtio-ports/org.lodge.agent.0; rm -f ${HOLD}" >/dev/null 2>&1 &)`);
+    await sleep(1500);
+    await waitGuest('gf', (s) => s.state === 'ready' && s.via === 'lodge-agent', 90_000);
+    expect((await lodge.client.ping()).ok).toBe(true);
+    expect((await exec('gf', 'echo survived')).stdout).toBe('survived\n');
+  });
+
+  it('without our agent, exec, files and info fall back to the QEMU guest agent, with a note', async () => {
+    await exec('gf', `touch ${HOLD}; setsid sh -c "sleep 0.3; killall -9 node" >/dev/null 2>&1 &`);
+    const status = await waitGuest('gf', (s) => s.via === 'qemu-guest-agent' && s.state === 'ready', 60_000);
+    expect(status.note).toMatch(/Lodge agent/);
+    expect(status.info?.kernel.release).toMatch(/cloud-amd64/);
+    const r = await lodge.cli(['exec', 'gf', '--', 'sh', '-c', 'echo via-qga; echo err >&2; exit 3']);
+    expect(r.code).toBe(3);
+    expect(r.stdout).toBe('via-qga\n');
+    expect(r.stderr).toContain('err');
+    const shell = await lodge.cli(['shell', 'gf']);
+    expect(shell.code).toBe(1);
+    expect(shell.stderr).toMatch(/Lodge agent/);
+    // And back: releasing the hold lets init start our agent again.
+    await lodge.cli(['exec', 'gf', '--', 'rm', '-f', HOLD]);
+    await waitGuest('gf', (s) => s.via === 'lodge-agent' && s.state === 'ready', 60_000);
+  });
+
+  it('a guest that ignores ACPI is shut down through the agent', async () => {
+    await exec('gf', 'killall acpid');
+    const started = Date.now();
+    const r = await lodge.cli(['stop', 'gf']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = await lodge.client.get('gf');
+    expect(info.state).toBe('stopped');
+    expect(info.stateReason ?? '').toMatch(/agent/i);
+    expect(Date.now() - started).toBeLessThan(25_000);
+    const events: LodgeEventRecord[] = [];
+    const stream = await lodge.client.events({ vm: 'gf', since: 0 });
+    for await (const e of stream) {
+      events.push(e);
+      if (events.length > 500 || (e.type === 'vm.state' && e.to === 'stopped')) break;
+    }
+    stream.close();
+    // The guest's comings and goings are on the event stream, both channels.
+    const guest = events.flatMap((e) => (e.type === 'vm.guest' ? [`${e.via ?? '-'}:${e.state}`] : []));
+    expect(guest).toContain('lodge-agent:ready');
+    expect(guest).toContain('qemu-guest-agent:ready');
+  });
+});

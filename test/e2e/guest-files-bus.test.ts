@@ -1,0 +1,132 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { REPO, sleep, TestLodge } from './harness.js';
+
+const CLI = join(REPO, 'packages/cli/dist/main.js');
+
+/** A background CLI process whose output is collected (listeners, servers). */
+function background(lodge: TestLodge, args: string[]): { out: () => string; done: Promise<number | null>; kill: () => void } {
+  const child = spawn(process.execPath, [CLI, ...args], { env: lodge.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  return { out: () => out, done: new Promise((r) => child.on('close', r)), kill: () => child.kill('SIGKILL') };
+}
+
+describe('files and messages between host and guest', () => {
+  const lodge = new TestLodge();
+  const guestExec = async (script: string): Promise<string> => {
+    const r = await lodge.cli(['exec', 'fb', '--', 'sh', '-c', script]);
+    if (r.code !== 0) throw new Error(`guest script failed (${r.code}): ${r.stderr}`);
+    return r.stdout;
+  };
+  beforeAll(async () => {
+    await lodge.startDaemon();
+    await lodge.bootVm('fb', ['--memory', '384M']);
+  });
+  afterAll(() => lodge.cleanup());
+
+  it('copies a folder tree host → guest → host with contents, modes and symlinks kept', async () => {
+    const src = join(lodge.home, 'tree');
+    mkdirSync(join(src, 'sub/deeper'), { recursive: true });
+    writeFileSync(join(src, 'a.txt'), 'alpha\n');
+    writeFileSync(join(src, 'sub/run.sh'), '#!/bin/sh\necho run\n');
+    chmodSync(join(src, 'sub/run.sh'), 0o750);
+    writeFileSync(join(src, 'sub/deeper/secret'), 'x'.repeat(3_000_000));
+    chmodSync(join(src, 'sub/deeper/secret'), 0o600);
+    symlinkSync('../a.txt', join(src, 'sub/link'));
+    chmodSync(join(src, 'sub/deeper'), 0o711);
+
+    const up = await lodge.cli(['cp', src, 'fb:/tmp/up']);
+    expect(up.code, up.stderr).toBe(0);
+    const listing = await guestExec('cd /tmp/up && stat -c "%n %a %s" a.txt sub/run.sh sub/deeper sub/deeper/secret && readlink sub/link && sub/run.sh');
+    expect(listing).toBe('a.txt 644 6\nsub/run.sh 750 20\nsub/deeper 711 4096\nsub/deeper/secret 600 3000000\n../a.txt\nrun\n');
+
+    const back = join(lodge.home, 'back');
+    const down = await lodge.cli(['cp', 'fb:/tmp/up', back]);
+    expect(down.code, down.stderr).toBe(0);
+    expect(readFileSync(join(back, 'a.txt'), 'utf8')).toBe('alpha\n');
+    expect(statSync(join(back, 'sub/run.sh')).mode & 0o777).toBe(0o750);
+    expect(statSync(join(back, 'sub/deeper')).mode & 0o777).toBe(0o711);
+    expect(statSync(join(back, 'sub/deeper/secret')).mode & 0o777).toBe(0o600);
+    expect(statSync(join(back, 'sub/deeper/secret')).size).toBe(3_000_000);
+    expect(lstatSync(join(back, 'sub/link')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(back, 'sub/link'))).toBe('../a.txt');
+
+    // Into an existing folder: the tree lands inside it, as cp -r does.
+    mkdirSync(join(lodge.home, 'into'));
+    expect((await lodge.cli(['cp', 'fb:/tmp/up/sub/run.sh', join(lodge.home, 'into')])).code).toBe(0);
+    expect(readFileSync(join(lodge.home, 'into/run.sh'), 'utf8')).toContain('echo run');
+  });
+
+  it('a guest symlink pointing outside is copied as a link, never followed on the host', async () => {
+    await guestExec('mkdir -p /tmp/sneaky && ln -sf /etc /tmp/sneaky/etc && ln -sf ../../../../../../root /tmp/sneaky/up');
+    const dest = join(lodge.home, 'sneaky');
+    const r = await lodge.cli(['cp', 'fb:/tmp/sneaky', dest]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(lstatSync(join(dest, 'etc')).isSymbolicLink()).toBe(true);
+    expect(readlinkSync(join(dest, 'up'))).toBe('../../../../../../root');
+  });
+
+  it('path traversal in an upload is refused and writes nothing outside the destination', async () => {
+    const entries = [
+      { entry: { path: 'ok', kind: 'dir' as const, mode: 0o755, size: 0, mtimeMs: Date.now() } },
+      { entry: { path: 'ok/../../escaped', kind: 'file' as const, mode: 0o644, size: 3, mtimeMs: Date.now() } },
+      { data: Buffer.from('bad') },
+    ];
+    const source = { async *[Symbol.asyncIterator]() { yield* entries; } };
+    await expect(lodge.client.putFiles('fb', '/tmp/trav/dest', source)).rejects.toThrow(/\.\./);
+    expect(await guestExec('ls /tmp/escaped /tmp/trav/escaped 2>/dev/null || echo none')).toBe('none\n');
+    // A missing guest path and a relative one are clear errors.
+    const missing = await lodge.cli(['cp', 'fb:/no/such/file', join(lodge.home, 'x')]);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/\/no\/such\/file/);
+    expect(existsSync(join(lodge.home, 'x'))).toBe(false);
+  });
+
+  it('messages both ways: guest → host listener, host → guest listener, in order', async () => {
+    const listener = background(lodge, ['listen', 'fb', 'greetings', '--count', '3']);
+    await sleep(500);
+    await guestExec('for i in 1 2 3; do lodge-guest send greetings "hello $i"; done');
+    expect(await listener.done).toBe(0);
+    expect(listener.out()).toBe('hello 1\nhello 2\nhello 3\n');
+
+    const guestListener = lodge.cli(['exec', 'fb', '--', 'lodge-guest', 'listen', 'orders', '--count', '2']);
+    await sleep(2500); // node starts in ~1.5 s in the guest
+    let delivered = 0;
+    for (let i = 0; i < 40 && delivered === 0; i++) {
+      const r = await lodge.cli(['send', 'fb', 'orders', 'first', '--json']);
+      delivered = r.code === 0 ? (JSON.parse(r.stdout) as { delivered: number }).delivered : 0;
+      if (delivered === 0) await sleep(250);
+    }
+    expect((await lodge.cli(['send', 'fb', 'orders', 'second'])).code).toBe(0);
+    expect((await guestListener).stdout).toBe('first\nsecond\n');
+  });
+
+  it('request/reply both ways', async () => {
+    const server = lodge.cli(['exec', 'fb', '--', 'lodge-guest', 'serve', 'upper', '--count', '1', '--', 'tr', 'a-z', 'A-Z']);
+    let reply = '';
+    for (let i = 0; i < 40 && reply === ''; i++) {
+      const r = await lodge.cli(['request', 'fb', 'upper', 'shout this', '--timeout', '2']);
+      reply = r.code === 0 ? r.stdout : '';
+      if (!reply) await sleep(250);
+    }
+    expect(reply).toBe('SHOUT THIS');
+    expect((await server).code).toBe(0);
+
+    // The guest asks, a host program answers through the client library.
+    const sub = await lodge.client.subscribe('fb', 'host.time', (msg) => {
+      if (msg.replyTo) void lodge.client.publish('fb', msg.replyTo, Buffer.from(`pong:${Buffer.from(msg.data, 'base64').toString()}`));
+    });
+    try {
+      expect(await guestExec('lodge-guest request host.time ping --timeout 10')).toBe('pong:ping\n');
+    } finally {
+      sub.close();
+    }
+    const none = await lodge.cli(['request', 'fb', 'nobody.home', 'x', '--timeout', '1']);
+    expect(none.code).toBe(1);
+    expect(none.stderr).toMatch(/no reply|timed out/i);
+  });
+});
