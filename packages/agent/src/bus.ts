@@ -1,6 +1,8 @@
 // The in-guest message bus: topics, local subscribers, per-topic ordering, request/reply over `_inbox.` topics.
 
-import { INBOX_PREFIX, MAX_MESSAGE_BYTES, TOPIC_PATTERN } from '@lodge/api/guest';
+import { INBOX_PREFIX, isTopic, MAX_MESSAGE_BYTES, TOPIC_PATTERN } from '@lodge/api/guest';
+
+export { isTopic };
 import { randomHex } from './node18-compat.js';
 import { OpError } from './op-error.js';
 
@@ -23,11 +25,6 @@ export interface Subscriber {
 /** Sends a guest program's publish to the host; resolves with the host's delivered count. */
 export type Forwarder = (message: BusMessage) => Promise<number>;
 
-/** TOPIC_PATTERN, or `_inbox.` followed by it (the pattern alone refuses the leading underscore). */
-export function isTopic(topic: unknown): topic is string {
-  if (typeof topic !== 'string') return false;
-  return TOPIC_PATTERN.test(topic.startsWith(INBOX_PREFIX) ? topic.slice(INBOX_PREFIX.length) : topic);
-}
 
 export function checkTopic(topic: unknown, what = 'topic'): string {
   if (!isTopic(topic)) throw new OpError('invalid_argument', `${what} must match ${TOPIC_PATTERN.source} (or be ${INBOX_PREFIX} and that)`);

@@ -14,7 +14,7 @@ Talk to the Lodge agent's message bus from inside the guest.
                                    data in base64); stop after N messages
   request TOPIC [DATA] [--timeout S]
                                    publish and print the first reply (default timeout 30 s)
-  serve TOPIC -- CMD [ARGS...]     for each message run CMD with the body on stdin and reply with its stdout
+  serve TOPIC [--count N] -- CMD [ARGS...]  for each message run CMD with the body on stdin and reply with its stdout
   info                             print what the agent knows about this guest, as JSON
 
 Options: --socket PATH (default $LODGE_BUS_SOCKET or /run/lodge/bus.sock), --help, --version
@@ -136,8 +136,21 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'serve': {
       if (args.rest.length === 0) throw new UsageError('serve needs -- CMD [ARGS...]');
-      const sub = await bus.serve(needTopic(), (m) => runFor(m, args.rest));
-      await sub.closed;
+      const count = positiveNumber(args.flags.get('--count'), '--count');
+      const t = needTopic();
+      let served = 0;
+      let stop: () => void = () => undefined;
+      const enough = new Promise<void>((resolve) => (stop = resolve));
+      // Replies are sent by hand (not bus.serve) so --count can stop only once the last reply is out.
+      const sub = await bus.subscribe(t, async (m) => {
+        if (count !== undefined && served >= count) return;
+        const reply = await runFor(m, args.rest);
+        if (m.replyTo) await bus.publish(m.replyTo, reply);
+        if (count !== undefined && ++served >= count) stop();
+      });
+      await Promise.race([enough, sub.closed]);
+      sub.close();
+      if (count !== undefined && served >= count) return 0;
       process.stderr.write('lodge-guest: the agent closed the bus connection\n');
       return 1;
     }

@@ -10,8 +10,8 @@ const DEFAULT_REQUEST_TIMEOUT_S = 10;
 
 /** Checked before any request, so a typo never starts the daemon. */
 export async function checkTopic(topic: string): Promise<string> {
-  const { TOPIC_PATTERN } = await import('@lodge/api/guest'); // on use: the CLI starts without the guest protocol
-  if (!TOPIC_PATTERN.test(topic)) {
+  const { isTopic } = await import('@lodge/api/guest'); // on use: the CLI starts without the guest protocol
+  if (!isTopic(topic)) {
     throw new UsageError(`topic "${topic}" is not valid`, 'a topic is a letter or digit, then up to 127 letters, digits or "_ . : / -"');
   }
   return topic;

@@ -17,8 +17,8 @@ export type BusListener = (message: BusMessage, body: Buffer) => void | Promise<
 /** Checked here so a bad topic or an oversized body fails before anything is sent. */
 export async function checkMessage(topic: string, body?: Buffer): Promise<void> {
   // Loaded on use: the guest protocol module is more than the two constants needed here.
-  const { MAX_MESSAGE_BYTES, TOPIC_PATTERN } = await import('@lodge/api/guest');
-  if (!TOPIC_PATTERN.test(topic)) {
+  const { MAX_MESSAGE_BYTES, isTopic } = await import('@lodge/api/guest');
+  if (!isTopic(topic)) {
     throw new LodgeError('invalid_argument', `topic "${topic}" is not valid`, {
       hint: 'a topic is a letter or digit, then up to 127 letters, digits or "_ . : / -"',
     });

@@ -10,11 +10,17 @@ export const AGENT_VSOCK_PORT = 7070;
 export const FRAME_MAGIC = 0x4c47;
 export const HEADER_SIZE = 12;
 export const MAX_PAYLOAD = 65536;
-export const INITIAL_WINDOW = 256 * 1024;
+export const INITIAL_WINDOW = 1024 * 1024;
 export const MAX_GUEST_STREAMS = 16;
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 export const TOPIC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
 export const INBOX_PREFIX = '_inbox.';
+
+/** A topic: TOPIC_PATTERN, or a reply inbox (INBOX_PREFIX then TOPIC_PATTERN); the one check every end uses. */
+export function isTopic(topic: unknown): topic is string {
+  if (typeof topic !== 'string') return false;
+  return TOPIC_PATTERN.test(topic.startsWith(INBOX_PREFIX) ? topic.slice(INBOX_PREFIX.length) : topic);
+}
 
 export const FrameKind = {
   Hello: 1,

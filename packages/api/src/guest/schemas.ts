@@ -2,7 +2,7 @@
 // The only zod import under guest/: the agent ships without zod and uses the engine and contract alone.
 import { z } from 'zod';
 import {
-  GUEST_ERROR_CODES, INBOX_PREFIX, MAX_MESSAGE_BYTES, TOPIC_PATTERN,
+  GUEST_ERROR_CODES, INBOX_PREFIX, isTopic, MAX_MESSAGE_BYTES, TOPIC_PATTERN,
   type ExecResult, type FileEntry, type FilesControl, type FilesResult, type GuestError, type GuestInfo, type Hello,
   type PublishRequest, type PublishResult, type TimeSetResult,
 } from './contract.js';
@@ -19,7 +19,7 @@ const EpochMs = z.number().min(0).max(8.64e15);
 const Topic = z
   .string()
   .max(INBOX_PREFIX.length + 128)
-  .refine((t) => TOPIC_PATTERN.test(t.startsWith(INBOX_PREFIX) ? t.slice(INBOX_PREFIX.length) : t), {
+  .refine((t) => isTopic(t), {
     message: `a topic is a letter or digit, then up to 127 of letters, digits and _ . : / - (optionally after ${INBOX_PREFIX})`,
   });
 

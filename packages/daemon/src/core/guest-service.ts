@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { INBOX_PREFIX, TOPIC_PATTERN } from '@lodge/api/guest';
+import { INBOX_PREFIX, isTopic, TOPIC_PATTERN } from '@lodge/api/guest';
 import { LodgeError, type ExecStart, type GuestStatus, type GuestVia, type PublishReceipt, type VmGuest } from '@lodge/api';
 import type { BusDelivery, ExecSinks, FilesSink, FilesSource, GuestChannel, GuestExecution, GuestLinks } from '../ports/guest-channel.js';
 import type { EventBus } from './event-bus.js';
@@ -94,8 +94,9 @@ export class GuestService {
     return this.connections.get(vm)?.active()?.abilities.shutdown === true;
   }
 
+  /** Asked by a stop in progress, so the VM is 'stopping' here, not 'running'. */
   async powerOff(vm: string): Promise<void> {
-    await this.channel(vm).shutdown('poweroff');
+    await this.channel(vm, ['running', 'stopping']).shutdown('poweroff');
   }
 
   /** Subscribing needs only the VM and a valid topic: messages flow once its agent connects, across restarts. */
@@ -138,9 +139,9 @@ export class GuestService {
   }
 
   /** The channel for a request, or a clear invalid_state naming what is missing. */
-  private channel(vm: string): GuestChannel {
+  private channel(vm: string, reachableIn: readonly string[] = ['running']): GuestChannel {
     const { state } = this.d.records.get(vm);
-    if (state !== 'running') {
+    if (!reachableIn.includes(state)) {
       const hint = state === 'paused' ? `resume it with: lodge resume ${vm}` : `start it with: lodge start ${vm}`;
       throw new LodgeError('invalid_state', `VM "${vm}" is ${state}: its guest can only be reached while it runs`, { hint });
     }
@@ -161,5 +162,5 @@ export class GuestService {
 }
 
 function checkTopic(topic: string): void {
-  if (!TOPIC_PATTERN.test(topic)) throw new LodgeError('invalid_argument', `invalid topic ${JSON.stringify(topic)}: it must match ${TOPIC_PATTERN.source}`);
+  if (!isTopic(topic)) throw new LodgeError('invalid_argument', `invalid topic ${JSON.stringify(topic)}: it must match ${TOPIC_PATTERN.source}`);
 }
