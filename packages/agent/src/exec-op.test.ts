@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Channel } from '@lodge/api/guest';
+import { Channel, INITIAL_WINDOW } from '@lodge/api/guest';
 import { run, startHarness, type Harness } from './test-harness.js';
 
 let h: Harness;
@@ -81,7 +81,7 @@ describe('exec', () => {
     expect(result).toEqual({ exitCode: 0, signal: null, timedOut: false });
     expect(received).toBe(20_000_000);
     expect(heldMax).toBeGreaterThan(0);
-    expect(heldMax).toBeLessThanOrEqual(256 * 1024);
+    expect(heldMax).toBeLessThanOrEqual(INITIAL_WINDOW);
     expect(process.memoryUsage().rss - rss0).toBeLessThan(100 * 1024 * 1024);
   });
 

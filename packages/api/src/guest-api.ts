@@ -1,6 +1,6 @@
 // What clients see of the guest (REST + WebSocket messages); zod-free so the CLI loads it for free.
 import type { ApiError } from './error-code.js';
-import type { ExecResult, FileEntry, FilesResult, GuestInfo } from './guest/contract.js';
+import type { ExecRequest, ExecResult, FileEntry, FilesResult, GuestInfo } from './guest/contract.js';
 
 /** How the daemon reaches the guest: our agent, the QEMU guest agent (fallback), or nothing yet. */
 export type GuestVia = 'lodge-agent' | 'qemu-guest-agent';
@@ -19,17 +19,8 @@ export interface GuestStatus {
   note?: string;
 }
 
-/** The first text message a client sends on the exec WebSocket. */
-export interface ExecStart {
-  argv: string[];
-  env?: Record<string, string>;
-  cwd?: string;
-  user?: string;
-  tty?: { rows: number; cols: number; term?: string };
-  /** Whether the client will send stdin (else the guest process gets /dev/null). */
-  stdin?: boolean;
-  timeoutMs?: number;
-}
+/** The first text message a client sends on the exec WebSocket: the guest's exec request without its op. */
+export type ExecStart = Omit<ExecRequest, 'op'>;
 
 /** Text messages on the exec WebSocket; binary messages are [channel byte][bytes] (0 stdin, 1 stdout, 2 stderr). */
 export type ExecClientMessage =

@@ -9,7 +9,8 @@ const piped = (...chunks: Buffer[]): NodeJS.ReadStream => Object.assign(Readable
 describe('bus command input', () => {
   it('checks topics before any request', async () => {
     await expect(checkTopic('app/reload')).resolves.toBe('app/reload');
-    await expect(checkTopic('_inbox.x')).rejects.toBeInstanceOf(UsageError);
+    await expect(checkTopic('_inbox.x')).resolves.toBe('_inbox.x'); // replying to a request
+    await expect(checkTopic('_x')).rejects.toBeInstanceOf(UsageError);
     await expect(checkTopic('has space')).rejects.toBeInstanceOf(UsageError);
   });
 

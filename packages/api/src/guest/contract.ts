@@ -77,6 +77,7 @@ export interface ExecRequest {
   cwd?: string;
   user?: string;
   tty?: { rows: number; cols: number; term?: string };
+  /** Whether stdin is sent (else the guest process gets /dev/null). */
   stdin?: boolean;
   timeoutMs?: number;
 }

@@ -79,7 +79,7 @@ describe('streams', () => {
   it('stops a sender after INITIAL_WINDOW bytes unconsumed, and resumes it on consumed()', async () => {
     const { stream, responder } = await opened({ pipe: { async: true } });
     const out = collect(stream, false);
-    const total = 1024 * 1024;
+    const total = 4 * INITIAL_WINDOW;
     const written = responder.write(Channel.Output, Buffer.alloc(total, 1));
     await until(() => out.bytes(1).length === INITIAL_WINDOW);
     for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
