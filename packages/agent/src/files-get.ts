@@ -51,8 +51,13 @@ async function sendFile(stream: Stream, full: string, size: number): Promise<num
   const handle = await open(full, 'r').catch((e: unknown) => {
     throw fsError('open', full, e);
   });
+  // Two buffers, reused in turn (one read ahead while the other waits for credit): fresh 256 KiB buffers
+  // cost more than the copy under TCG (in-guest Node: 104 vs 275 MB/s for the same read loop).
+  const buffers = size > 0 ? [Buffer.allocUnsafe(Math.min(CHUNK, size)), Buffer.allocUnsafe(Math.min(CHUNK, size))] : [];
+  let turn = 0;
   const readAt = async (position: number): Promise<Buffer> => {
-    const buffer = Buffer.allocUnsafe(Math.min(CHUNK, size - position));
+    const whole = buffers[turn++ % 2] as Buffer;
+    const buffer = whole.subarray(0, Math.min(CHUNK, size - position));
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, position).catch((e: unknown) => {
       throw fsError('read', full, e);
     });
