@@ -92,4 +92,13 @@ describe('the guest channel under faults', () => {
     expect(guest).toContain('lodge-agent:ready');
     expect(guest).toContain('qemu-guest-agent:ready');
   });
+
+  it('start --no-wait returns once QEMU runs; the guest becomes ready afterwards', async () => {
+    const r = await lodge.cli(['start', 'gf', '--no-wait']);
+    expect(r.code, r.stderr).toBe(0);
+    const info = await lodge.client.get('gf');
+    expect(info.state).toBe('running');
+    expect(info.guest?.state).not.toBe('ready'); // Node alone takes seconds to start in the guest
+    await waitGuest('gf', (s) => s.state === 'ready' && s.via === 'lodge-agent', 90_000);
+  });
 });

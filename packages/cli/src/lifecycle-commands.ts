@@ -30,10 +30,15 @@ async function runOperations(session: Session, names: readonly string[], begin: 
 export function registerLifecycleCommands(program: Command, session: Session): void {
   program
     .command('start')
-    .description('start VMs and wait until they run')
+    .description('start VMs and wait until their guest agent is ready')
     .argument('<names...>', 'VM names')
+    .option('--no-wait', 'return once the VM runs, without waiting for the guest agent')
+    .option('--ready-timeout <sec>', 'seconds to wait for the guest agent (a guest that does not answer is a warning)')
     .option('--json', 'print the finished operation(s) as JSON')
-    .action((names: string[]) => runOperations(session, names, (c, n) => c.start(n), 'Started'));
+    .action((names: string[], flags: { wait: boolean; readyTimeout?: string }) => {
+      const readyTimeout = flags.readyTimeout === undefined ? undefined : wholeNumberFlag('--ready-timeout', flags.readyTimeout, { min: 0, max: 3600 });
+      return runOperations(session, names, (c, n) => c.start(n, { wait: flags.wait, readyTimeout }), 'Started');
+    });
 
   program
     .command('stop')

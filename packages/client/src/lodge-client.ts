@@ -9,6 +9,7 @@ import {
   type Operation,
   type Progress,
   type PublishReceipt,
+  type StartOptions,
   type StopOptions,
   type VmCreateRequest,
   type VmInfo,
@@ -51,7 +52,7 @@ export class LodgeClient {
   create = (req: VmCreateRequest): Promise<VmInfo> => this.call('POST', API.vms, req);
   delete = (name: string, opts: { force?: boolean } = {}): Promise<{ deleted: string }> =>
     this.call('DELETE', `${API.vm(name)}${opts.force ? '?force=1' : ''}`);
-  start = (name: string): Promise<Operation> => this.call('POST', API.vmAction(name, 'start'));
+  start = (name: string, opts: StartOptions = {}): Promise<Operation> => this.call('POST', API.vmAction(name, 'start'), opts);
   stop = (name: string, opts: StopOptions = {}): Promise<Operation> => this.call('POST', API.vmAction(name, 'stop'), opts);
   restart = (name: string): Promise<Operation> => this.call('POST', API.vmAction(name, 'restart'));
   pause = (name: string): Promise<VmInfo> => this.call('POST', API.vmAction(name, 'pause'));
