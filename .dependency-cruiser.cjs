@@ -1,6 +1,6 @@
 /** Layer rules (ARCHITECTURE.md): packages and daemon layers import only downward. `npm run lint` fails with the rule's name. */
 const D = '^packages/daemon/src/';
-const lowerDaemon = `${D}(qemu|qmp|agent|qga|host|images|store|sys|ports)/`;
+const lowerDaemon = `${D}(qemu|qmp|agent|qga|host|images|cgroup|metrics|store|sys|ports)/`;
 
 module.exports = {
   forbidden: [
@@ -19,12 +19,13 @@ module.exports = {
       name: 'core-only-ports-store-api',
       severity: 'error',
       from: { path: `${D}core/` },
-      to: { path: `${D}(qemu|qmp|agent|qga|host|images|server|sys)/|${D}main\\.ts` },
+      to: { path: `${D}(qemu|qmp|agent|qga|host|images|cgroup|server|sys)/|${D}main\\.ts` },
     },
-    { name: 'server-only-core', severity: 'error', from: { path: `${D}server/` }, to: { path: `${D}(qemu|qmp|agent|qga|host|images|store|sys)/|${D}main\\.ts` } },
+    { name: 'server-only-core', severity: 'error', from: { path: `${D}server/` }, to: { path: `${D}(qemu|qmp|agent|qga|host|images|cgroup|store|sys)/|${D}main\\.ts` } },
+    { name: 'cgroup-self-contained', comment: 'cgroups know files under /sys/fs/cgroup, nothing of QEMU', severity: 'error', from: { path: `${D}cgroup/` }, to: { path: `${D}(qemu|qmp|agent|qga|host|images|store)/` } },
     { name: 'lower-layers-not-upward', severity: 'error', from: { path: lowerDaemon }, to: { path: `${D}(core|server)/|${D}main\\.ts` } },
     { name: 'qmp-self-contained', severity: 'error', from: { path: `${D}qmp/` }, to: { path: `${D}(qemu|host|images|store|sys|ports)/` } },
-    { name: 'store-below-drivers', severity: 'error', from: { path: `${D}(store|sys|ports)/` }, to: { path: `${D}(qemu|qmp|agent|qga|host|images)/` } },
+    { name: 'store-below-drivers', severity: 'error', from: { path: `${D}(store|sys|ports)/` }, to: { path: `${D}(qemu|qmp|agent|qga|host|images|cgroup)/` } },
     { name: 'guest-links-self-contained', severity: 'error', from: { path: `${D}(agent|qga)/` }, to: { path: `${D}(qemu|qmp|host|images|store)/` } },
     { name: 'agent-only-guest-protocol', comment: 'the in-guest agent ships alone: only the zod-free guest protocol', severity: 'error', from: { path: '^packages/agent/' }, to: { path: '^packages/(cli|client|daemon)/|node_modules/zod' } },
     { name: 'no-circular', severity: 'error', from: {}, to: { circular: true } },

@@ -1,10 +1,13 @@
 import { z } from 'zod';
 import { AgentStateSchema, GuestViaSchema, VmState } from './vm-state.js';
 import { Operation } from './operation.js';
+import { VmSample } from './metrics.js';
 
 export const LodgeEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('vm.created'), vm: z.string() }),
   z.object({ type: z.literal('vm.deleted'), vm: z.string() }),
+  /** Its spec changed (lodge set, lodge disk); `fields` names what. */
+  z.object({ type: z.literal('vm.updated'), vm: z.string(), fields: z.array(z.string()) }),
   z.object({
     type: z.literal('vm.state'),
     vm: z.string(),
@@ -21,6 +24,9 @@ export const LodgeEvent = z.discriminatedUnion('type', [
     via: GuestViaSchema.optional(),
     version: z.string().optional(),
   }),
+  z.object({ type: z.literal('vm.metrics'), vm: z.string(), sample: VmSample }),
+  /** A VM hit a host limit: e.g. its cgroup memory limit (the kernel reclaimed or OOM-killed inside it). */
+  z.object({ type: z.literal('vm.limit'), vm: z.string(), resource: z.enum(['memory', 'cpu', 'disk']), message: z.string() }),
 ]);
 export type LodgeEventBody = z.infer<typeof LodgeEvent>;
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { HostUsage } from './metrics.js';
 
 export const Accelerator = z.enum(['kvm', 'tcg']);
 export type Accelerator = z.infer<typeof Accelerator>;
@@ -18,6 +19,8 @@ export const HostInfo = z.object({
     controllers: z.array(z.string()),
     writable: z.boolean(),
     note: z.string().optional(),
+    /** How CPU priority is applied: per-VM cgroups, or `nice` on QEMU where cgroups are not writable. */
+    mode: z.enum(['cgroup', 'nice']).optional(),
   }),
   accelerator: Accelerator,
   /** Why this accelerator: e.g. why KVM was not usable. */
@@ -35,5 +38,5 @@ export const Capacity = z.object({
 });
 export type Capacity = z.infer<typeof Capacity>;
 
-export const HostReport = HostInfo.extend({ capacity: Capacity });
+export const HostReport = HostInfo.extend({ capacity: Capacity, usage: HostUsage.optional() });
 export type HostReport = z.infer<typeof HostReport>;

@@ -8,3 +8,5 @@ export * from './event.js';
 export * from './host.js';
 export * from './image.js';
 export * from './guest-api-schemas.js';
+export * from './vm-resources.js';
+export * from './metrics.js';

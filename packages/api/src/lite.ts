@@ -5,6 +5,7 @@ export * from './lodge-error.js';
 export * from './routes.js';
 export * from './data-root.js';
 export * from './vm-defaults.js';
+export * from './resource-values.js';
 export type * from './guest-api.js';
 // Types only: erased at run time, so importing them costs nothing.
 export type * from './vm-spec.js';
@@ -13,3 +14,5 @@ export type * from './operation.js';
 export type * from './event.js';
 export type * from './host.js';
 export type * from './image.js';
+export type * from './vm-resources.js';
+export type * from './metrics.js';

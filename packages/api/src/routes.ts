@@ -14,6 +14,14 @@ export const API = {
   vmFiles: (name: string, op: 'get' | 'put', path: string) =>
     `/v1/vms/${encodeURIComponent(name)}/files?op=${op}&path=${encodeURIComponent(path)}`,
   vmBus: (name: string, topic: string) => `/v1/vms/${encodeURIComponent(name)}/bus/${encodeURIComponent(topic)}`,
+  vmDisks: (name: string) => `/v1/vms/${encodeURIComponent(name)}/disks`,
+  vmDisk: (name: string, disk: string) => `/v1/vms/${encodeURIComponent(name)}/disks/${encodeURIComponent(disk)}`,
+  /** Samples of one VM, oldest first; ?since=ISO time, ?limit=N. */
+  vmStats: (name: string) => `/v1/vms/${encodeURIComponent(name)}/stats`,
+  /** The latest sample of every running VM (lodge top). */
+  stats: '/v1/stats',
+  /** Prometheus text exposition of the latest samples. */
+  metrics: '/v1/metrics',
   operation: (id: string) => `/v1/operations/${encodeURIComponent(id)}`,
   operationWait: (id: string) => `/v1/operations/${encodeURIComponent(id)}/wait`,
   events: '/v1/events',

@@ -1,4 +1,4 @@
-import { LodgeError, VmCreateRequest, type VmInfo } from '@lodge/api';
+import { LodgeError, specFromCreate, VmCreateRequest, type VmInfo } from '@lodge/api';
 import type { Duplex } from 'node:stream';
 import { assertAllowed } from './state-table.js';
 import { parseOrThrow } from './validate.js';
@@ -24,7 +24,7 @@ export class VmInventory {
   }
 
   async create(input: unknown): Promise<VmInfo> {
-    const spec = parseOrThrow(VmCreateRequest, input, 'VM spec');
+    const spec = specFromCreate(parseOrThrow(VmCreateRequest, input, 'VM spec'));
     if (this.d.records.find(spec.name) || this.creating.has(spec.name)) {
       throw new LodgeError('already_exists', `VM "${spec.name}" already exists`, { hint: `pick another name, or delete it first: lodge delete ${spec.name}` });
     }

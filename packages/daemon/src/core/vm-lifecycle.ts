@@ -136,6 +136,16 @@ export class VmLifecycle {
     }
   }
 
+  /** The live QEMU of a running or paused VM, if any (for live changes and sampling). */
+  runtimeOf(name: string): VmRuntime | undefined {
+    return this.runtimes.get(name);
+  }
+
+  /** Names of VMs with a live QEMU. */
+  live(): string[] {
+    return [...this.runtimes.keys()];
+  }
+
   detachAll(): void {
     this.d.guest.closeAll();
     for (const runtime of this.runtimes.values()) runtime.detach();

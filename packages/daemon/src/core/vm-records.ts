@@ -1,4 +1,4 @@
-import { LodgeError, type VmInfo, type VmState } from '@lodge/api';
+import { LodgeError, type VmInfo, type VmSpec, type VmState } from '@lodge/api';
 import type { VmRecord, VmTable } from '../store/vm-table.js';
 import type { EventBus } from './event-bus.js';
 
@@ -38,6 +38,12 @@ export class VmRecords {
   remove(name: string): void {
     this.table.delete(name);
     this.bus.publish({ type: 'vm.deleted', vm: name });
+  }
+
+  /** Records a changed spec (lodge set, disks) and says which fields changed. */
+  updateSpec(name: string, spec: VmSpec, fields: string[]): void {
+    this.table.setSpec(name, spec);
+    this.bus.publish({ type: 'vm.updated', vm: name, fields });
   }
 
   transition(name: string, to: VmState, opts: { reason?: string; pid?: number | null } = {}): void {

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { LodgeError, type ImageEntry, type VmSpec } from '@lodge/api';
+import { LodgeError, type DiskSpec, type ImageEntry, type VmSpec } from '@lodge/api';
 import type { LaunchRequest, VmDriver, VmRuntime } from '../ports/vm-driver.js';
 import { createOverlay } from '../images/overlay-disk.js';
 import { QmpMonitor, cont } from '../qmp/index.js';
@@ -95,6 +95,13 @@ export class QemuDriver implements VmDriver {
   async removeFiles(name: string): Promise<void> {
     await rm(this.folder.vmDir(name), { recursive: true, force: true });
   }
+
+  // TODO(issue 5): extra disk files are being built in their own module.
+  createExtraDisk = (_n: string, _d: DiskSpec): Promise<string> => Promise.reject(new LodgeError('host_unsupported', 'extra disks are not built yet'));
+  removeExtraDisk = (_n: string, _d: string): Promise<void> => Promise.reject(new LodgeError('host_unsupported', 'extra disks are not built yet'));
+  resizeDiskFile = (_n: string, _d: string, _b: number): Promise<void> => Promise.reject(new LodgeError('host_unsupported', 'disk resize is not built yet'));
+  diskFile = (_n: string, _d: string): Promise<{ path: string; sizeBytes: number; allocatedBytes: number }> =>
+    Promise.reject(new LodgeError('host_unsupported', 'disk files are not built yet'));
 
   async openConsole(name: string): Promise<Duplex> {
     // QEMU serves one console client at a time; a second one would hang unanswered.

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
-import type { ExitInfo, VmRuntime } from '../ports/vm-driver.js';
+import { LodgeError, type DiskSpec } from '@lodge/api';
+import type { CpuLimits, DiskThrottle, ExitInfo, LimitHit, RuntimeSample, VmRuntime } from '../ports/vm-driver.js';
 import { QmpMonitor, cont, queryStatus, quit, stop, systemPowerdown } from '../qmp/index.js';
 import { isRunning, sleep } from '../sys/process-info.js';
 import { killAndWait } from './qemu-launcher.js';
@@ -52,6 +53,23 @@ export class QemuSupervisor implements VmRuntime {
   detach(): void {
     this.detached = true;
     this.monitor.close();
+  }
+
+  // TODO(issue 5): each of these is being built in its own module; they refuse until then.
+  setCpuLimits = (_l: CpuLimits): Promise<void> => this.notYet('CPU limits');
+  setVcpus = (_n: number): Promise<void> => this.notYet('vCPU hot-add');
+  setMemory = (_b: number): Promise<void> => this.notYet('the memory balloon');
+  attachDisk = (_d: DiskSpec, _p: string): Promise<void> => this.notYet('disk hot-plug');
+  detachDisk = (_n: string): Promise<void> => this.notYet('disk hot-unplug');
+  resizeDisk = (_n: string, _b: number): Promise<void> => this.notYet('live disk resize');
+  throttleDisk = (_n: string, _l: DiskThrottle): Promise<void> => this.notYet('disk I/O limits');
+  bounds = (): Promise<{ memoryBytes: number; maxCpus: number }> => this.notYet('bounds');
+  sample = (): Promise<RuntimeSample> => this.notYet('sampling');
+  onLimit(_l: (hit: LimitHit) => void): () => void {
+    return () => undefined;
+  }
+  private notYet(what: string): Promise<never> {
+    return Promise.reject(new LodgeError('host_unsupported', `${what} is not built yet`));
   }
 
   private watch(monitor: QmpMonitor): void {

@@ -60,6 +60,10 @@ export class VmTable {
       .run(state, opts.reason ?? null, keepPid, opts.pid ?? null, new Date().toISOString(), name);
   }
 
+  setSpec(name: string, spec: VmSpec): void {
+    this.db.prepare('UPDATE vms SET spec = ?, updated_at = ? WHERE name = ?').run(JSON.stringify(spec), new Date().toISOString(), name);
+  }
+
   delete(name: string): void {
     this.db.prepare('DELETE FROM vms WHERE name = ?').run(name);
   }
