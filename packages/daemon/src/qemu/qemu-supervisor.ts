@@ -1,9 +1,11 @@
 import { rm } from 'node:fs/promises';
-import { LodgeError, type DiskSpec } from '@lodge/api';
+import type { DiskSpec } from '@lodge/api';
 import type { CpuLimits, DiskThrottle, ExitInfo, LimitHit, RuntimeSample, VmRuntime } from '../ports/vm-driver.js';
 import { QmpMonitor, cont, queryStatus, quit, stop, systemPowerdown } from '../qmp/index.js';
 import { isRunning, sleep } from '../sys/process-info.js';
 import { killAndWait } from './qemu-launcher.js';
+import { residentBytes } from './process-usage.js';
+import type { RuntimeControls } from './runtime-controls.js';
 import { shutdownReason } from './shutdown-reason.js';
 
 export interface SupervisedFiles {
@@ -25,6 +27,7 @@ export class QemuSupervisor implements VmRuntime {
     readonly pid: number,
     monitor: QmpMonitor,
     private readonly files: SupervisedFiles,
+    private readonly controls: RuntimeControls,
   ) {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     this.monitor = monitor;
@@ -55,21 +58,24 @@ export class QemuSupervisor implements VmRuntime {
     this.monitor.close();
   }
 
-  // TODO(issue 5): each of these is being built in its own module; they refuse until then.
-  setCpuLimits = (_l: CpuLimits): Promise<void> => this.notYet('CPU limits');
-  setVcpus = (_n: number): Promise<void> => this.notYet('vCPU hot-add');
-  setMemory = (_b: number): Promise<void> => this.notYet('the memory balloon');
-  attachDisk = (_d: DiskSpec, _p: string): Promise<void> => this.notYet('disk hot-plug');
-  detachDisk = (_n: string): Promise<void> => this.notYet('disk hot-unplug');
-  resizeDisk = (_n: string, _b: number): Promise<void> => this.notYet('live disk resize');
-  throttleDisk = (_n: string, _l: DiskThrottle): Promise<void> => this.notYet('disk I/O limits');
-  bounds = (): Promise<{ memoryBytes: number; maxCpus: number }> => this.notYet('bounds');
-  sample = (): Promise<RuntimeSample> => this.notYet('sampling');
-  onLimit(_l: (hit: LimitHit) => void): () => void {
-    return () => undefined;
-  }
-  private notYet(what: string): Promise<never> {
-    return Promise.reject(new LodgeError('host_unsupported', `${what} is not built yet`));
+  setCpuLimits = (l: CpuLimits): Promise<void> => this.controls.cpu.setLimits(l);
+  setVcpus = (n: number): Promise<void> => this.controls.guest.setVcpus(n);
+  setMemory = (b: number): Promise<void> => this.controls.guest.setMemory(b);
+  bounds = (): Promise<{ memoryBytes: number; maxCpus: number }> => this.controls.guest.bounds();
+  attachDisk = (d: DiskSpec, path: string): Promise<void> => this.controls.disks.attach(d, path);
+  detachDisk = (name: string): Promise<void> => this.controls.disks.detach(name);
+  resizeDisk = (name: string, bytes: number): Promise<void> => this.controls.disks.resize(name, bytes);
+  throttleDisk = (name: string, l: DiskThrottle): Promise<void> => this.controls.disks.throttle(name, l);
+  onLimit = (l: (hit: LimitHit) => void): (() => void) => this.controls.cpu.onLimit(l);
+
+  async sample(): Promise<RuntimeSample> {
+    const [cpu, guest, disks, rssBytes] = await Promise.all([
+      this.controls.cpu.usage(),
+      this.controls.guest.usage(),
+      this.controls.disks.usage(),
+      residentBytes(this.pid),
+    ]);
+    return { ...cpu, ...guest, disks, rssBytes };
   }
 
   private watch(monitor: QmpMonitor): void {
@@ -79,6 +85,9 @@ export class QemuSupervisor implements VmRuntime {
     });
     monitor.onClose(() => void this.onMonitorClosed());
   }
+
+  /** The QMP connection of the moment (it is replaced if it breaks while QEMU lives on). */
+  readonly qmp = (): QmpMonitor => this.monitor;
 
   /** QMP closes when QEMU exits; if the process lives on, the connection broke and we reconnect. */
   private async onMonitorClosed(): Promise<void> {
@@ -98,6 +107,9 @@ export class QemuSupervisor implements VmRuntime {
   }
 
   private async finish(): Promise<void> {
+    this.controls.guest.dispose();
+    const { oomKilled } = await this.controls.cpu.dispose().catch(() => ({ oomKilled: false }));
+    if (oomKilled) this.lastShutdown = 'QEMU was killed by the host memory limit of its cgroup (raise --memory headroom or give the guest less)';
     await Promise.all([this.files.qmp, this.files.console, this.files.pid].map((f) => rm(f, { force: true })));
     this.resolveExit({ reason: this.lastShutdown ?? 'QEMU exited unexpectedly (see qemu.log and console.log in the VM folder)' });
   }
