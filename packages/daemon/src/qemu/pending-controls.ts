@@ -1,8 +1,8 @@
 import { LodgeError } from '@lodge/api';
-import type { CpuControl, DiskControl, GuestResourcesControl } from './runtime-controls.js';
+import type { CpuControl, GuestResourcesControl } from './runtime-controls.js';
 import { processCpuNs } from './process-usage.js';
 
-// TODO(issue 5): temporary parts while the cgroup, balloon and disk modules are built; none may remain at the end.
+// TODO(issue 5): temporary parts while the cgroup and balloon modules are built; none may remain at the end.
 const refuse = (what: string) => (): Promise<never> => Promise.reject(new LodgeError('host_unsupported', `${what} is not built yet`));
 
 export const pendingCpu = (pid: number): CpuControl => ({
@@ -18,12 +18,4 @@ export const pendingGuest = (): GuestResourcesControl => ({
   bounds: refuse('bounds'),
   usage: async () => ({ vcpus: 0 }),
   dispose: () => undefined,
-});
-
-export const pendingDisks = (): DiskControl => ({
-  attach: refuse('disk hot-plug'),
-  detach: refuse('disk hot-unplug'),
-  resize: refuse('live disk resize'),
-  throttle: refuse('disk I/O limits'),
-  usage: async () => [],
 });

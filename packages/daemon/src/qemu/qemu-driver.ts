@@ -12,7 +12,9 @@ import { readLogFile } from './console-log.js';
 import { buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
 import { QemuSupervisor } from './qemu-supervisor.js';
-import { pendingCpu, pendingDisks, pendingGuest } from './pending-controls.js';
+import { pendingCpu, pendingGuest } from './pending-controls.js';
+import { applyBootThrottles, QmpDiskControl } from './disk-control.js';
+import { DiskFiles, type DiskFileInfo } from './disk-files.js';
 
 /** Each resolves its binary or throws host_unsupported saying how to install it. */
 export interface QemuBinaries {
@@ -23,12 +25,15 @@ export interface QemuBinaries {
 /** The real VM driver: one QEMU process per VM, driven over QMP, files in the VM's folder. */
 export class QemuDriver implements VmDriver {
   private readonly consoles = new Set<string>();
+  private readonly diskFiles: DiskFiles;
 
   constructor(
     private readonly folder: DataFolder,
     private readonly binaries: QemuBinaries,
     private readonly hostKhz: () => Promise<number | undefined>,
-  ) {}
+  ) {
+    this.diskFiles = new DiskFiles(folder, () => binaries.img());
+  }
 
   folderOf = (name: string): string => this.folder.vmDir(name);
 
@@ -48,7 +53,7 @@ export class QemuDriver implements VmDriver {
   async launch(req: LaunchRequest): Promise<VmRuntime> {
     const { spec, image } = req;
     const f = (n: Parameters<DataFolder['vmFile']>[1]): string => this.folder.vmFile(spec.name, n);
-    const files = { disk: f('disk'), qmp: f('qmp'), console: f('console'), consoleLog: f('consoleLog'), pid: f('pid'), agent: f('agent'), qga: f('qga') };
+    const files = { disk: f('disk'), qmp: f('qmp'), console: f('console'), consoleLog: f('consoleLog'), pid: f('pid'), agent: f('agent'), qga: f('qga'), disks: f('disks') };
     const runFiles = [files.qmp, files.console, files.pid, files.agent, files.qga];
     const removeRunFiles = (): Promise<unknown> => Promise.all(runFiles.map((p) => rm(p, { force: true })));
     await removeRunFiles();
@@ -63,7 +68,10 @@ export class QemuDriver implements VmDriver {
       pid = await launchDaemonized({ binary: system, argv, cwd: this.folder.vmDir(spec.name), files: { pid: files.pid, log: f('qemuLog') }, signal: req.signal });
       req.onProgress?.({ step: 'connecting to QMP', percent: 60 });
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 10_000, signal: req.signal });
-      const runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest: pendingGuest(), disks: pendingDisks() });
+      let runtime: QemuSupervisor | undefined;
+      const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest: pendingGuest(), disks });
+      await applyBootThrottles(disks, spec.disks);
       req.onProgress?.({ step: 'starting vCPUs', percent: 90 });
       await cont(monitor);
       return runtime;
@@ -86,7 +94,10 @@ export class QemuDriver implements VmDriver {
     const files = { qmp: this.folder.vmFile(name, 'qmp'), console: this.folder.vmFile(name, 'console'), pid: this.folder.vmFile(name, 'pid') };
     try {
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 5000 });
-      return new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest: pendingGuest(), disks: pendingDisks() });
+      let runtime: QemuSupervisor | undefined;
+      const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest: pendingGuest(), disks });
+      return runtime;
     } catch (err) {
       await killAndWait(pid);
       return { gone: `QEMU (pid ${pid}) did not answer on ${dir}/qmp.sock and was killed: ${(err as Error).message}` };
@@ -97,12 +108,10 @@ export class QemuDriver implements VmDriver {
     await rm(this.folder.vmDir(name), { recursive: true, force: true });
   }
 
-  // TODO(issue 5): extra disk files are being built in their own module.
-  createExtraDisk = (_n: string, _d: DiskSpec): Promise<string> => Promise.reject(new LodgeError('host_unsupported', 'extra disks are not built yet'));
-  removeExtraDisk = (_n: string, _d: string): Promise<void> => Promise.reject(new LodgeError('host_unsupported', 'extra disks are not built yet'));
-  resizeDiskFile = (_n: string, _d: string, _b: number): Promise<void> => Promise.reject(new LodgeError('host_unsupported', 'disk resize is not built yet'));
-  diskFile = (_n: string, _d: string): Promise<{ path: string; sizeBytes: number; allocatedBytes: number }> =>
-    Promise.reject(new LodgeError('host_unsupported', 'disk files are not built yet'));
+  createExtraDisk = (vm: string, disk: DiskSpec): Promise<string> => this.diskFiles.create(vm, disk);
+  removeExtraDisk = (vm: string, disk: string): Promise<void> => this.diskFiles.remove(vm, disk);
+  resizeDiskFile = (vm: string, disk: string, bytes: number): Promise<void> => this.diskFiles.resize(vm, disk, bytes);
+  diskFile = (vm: string, disk: string): Promise<DiskFileInfo> => this.diskFiles.info(vm, disk);
 
   async openConsole(name: string): Promise<Duplex> {
     // QEMU serves one console client at a time; a second one would hang unanswered.
