@@ -25,7 +25,8 @@ const EXEC_TIMEOUT_MS = 120_000;
 export const GROW_SCRIPT = `PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:$PATH
 serial=$1 want=$2 dev=
 for f in /sys/block/vd*/serial; do
-  [ -r "$f" ] && read -r s <"$f" && [ "$s" = "$serial" ] && { d=\${f%/serial}; dev=\${d##*/}; break; }
+  s=; read -r s 2>/dev/null <"$f" # the serial has no newline: read says EOF but sets s
+  [ "$s" = "$serial" ] && { d=\${f%/serial}; dev=\${d##*/}; break; }
 done
 if [ -z "$dev" ] && [ "$serial" = root ]; then
   while read -r src mnt rest; do [ "$mnt" = / ] && case $src in /dev/vd*) dev=\${src#/dev/} ;; esac; done </proc/mounts
