@@ -15,6 +15,7 @@ import type { GuestLinks } from './ports/guest-channel.js';
 import type { HostPort, ImageCatalog } from './ports/vm-driver.js';
 import { KeyedLock } from './core/keyed-lock.js';
 import { onlineGuestCpus } from './core/guest-cpus.js';
+import { growFilesystemNote } from './core/guest-disks.js';
 import { VmDisks } from './core/vm-disks.js';
 import { VmInventory } from './core/vm-inventory.js';
 import { VmSettings, type GuestFollowUp } from './core/vm-settings.js';
@@ -79,7 +80,7 @@ async function main(): Promise<void> {
   const lifecycle = new VmLifecycle({ records, ops, driver, images: catalog, host, guest, overcommit: settings.overcommit, stopTimeout: settings.stopTimeout });
   const followUp: GuestFollowUp = {
     onlineCpus: (vm, count) => onlineGuestCpus(guest, vm, count),
-    growFilesystem: async () => 'TODO(issue 5): guest file system growth is being built',
+    growFilesystem: (vm, disk) => growFilesystemNote(guest, vm, disk, async () => (await driver.diskFile(vm, disk)).sizeBytes),
   };
   const locks = new KeyedLock();
   const services: Services = {

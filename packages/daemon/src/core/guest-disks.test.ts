@@ -1,7 +1,7 @@
 import { LodgeError, type ExecStart } from '@lodge/api';
 import { describe, expect, it } from 'vitest';
 import type { ExecSinks, GuestExecution } from '../ports/guest-channel.js';
-import { growGuestFileSystem, type GuestExec } from './guest-disks.js';
+import { growFilesystemNote, growGuestFileSystem, type GuestExec } from './guest-disks.js';
 
 // A fake guest at the GuestService seam: answers the grow script with a chosen exit code and output.
 function guest(exitCode: number, stdout = '/dev/vdb\n', stderr = ''): GuestExec & { starts: ExecStart[] } {
@@ -37,5 +37,12 @@ describe('growGuestFileSystem', () => {
     await expect(growGuestFileSystem(noAgent, 'web', 'data', 1)).rejects.toMatchObject({
       code: 'invalid_state', message: 'disk "data" of VM "web" grew, but its file system in the guest was not grown: the guest agent of VM "web" is not connected',
     });
+  });
+
+  it('as a follow-up note: nothing on success, the reason otherwise, never a throw', async () => {
+    const size = async (): Promise<number> => 2 ** 30;
+    expect(await growFilesystemNote(guest(0), 'web', 'data', size)).toBeUndefined();
+    expect(await growFilesystemNote(guest(127), 'web', 'data', size)).toMatch(/the guest has no resize2fs \(install e2fsprogs/);
+    expect(await growFilesystemNote(guest(0), 'web', 'data', () => Promise.reject(new Error('no file')))).toBe('no file');
   });
 });

@@ -82,3 +82,17 @@ function failure(code: number | null, c: { disk: string; serial: string; device:
     default: return { code: 'internal', message: `resize2fs on ${c.device || c.disk} failed (exit ${code}): ${c.said}` };
   }
 }
+
+/**
+ * GuestFollowUp.growFilesystem: grows the guest's file system on the disk, or says why not as a note for the user.
+ * Never throws: the disk itself did grow, and the spec must record it.
+ */
+export async function growFilesystemNote(guests: GuestExec, vm: string, disk: string, sizeBytes: () => Promise<number>): Promise<string | undefined> {
+  try {
+    const growth = await growGuestFileSystem(guests, vm, disk, await sizeBytes());
+    return growth.grown ? undefined : growth.note;
+  } catch (err) {
+    const e = LodgeError.from(err);
+    return e.hint ? `${e.message} (${e.hint})` : e.message;
+  }
+}
