@@ -1,0 +1,43 @@
+// Boot cost of the spare PCIe root ports q35 VMs get for disk hot-plug: the same raw QEMU boot without them,
+// with lodge's 4, and with 16 (to show how it scales), interleaved in one run.
+import { join } from 'node:path';
+import { BenchLodge, median } from './bench-kit.js';
+import { bootRaw, MARKER, rawArgv } from './raw-boot.js';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+
+/** argv with its pcie-root-port devices replaced by `count` fresh ones. */
+function withPorts(argv: string[], count: number): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === '-device' && (argv[i + 1] ?? '').startsWith('pcie-root-port')) i++;
+    else out.push(argv[i] ?? '');
+  }
+  for (let p = 0; p < count; p++) out.push('-device', `pcie-root-port,id=hp${p},bus=pcie.0,chassis=${p + 1},io-reserve=0`);
+  return out;
+}
+
+async function main(): Promise<void> {
+  const lodge = new BenchLodge();
+  try {
+    await lodge.start();
+    if ((await lodge.lodge(['image', 'build', 'micro'])).code !== 0) throw new Error('image build failed');
+    await lodge.client.create({ name: 'ports', memory: '256M', cpus: 1 });
+    // One start writes qemu.cmdline (lodge's own argv); the raw boots reuse its hardware part.
+    if ((await lodge.lodge(['start', 'ports', '--no-wait'])).code !== 0) throw new Error('lodge start failed');
+    await lodge.client.wait(await lodge.client.stop('ports', { force: true }));
+    const { binary, argv } = rawArgv(join(lodge.home, 'vms', 'ports', 'qemu.cmdline'));
+    const variants = [0, 4, 16].map((n) => ({ ports: n, argv: withPorts(argv, n), ms: [] as number[] }));
+    await bootRaw(binary, variants[0]!.argv); // warm-up (page cache)
+    for (let i = 0; i < RUNS; i++) for (const v of variants) v.ms.push(await bootRaw(binary, v.argv));
+    const base = median(variants[0]!.ms);
+    console.log(`bench/disk-ports: raw QEMU launch → "${MARKER}", micro image, q35, 1 vCPU, 256M, TCG, ${RUNS} runs each`);
+    for (const v of variants) {
+      console.log(`${String(v.ports).padStart(2)} root ports   median ${median(v.ms).toFixed(0)} ms   ratio ${(median(v.ms) / base).toFixed(3)}   [${v.ms.map((x) => x.toFixed(0)).join(' ')}]`);
+    }
+  } finally {
+    await lodge.close();
+  }
+}
+
+await main();
