@@ -167,6 +167,21 @@ describe('disks across a stop', () => {
   });
 });
 
+describe('pc', () => {
+  it('hot-plugs on pci.0 and unplugs through ACPI', async () => {
+    const pc: VmSpec = { ...spec, name: 'pc', machine: 'pc' };
+    await driver.createDisk(pc, image);
+    await boot(pc);
+    const disk = { name: 'extra', size: 32 * MiB, bps: 8 * MiB };
+    await runtime.attachDisk(disk, await driver.createExtraDisk('pc', disk));
+    await sh('n=0; until grep -qx extra /sys/block/vd*/serial; do n=$((n+1)); [ $n -gt 100 ] && exit 1; usleep 50000; done');
+    await runtime.detachDisk('extra');
+    expect(await deviceOf('extra')).toBe('');
+    expect((await nodeNames()).some((n) => n.startsWith('blk-'))).toBe(false);
+    await halt();
+  });
+});
+
 describe('microvm', () => {
   it('refuses hot-plug clearly and adds nothing to QEMU', async () => {
     const micro: VmSpec = { ...spec, name: 'mv', machine: 'microvm', disk: 1024 * MiB };
