@@ -27,7 +27,18 @@ export function rawArgv(cmdlineFile: string): { binary: string; argv: string[] }
   return { binary, argv: [...argv, '-serial', 'stdio'] };
 }
 
-export function bootRaw(binary: string, argv: string[]): Promise<number> {
+export async function bootRaw(binary: string, argv: string[]): Promise<number> {
+  return (await bootRawTimed(binary, argv)).ms;
+}
+
+/** CPU time (user + system) of a process so far, from /proc: steadier than wall time on a busy host. */
+function cpuMs(pid: number | undefined): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10; // utime, stime in 100 Hz ticks
+}
+
+/** Launch → marker: wall time and QEMU's CPU time. */
+export function bootRawTimed(binary: string, argv: string[]): Promise<{ ms: number; cpuMs: number }> {
   return new Promise((resolve, reject) => {
     const t0 = performance.now();
     const child = spawn(binary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -37,8 +48,9 @@ export function bootRaw(binary: string, argv: string[]): Promise<number> {
       out += d.toString();
       if (!out.includes(MARKER)) return;
       const ms = performance.now() - t0;
+      const cpu = cpuMs(child.pid);
       clearTimeout(timer);
-      child.once('exit', () => resolve(ms));
+      child.once('exit', () => resolve({ ms, cpuMs: cpu }));
       child.kill('SIGKILL');
     });
   });
