@@ -1,5 +1,5 @@
-// Boot cost of the spare PCIe root ports q35 VMs get for disk hot-plug: the same raw QEMU boot without them,
-// with lodge's 4, and with 16 (to show how it scales), interleaved in one run. QEMU's CPU time is reported next
+// Boot cost of hot-plug room on q35: the same raw QEMU boot with no hot-plug slots, one pcie-pci-bridge (31 slots),
+// 4 and 16 spare PCIe root ports, interleaved in one run. QEMU's CPU time is reported next
 // to wall time: on a shared host it is the steadier of the two.
 import { join } from 'node:path';
 import { BenchLodge, median } from './bench-kit.js';
@@ -7,16 +7,16 @@ import { bootRawTimed, MARKER, rawArgv } from './raw-boot.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 
-/** argv with its pcie-root-port devices replaced by `count` fresh ones. */
-function withPorts(argv: string[], count: number): string[] {
+/** argv with its hot-plug devices (root ports, bridge) replaced by the given ones. */
+function withSlots(argv: string[], devices: string[]): string[] {
   const out: string[] = [];
   for (let i = 0; i < argv.length; i++) {
-    if (argv[i] === '-device' && (argv[i + 1] ?? '').startsWith('pcie-root-port')) i++;
+    if (argv[i] === '-device' && /^(pcie-root-port|pcie-pci-bridge)/.test(argv[i + 1] ?? '')) i++;
     else out.push(argv[i] ?? '');
   }
-  for (let p = 0; p < count; p++) out.push('-device', `pcie-root-port,id=hp${p},bus=pcie.0,chassis=${p + 1},io-reserve=0`);
-  return out;
+  return [...out, ...devices.flatMap((d) => ['-device', d])];
 }
+const rootPorts = (n: number): string[] => Array.from({ length: n }, (_, p) => `pcie-root-port,id=hp${p},bus=pcie.0,chassis=${p + 1},io-reserve=0`);
 
 async function main(): Promise<void> {
   const lodge = new BenchLodge();
@@ -28,7 +28,12 @@ async function main(): Promise<void> {
     if ((await lodge.lodge(['start', 'ports', '--no-wait'])).code !== 0) throw new Error('lodge start failed');
     await lodge.client.wait(await lodge.client.stop('ports', { force: true }));
     const { binary, argv } = rawArgv(join(lodge.home, 'vms', 'ports', 'qemu.cmdline'));
-    const variants = [0, 4, 16].map((n) => ({ ports: n, argv: withPorts(argv, n), ms: [] as number[], cpu: [] as number[] }));
+    const variants = [
+      { what: 'no hot-plug slots', devices: [] },
+      { what: '1 pcie-pci-bridge', devices: ['pcie-pci-bridge,id=hpbr,bus=pcie.0'] },
+      { what: '4 root ports', devices: rootPorts(4) },
+      { what: '16 root ports', devices: rootPorts(16) },
+    ].map((v) => ({ ...v, argv: withSlots(argv, v.devices), ms: [] as number[], cpu: [] as number[] }));
     await bootRawTimed(binary, variants[0]!.argv); // warm-up (page cache)
     for (let i = 0; i < RUNS; i++) {
       for (const v of variants) {
@@ -43,7 +48,7 @@ async function main(): Promise<void> {
     for (const v of variants) {
       const wall = `wall median ${median(v.ms).toFixed(0)} ms, ratio ${(median(v.ms) / base).toFixed(3)} [${v.ms.map((x) => x.toFixed(0)).join(' ')}]`;
       const cpu = `QEMU CPU median ${median(v.cpu).toFixed(0)} ms, ratio ${(median(v.cpu) / baseCpu).toFixed(3)}`;
-      console.log(`${String(v.ports).padStart(2)} root ports   ${cpu}   ${wall}`);
+      console.log(`${v.what.padEnd(18)} ${cpu}   ${wall}`);
     }
   } finally {
     await lodge.close();

@@ -105,6 +105,9 @@ export class QmpDiskControl implements DiskControl {
   private async freePort(): Promise<string> {
     const ports = (await queryPci(this.qmp())).filter((d) => /^hp\d+$/.test(d.qdevId));
     const free = ports.find((p) => (p.bridgeDevices ?? []).length === 0);
+    if (ports.length === 0) {
+      throw new LodgeError('insufficient_resources', 'the VM was started without hot-plug slots (by an older Lodge)', { hint: 'restart the VM, or add the disk while it is stopped' });
+    }
     if (!free) {
       throw new LodgeError('insufficient_resources', `all ${ports.length} hot-plug slots of the VM are in use`, {
         hint: `stop the VM and add the disk then (each start leaves ${SPARE_HOTPLUG_PORTS} slots free), or remove a hot-plugged disk`,
