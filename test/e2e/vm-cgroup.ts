@@ -1,5 +1,11 @@
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { folderGroup } from '../../packages/daemon/src/cgroup/cgroup-layout.js';
+
+const run = promisify(execFile);
 
 /** Reads a VM's cgroup straight from the kernel's files (not through Lodge), found from its QEMU's /proc/<pid>/cgroup. */
 export class VmGroupFiles {
@@ -37,4 +43,27 @@ export async function cpuRates(groups: VmGroupFiles[], ms: number): Promise<numb
   await new Promise((r) => setTimeout(r, ms));
   const wall = (performance.now() - t0) / 1000;
   return groups.map((g, i) => (g.cpuSeconds() - (before[i] ?? 0)) / wall);
+}
+
+/**
+ * Runs fn with the top "lodge" group favoured over the rest of the host (cpu.shares / cpu.weight raised, then
+ * restored): on a shared, busy test host a quota can only be measured if the VM can get the CPU it is allowed.
+ */
+export async function favoured<T>(group: VmGroupFiles, fn: () => Promise<T>): Promise<T> {
+  const top = group.dir('cpu').replace(/\/lodge\/.*$/, '/lodge');
+  const file = existsSync(join(top, 'cpu.shares')) ? join(top, 'cpu.shares') : join(top, 'cpu.weight');
+  const old = readFileSync(file, 'utf8').trim();
+  writeFileSync(file, file.endsWith('shares') ? '262144' : '10000');
+  try {
+    return await fn();
+  } finally {
+    writeFileSync(file, old);
+  }
+}
+
+/** Removes every cgroup a test home's lodged made (VM groups, then the folder's group), whatever killed its VMs. */
+export async function removeHomeGroups(home: string): Promise<void> {
+  const key = folderGroup(home).join('/');
+  const found = await run('find', ['/sys/fs/cgroup', '-depth', '-type', 'd', '-path', `*/${key}*`]).catch(() => ({ stdout: '' }));
+  for (const dir of found.stdout.split('\n').filter(Boolean)) await rmdir(dir).catch(() => undefined);
 }
