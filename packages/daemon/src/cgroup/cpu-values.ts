@@ -11,7 +11,7 @@ export const sharesOf = (weight: number): number => Math.max(2, Math.round((weig
 export const quotaUs = (percent: number): number => Math.max(1000, Math.round((percent / 100) * CFS_PERIOD_US));
 
 /** A nice value with the same CFS weight ratio as `weight` against 100 (each nice step is ×1.25), within -20..19. */
-export const niceOf = (weight: number): number => Math.min(19, Math.max(-20, Math.round(-Math.log(weight / 100) / Math.log(1.25))));
+export const niceOf = (weight: number): number => Math.min(19, Math.max(-20, Math.round(-Math.log(weight / 100) / Math.log(1.25)))) + 0; // never -0
 
 /** Refuses limits the host cannot honour, naming its CPUs; returns the pin in the kernel's form. */
 export function checkCpuLimits(limits: CpuLimits, hostCpus: readonly number[]): { pin?: string } {

@@ -14,8 +14,18 @@ export class CgroupCpuControl implements CpuControl {
   /** Counters already reported (at creation: what the group had before we watched it). */
   private last: Promise<MemoryCounters | undefined>;
 
-  constructor(private readonly group: VmCgroup, private readonly pid: number) {
-    this.last = group.memoryCounters().catch(() => undefined);
+  private constructor(
+    private readonly group: VmCgroup,
+    private readonly pid: number,
+    private readonly pollMs: number,
+    baseline: MemoryCounters | undefined,
+  ) {
+    this.last = Promise.resolve(baseline);
+  }
+
+  /** Takes the group's counters as they are now as the baseline: only what happens from here on is reported. */
+  static async open(group: VmCgroup, pid: number, pollMs = LIMIT_POLL_MS): Promise<CgroupCpuControl> {
+    return new CgroupCpuControl(group, pid, pollMs, await group.memoryCounters().catch(() => undefined));
   }
 
   setLimits = (limits: CpuLimits): Promise<void> => this.group.setCpu(limits);
@@ -27,7 +37,7 @@ export class CgroupCpuControl implements CpuControl {
 
   onLimit(listener: (hit: LimitHit) => void): () => void {
     this.listeners.add(listener);
-    this.timer ??= setInterval(() => void this.poll(), LIMIT_POLL_MS).unref();
+    this.timer ??= setInterval(() => void this.poll(), this.pollMs).unref();
     return () => {
       this.listeners.delete(listener);
       if (this.listeners.size === 0) this.stopPolling();
@@ -57,7 +67,7 @@ export class CgroupCpuControl implements CpuControl {
     const message = kills > 0
       ? `QEMU ran out of ${of}: the kernel's OOM killer killed it`
       : hits > 0
-        ? `QEMU reached ${of} ${hits} time${hits === 1 ? '' : 's'} in the last ${LIMIT_POLL_MS / 1000} s; the kernel reclaims its memory, and kills it if that is not enough`
+        ? `QEMU reached ${of} ${hits} time${hits === 1 ? '' : 's'} in the last ${this.pollMs / 1000} s; the kernel reclaims its memory, and kills it if that is not enough`
         : undefined;
     if (message !== undefined) for (const l of this.listeners) l({ resource: 'memory', message });
   }

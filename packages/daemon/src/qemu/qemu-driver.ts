@@ -73,7 +73,7 @@ export class QemuDriver implements VmDriver {
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 10_000, signal: req.signal });
       // QEMU is still paused (-S): in its group before the first guest instruction, all threads at once.
       await group.addProcess(pid);
-      const runtime = new QemuSupervisor(pid, monitor, files, { cpu: new CgroupCpuControl(group, pid), guest: pendingGuest(), disks: pendingDisks() });
+      const runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest: pendingGuest(), disks: pendingDisks() });
       req.onProgress?.({ step: 'starting vCPUs', percent: 90 });
       await cont(monitor);
       return runtime;
@@ -98,7 +98,7 @@ export class QemuDriver implements VmDriver {
     try {
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 5000 });
       const group = await this.reopenGroup(name, pid);
-      return new QemuSupervisor(pid, monitor, files, { cpu: new CgroupCpuControl(group, pid), guest: pendingGuest(), disks: pendingDisks() });
+      return new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest: pendingGuest(), disks: pendingDisks() });
     } catch (err) {
       await killAndWait(pid);
       return { gone: `QEMU (pid ${pid}) did not answer on ${dir}/qmp.sock and was killed: ${(err as Error).message}` };
