@@ -8,6 +8,7 @@ import { createQgaChannel } from '../../packages/daemon/src/qga/index.js';
 import { QemuDriver } from '../../packages/daemon/src/qemu/qemu-driver.js';
 import type { QemuSupervisor } from '../../packages/daemon/src/qemu/qemu-supervisor.js';
 import { readHostKhz } from '../../packages/daemon/src/host/tsc-khz.js';
+import { niceCgroups } from '../../packages/daemon/src/cgroup/nice-cgroup.js';
 import { dataFolder } from '../../packages/daemon/src/sys/data-folder.js';
 import { IMAGES_DIR, TestLodge } from './harness.js';
 
@@ -17,7 +18,7 @@ import { IMAGES_DIR, TestLodge } from './harness.js';
 const MiB = 2 ** 20;
 const lodge = new TestLodge();
 const folder = dataFolder(lodge.home, {});
-const driver = new QemuDriver(folder, { system: async () => 'qemu-system-x86_64', img: async () => 'qemu-img' }, () => readHostKhz());
+const driver = new QemuDriver(folder, { system: async () => 'qemu-system-x86_64', img: async () => 'qemu-img' }, () => readHostKhz(), niceCgroups('the disks e2e test needs no cgroup'));
 let image: ImageEntry;
 const spec: VmSpec = { name: 'dk', image: 'micro', cpus: 1, memory: 256 * MiB, disk: 1024 * MiB, machine: 'q35', cpuWeight: 100, disks: [] };
 let runtime: QemuSupervisor;

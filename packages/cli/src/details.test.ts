@@ -56,8 +56,18 @@ describe('hostDetails', () => {
     expect(text).toContain('accelerator:       tcg (/dev/kvm is missing)');
     expect(text).toContain('qemu:              /usr/bin/qemu-system-x86_64 8.2.2');
     expect(text).toContain('cgroup:            v2, controllers: cpu memory, not writable (not delegated)');
+    expect(text).toContain('limits:            nice on QEMU for CPU weight only');
     expect(text).toContain('memory committed:  512M of 12G (overcommit 1.5x)');
     expect(text).toContain('VMs:               1 active, 2 total');
+  });
+});
+
+describe('hostDetails limits', () => {
+  it('says limits go through a cgroup per VM where cgroups are writable', () => {
+    const host = { cpus: { count: 2, model: 'x' }, memory: { totalBytes: GiB, availableBytes: GiB }, disk: { path: '/', freeBytes: 0, totalBytes: 0 }, qemu: {},
+      cgroup: { version: 'v1', controllers: ['cpu'], writable: true, mode: 'cgroup' }, accelerator: 'tcg', acceleratorNote: '', probedAt: '', bootId: '',
+      capacity: { memory: { totalBytes: 0, committedBytes: 0, limitBytes: 0, overcommit: 1 }, cpus: { total: 2, committed: 0, limit: 2, overcommit: 1 }, vms: { total: 0, active: 0 } } } as HostReport;
+    expect(keyValueLines(hostDetails(host))).toContain('limits:            a cgroup v1 group per VM: CPU weight, quota and pinning');
   });
 });
 

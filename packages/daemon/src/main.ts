@@ -21,6 +21,8 @@ import { VmInventory } from './core/vm-inventory.js';
 import { VmSettings, type GuestFollowUp } from './core/vm-settings.js';
 import { VmLifecycle } from './core/vm-lifecycle.js';
 import { VmRecords } from './core/vm-records.js';
+import { hostCgroups } from './cgroup/host-cgroups.js';
+import { probeCgroups } from './host/cgroup-probe.js';
 import { probeHost } from './host/host-probe.js';
 import { readMemInfo } from './host/meminfo.js';
 import { locateQemu } from './host/qemu-binaries.js';
@@ -69,7 +71,8 @@ async function main(): Promise<void> {
     list: () => listImages(folder.imagesDir),
     build: (name, o) => buildImage(name, { imagesDir: folder.imagesDir, ...o }),
   };
-  const driver = new QemuDriver(folder, qemuBinaries, () => readHostKhz());
+  const cgroups = await hostCgroups({ ...(await probeCgroups()), dataRoot: folder.root });
+  const driver = new QemuDriver(folder, qemuBinaries, () => readHostKhz(), cgroups);
   const records = new VmRecords(new VmTable(db), bus, driver.folderOf);
   const guestLog = log.child({ part: 'guest' });
   const links: GuestLinks = {
@@ -96,6 +99,9 @@ async function main(): Promise<void> {
   };
 
   await lifecycle.recover();
+  // After re-attaching: what is left empty belongs to VMs whose QEMU is gone (a crash of lodged or the host).
+  const staleGroups = await cgroups.removeStale().catch(() => []);
+  if (staleGroups.length > 0) log.info({ vms: staleGroups }, 'removed stale cgroups');
   const api = await listenApi(services, folder.file('socket'));
   log.info({ root: folder.root }, 'lodged listening');
   process.stdout.write(`lodged ${process.pid} serving ${folder.file('socket')}\n`);

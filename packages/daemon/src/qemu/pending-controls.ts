@@ -1,16 +1,8 @@
 import { LodgeError } from '@lodge/api';
-import type { CpuControl, GuestResourcesControl } from './runtime-controls.js';
-import { processCpuNs } from './process-usage.js';
+import type { GuestResourcesControl } from './runtime-controls.js';
 
-// TODO(issue 5): temporary parts while the cgroup and balloon modules are built; none may remain at the end.
+// TODO(issue 5): temporary part while the balloon module is built; none may remain at the end.
 const refuse = (what: string) => (): Promise<never> => Promise.reject(new LodgeError('host_unsupported', `${what} is not built yet`));
-
-export const pendingCpu = (pid: number): CpuControl => ({
-  setLimits: refuse('CPU limits'),
-  usage: async () => ({ cpuNs: await processCpuNs(pid) }),
-  onLimit: () => () => undefined,
-  dispose: async () => ({ oomKilled: false }),
-});
 
 export const pendingGuest = (): GuestResourcesControl => ({
   setMemory: refuse('the memory balloon'),

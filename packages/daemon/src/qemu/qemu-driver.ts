@@ -12,9 +12,13 @@ import { readLogFile } from './console-log.js';
 import { buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
 import { QemuSupervisor } from './qemu-supervisor.js';
-import { pendingCpu, pendingGuest } from './pending-controls.js';
+import { pendingGuest } from './pending-controls.js';
 import { applyBootThrottles, QmpDiskControl } from './disk-control.js';
 import { DiskFiles, type DiskFileInfo } from './disk-files.js';
+import { niceCgroups } from '../cgroup/nice-cgroup.js';
+import type { VmCgroup, VmCgroups } from '../cgroup/vm-cgroup.js';
+import { CgroupCpuControl } from './cgroup-cpu-control.js';
+import { memoryLimitOf } from './memory-headroom.js';
 
 /** Each resolves its binary or throws host_unsupported saying how to install it. */
 export interface QemuBinaries {
@@ -31,6 +35,7 @@ export class QemuDriver implements VmDriver {
     private readonly folder: DataFolder,
     private readonly binaries: QemuBinaries,
     private readonly hostKhz: () => Promise<number | undefined>,
+    private readonly cgroups: VmCgroups,
   ) {
     this.diskFiles = new DiskFiles(folder, () => binaries.img());
   }
@@ -62,15 +67,20 @@ export class QemuDriver implements VmDriver {
     const argv = buildArgv({ spec, boot, files, accelerator: req.accelerator, hostKhz });
     const system = await this.binaries.system();
     await writeFile(f('cmdline'), `${JSON.stringify([system, ...argv])}\n`);
+    // Made (and the limits checked) before QEMU exists: a refused pin or quota starts nothing.
+    const cpu = { weight: spec.cpuWeight, maxPercent: spec.cpuMax, pin: spec.cpuPin };
+    const group = await this.cgroups.create(spec.name, { cpu, memoryBytes: memoryLimitOf(spec) });
     req.onProgress?.({ step: 'launching QEMU', percent: 20 });
     let pid: number | undefined;
     try {
       pid = await launchDaemonized({ binary: system, argv, cwd: this.folder.vmDir(spec.name), files: { pid: files.pid, log: f('qemuLog') }, signal: req.signal });
       req.onProgress?.({ step: 'connecting to QMP', percent: 60 });
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 10_000, signal: req.signal });
+      // QEMU is still paused (-S): in its group before the first guest instruction, all threads at once.
+      await group.addProcess(pid);
       let runtime: QemuSupervisor | undefined;
       const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest: pendingGuest(), disks });
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest: pendingGuest(), disks });
       await applyBootThrottles(disks, spec.disks);
       req.onProgress?.({ step: 'starting vCPUs', percent: 90 });
       await cont(monitor);
@@ -78,6 +88,7 @@ export class QemuDriver implements VmDriver {
     } catch (err) {
       if (pid !== undefined) await killAndWait(pid);
       await removeRunFiles(); // QEMU that dies during start-up leaves its sockets behind
+      await group.remove();
       throw err;
     }
   }
@@ -94,13 +105,25 @@ export class QemuDriver implements VmDriver {
     const files = { qmp: this.folder.vmFile(name, 'qmp'), console: this.folder.vmFile(name, 'console'), pid: this.folder.vmFile(name, 'pid') };
     try {
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 5000 });
+      const group = await this.reopenGroup(name, pid);
       let runtime: QemuSupervisor | undefined;
       const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest: pendingGuest(), disks });
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest: pendingGuest(), disks });
       return runtime;
     } catch (err) {
       await killAndWait(pid);
       return { gone: `QEMU (pid ${pid}) did not answer on ${dir}/qmp.sock and was killed: ${(err as Error).message}` };
+    }
+  }
+
+  /** The group QEMU already runs in; a cgroup failure must not cost a running VM, so it then goes on without one. */
+  private async reopenGroup(name: string, pid: number): Promise<VmCgroup> {
+    try {
+      const group = await this.cgroups.open(name);
+      await group.addProcess(pid); // a no-op when it is there already
+      return group;
+    } catch (err) {
+      return niceCgroups(`its cgroup could not be re-opened: ${(err as Error).message}`).open(name);
     }
   }
 
