@@ -1,8 +1,8 @@
 import { LodgeError } from '@lodge/api';
-import type { CpuControl, DiskControl, GuestResourcesControl } from './runtime-controls.js';
+import type { CpuControl, DiskControl } from './runtime-controls.js';
 import { processCpuNs } from './process-usage.js';
 
-// TODO(issue 5): temporary parts while the cgroup, balloon and disk modules are built; none may remain at the end.
+// TODO(issue 5): temporary parts while the cgroup and disk modules are built; none may remain at the end.
 const refuse = (what: string) => (): Promise<never> => Promise.reject(new LodgeError('host_unsupported', `${what} is not built yet`));
 
 export const pendingCpu = (pid: number): CpuControl => ({
@@ -10,14 +10,6 @@ export const pendingCpu = (pid: number): CpuControl => ({
   usage: async () => ({ cpuNs: await processCpuNs(pid) }),
   onLimit: () => () => undefined,
   dispose: async () => ({ oomKilled: false }),
-});
-
-export const pendingGuest = (): GuestResourcesControl => ({
-  setMemory: refuse('the memory balloon'),
-  setVcpus: refuse('vCPU hot-add'),
-  bounds: refuse('bounds'),
-  usage: async () => ({ vcpus: 0 }),
-  dispose: () => undefined,
 });
 
 export const pendingDisks = (): DiskControl => ({

@@ -1,5 +1,6 @@
 import type { Accelerator, MachineType, VmSpec } from '@lodge/api';
 import { AGENT_PORT_NAME, QGA_PORT_NAME } from '@lodge/api/guest';
+import { balloonArgv, smpOption } from './guest-argv.js';
 import { option } from './qemu-option.js';
 
 export interface BootFiles {
@@ -54,7 +55,7 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
     '-machine', m.machine,
     '-accel', accelerator === 'kvm' ? 'kvm' : option('tcg', { thread: 'multi', 'tb-size': TCG_TB_SIZE_MIB }),
     '-cpu', CPU_MODEL[accelerator],
-    '-smp', String(spec.cpus),
+    '-smp', smpOption(spec),
     '-m', `${Math.ceil(spec.memory / 2 ** 20)}M`,
     '-kernel', boot.kernel,
     '-initrd', boot.initrd,
@@ -63,6 +64,7 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
     '-device', option(`virtio-blk-${m.bus}`, { drive: 'root' }),
     '-netdev', 'user,id=net0',
     '-device', option(`virtio-net-${m.bus}`, { netdev: 'net0' }),
+    ...balloonArgv(spec.machine),
   ];
 }
 

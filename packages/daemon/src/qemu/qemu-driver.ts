@@ -12,7 +12,8 @@ import { readLogFile } from './console-log.js';
 import { buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
 import { QemuSupervisor } from './qemu-supervisor.js';
-import { pendingCpu, pendingDisks, pendingGuest } from './pending-controls.js';
+import { pendingCpu, pendingDisks } from './pending-controls.js';
+import { guestResources } from './guest-resources.js';
 
 /** Each resolves its binary or throws host_unsupported saying how to install it. */
 export interface QemuBinaries {
@@ -63,7 +64,9 @@ export class QemuDriver implements VmDriver {
       pid = await launchDaemonized({ binary: system, argv, cwd: this.folder.vmDir(spec.name), files: { pid: files.pid, log: f('qemuLog') }, signal: req.signal });
       req.onProgress?.({ step: 'connecting to QMP', percent: 60 });
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 10_000, signal: req.signal });
-      const runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest: pendingGuest(), disks: pendingDisks() });
+      let runtime: QemuSupervisor | undefined; // the parts reach QMP through it: it replaces a broken connection
+      const guest = await guestResources(() => runtime?.qmp() ?? monitor);
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest, disks: pendingDisks() });
       req.onProgress?.({ step: 'starting vCPUs', percent: 90 });
       await cont(monitor);
       return runtime;
@@ -86,7 +89,9 @@ export class QemuDriver implements VmDriver {
     const files = { qmp: this.folder.vmFile(name, 'qmp'), console: this.folder.vmFile(name, 'console'), pid: this.folder.vmFile(name, 'pid') };
     try {
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 5000 });
-      return new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest: pendingGuest(), disks: pendingDisks() });
+      let runtime: QemuSupervisor | undefined;
+      const guest = await guestResources(() => runtime?.qmp() ?? monitor);
+      return (runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest, disks: pendingDisks() }));
     } catch (err) {
       await killAndWait(pid);
       return { gone: `QEMU (pid ${pid}) did not answer on ${dir}/qmp.sock and was killed: ${(err as Error).message}` };
