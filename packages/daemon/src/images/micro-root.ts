@@ -80,7 +80,7 @@ ip link set lo up
 # Hot-added vCPUs arrive offline and there is no udev: a uevent listener brings them online; the loop catches any
 # added before it listened.
 uevent ${UEVENT_HANDLER} >/dev/null 2>&1 </dev/null &
-for c in /sys/devices/system/cpu/cpu*/online; do read -r on <"$c" && [ "$on" = 0 ] && echo 1 >"$c"; done
+for c in /sys/devices/system/cpu/cpu*/online; do [ -e "$c" ] && read -r on <"$c" && [ "$on" = 0 ] && echo 1 >"$c"; done
 # QMP system_powerdown arrives as a KEY_POWER input event; acpid runs /etc/acpi/PWRF/00000080.
 acpid -l /run/acpid.log
 if [ -d /sys/class/net/eth0 ]; then

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { balloonArgv, defaultMaxCpus, smpOption } from './guest-argv.js';
+import { balloonArgv, defaultMaxCpus, smpOption, tcgThread } from './guest-argv.js';
 import { buildArgv } from './qemu-argv.js';
 
 describe('balloon and vCPU slots on the command line', () => {
@@ -10,14 +10,24 @@ describe('balloon and vCPU slots on the command line', () => {
   });
 
   it('gives q35 and pc free vCPU slots: the spec\'s maxCpus, else the host\'s CPUs, never fewer than booted', () => {
-    expect(smpOption({ machine: 'q35', cpus: 1, maxCpus: 4 }, 2)).toBe('cpus=1,maxcpus=4');
-    expect(smpOption({ machine: 'pc', cpus: 1 }, 8)).toBe('cpus=1,maxcpus=8');
-    expect(smpOption({ machine: 'q35', cpus: 3 }, 2)).toBe('cpus=3,maxcpus=3');
-    expect(defaultMaxCpus(1, 256)).toBe(64); // the spec's own upper bound
+    expect(smpOption({ machine: 'q35', cpus: 1, maxCpus: 4 }, 'tcg', 2)).toBe('cpus=1,maxcpus=4');
+    expect(smpOption({ machine: 'pc', cpus: 1 }, 'tcg', 8)).toBe('cpus=1,maxcpus=8');
+    expect(smpOption({ machine: 'q35', cpus: 3 }, 'kvm', 8)).toBe('cpus=3,maxcpus=8');
+    expect(smpOption({ machine: 'q35', cpus: 3 }, 'kvm', 2)).toBe('cpus=3,maxcpus=3');
+    expect(defaultMaxCpus(1, 'kvm', 256)).toBe(64); // the spec's own upper bound
+  });
+
+  it('under TCG keeps multi-threaded vCPUs for multi-vCPU guests and uses one thread where slots are free', () => {
+    expect(smpOption({ machine: 'q35', cpus: 2 }, 'tcg', 8)).toBe('cpus=2,maxcpus=2');
+    expect(tcgThread({ machine: 'q35', cpus: 2 }, 8)).toBe('multi');
+    expect(tcgThread({ machine: 'q35', cpus: 1 }, 8)).toBe('single');
+    expect(tcgThread({ machine: 'q35', cpus: 2, maxCpus: 4 }, 8)).toBe('single');
+    expect(tcgThread({ machine: 'q35', cpus: 1 }, 1)).toBe('multi');
+    expect(tcgThread({ machine: 'microvm', cpus: 1 }, 8)).toBe('multi');
   });
 
   it('gives microvm no slots (it has no CPU hotplug)', () => {
-    expect(smpOption({ machine: 'microvm', cpus: 2, maxCpus: 4 }, 8)).toBe('2');
+    expect(smpOption({ machine: 'microvm', cpus: 2, maxCpus: 4 }, 'kvm', 8)).toBe('2');
   });
 
   it('is part of every supervised VM\'s argv', () => {
@@ -27,6 +37,7 @@ describe('balloon and vCPU slots on the command line', () => {
       files: { disk: 'd', qmp: 'q', console: 'c', consoleLog: 'l', pid: 'p', agent: 'a', qga: 'g' },
     });
     expect(argv.join(' ')).toContain('-smp cpus=1,maxcpus=2');
+    expect(argv.join(' ')).toContain('-accel tcg,thread=single,tb-size=128');
     expect(argv.join(' ')).toContain('-device virtio-balloon-pci,id=balloon0,free-page-reporting=on');
   });
 });

@@ -1,6 +1,6 @@
 import type { Accelerator, MachineType, VmSpec } from '@lodge/api';
 import { AGENT_PORT_NAME, QGA_PORT_NAME } from '@lodge/api/guest';
-import { balloonArgv, smpOption } from './guest-argv.js';
+import { balloonArgv, smpOption, tcgThread } from './guest-argv.js';
 import { option } from './qemu-option.js';
 
 export interface BootFiles {
@@ -53,9 +53,9 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
   return [
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-machine', m.machine,
-    '-accel', accelerator === 'kvm' ? 'kvm' : option('tcg', { thread: 'multi', 'tb-size': TCG_TB_SIZE_MIB }),
+    '-accel', accelerator === 'kvm' ? 'kvm' : option('tcg', { thread: tcgThread(spec), 'tb-size': TCG_TB_SIZE_MIB }),
     '-cpu', CPU_MODEL[accelerator],
-    '-smp', smpOption(spec),
+    '-smp', smpOption(spec, accelerator),
     '-m', `${Math.ceil(spec.memory / 2 ** 20)}M`,
     '-kernel', boot.kernel,
     '-initrd', boot.initrd,
