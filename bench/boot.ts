@@ -1,51 +1,12 @@
 // Boot time: launch → the guest init's marker, raw qemu-system-x86_64 vs `lodge start` of the same VM.
-import { spawn } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { BenchLodge, median, sleep } from './bench-kit.js';
+import { bootRaw, rawArgv } from './raw-boot.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const MARKER = 'lodge-micro: init reached';
 const TIMEOUT_MS = 60_000;
-
-/** The hardware part of lodge's own QEMU command line: supervision options removed, console on stdout. */
-function rawArgv(cmdlineFile: string): { binary: string; argv: string[] } {
-  const all = JSON.parse(readFileSync(cmdlineFile, 'utf8')) as string[];
-  const [binary = 'qemu-system-x86_64', ...rest] = all;
-  const argv: string[] = [];
-  for (let i = 0; i < rest.length; i++) {
-    const a = rest[i] ?? '';
-    if (a === '-daemonize' || a === '-S') continue;
-    // Devices on the supervision chardevs (the agent ports) go with them.
-    if (a === '-device' && /(^|,)chardev=/.test(rest[i + 1] ?? '')) {
-      i++;
-      continue;
-    }
-    if (['-name', '-chardev', '-serial', '-mon', '-pidfile'].includes(a)) {
-      i++;
-      continue;
-    }
-    argv.push(a);
-  }
-  return { binary, argv: [...argv, '-serial', 'stdio'] };
-}
-
-function bootRaw(binary: string, argv: string[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const t0 = performance.now();
-    const child = spawn(binary, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    const timer = setTimeout(() => (child.kill('SIGKILL'), reject(new Error(`raw boot: no marker in ${TIMEOUT_MS} ms`))), TIMEOUT_MS);
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      if (!out.includes(MARKER)) return;
-      const ms = performance.now() - t0;
-      clearTimeout(timer);
-      child.once('exit', () => resolve(ms));
-      child.kill('SIGKILL');
-    });
-  });
-}
 
 async function bootLodge(lodge: BenchLodge, vm: string): Promise<{ marker: number; cli: number }> {
   const log = join(lodge.home, 'vms', vm, 'console.log');

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageEntry, VmSpec } from '@lodge/api';
 import type { VmRuntime } from '../../packages/daemon/src/ports/vm-driver.js';
+import { niceCgroups } from '../../packages/daemon/src/cgroup/nice-cgroup.js';
 import { QemuDriver } from '../../packages/daemon/src/qemu/qemu-driver.js';
 import { residentBytes } from '../../packages/daemon/src/qemu/process-usage.js';
 import { queryBalloon } from '../../packages/daemon/src/qmp/index.js';
@@ -35,7 +36,7 @@ const actual = (): Promise<number> => queryBalloon((runtime as QemuSupervisor).q
 
 beforeAll(async () => {
   const folder = dataFolder(lodge.ensureHome(), { LODGE_IMAGES_DIR: IMAGES_DIR });
-  driver = new QemuDriver(folder, { system: async () => 'qemu-system-x86_64', img: async () => 'qemu-img' }, async () => undefined);
+  driver = new QemuDriver(folder, { system: async () => 'qemu-system-x86_64', img: async () => 'qemu-img' }, async () => undefined, niceCgroups('the guest resources e2e test needs no cgroup'));
   const imageFolder = join(IMAGES_DIR, 'micro');
   const image = { ...JSON.parse(readFileSync(join(imageFolder, 'image.json'), 'utf8')), folder: imageFolder } as ImageEntry;
   await driver.createDisk(spec, image);

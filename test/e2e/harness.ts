@@ -5,6 +5,7 @@ import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { LodgeClient } from '@lodge/client';
+import { removeHomeGroups } from './vm-cgroup.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 /** What the micro image's init prints on the console once it runs. */
@@ -138,6 +139,7 @@ export class TestLodge {
     if (autoStarted > 1) killQuietly(autoStarted);
     for (const pid of await pidsMentioning(this.home)) killQuietly(pid);
     for (let i = 0; i < 100 && (await pidsMentioning(this.home)).length > 0; i++) await sleep(50);
+    await removeHomeGroups(this.home); // a killed lodged cannot remove its VMs' cgroups
     await rm(this.home, { recursive: true, force: true });
   }
 }

@@ -4,7 +4,8 @@
 export const CPU_PRIORITIES = { low: 25, normal: 100, high: 400 } as const;
 
 export const CPU_WEIGHT_RANGE = { min: 1, max: 10_000 } as const;
-export const DISK_NAME_PATTERN = /^[a-z][a-z0-9-]{0,30}$/;
+/** 20 characters at most: the name is the virtio-blk serial the guest finds the disk by, and that holds 20 bytes. */
+export const DISK_NAME_PATTERN = /^[a-z][a-z0-9-]{0,19}$/;
 
 /** "0-1,3" → [0, 1, 3] sorted and unique, or a message saying what is wrong. */
 export function parseCpuList(text: string): number[] | string {

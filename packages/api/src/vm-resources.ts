@@ -32,7 +32,7 @@ const limit = (what: string) => z.number().int(`${what} must be a whole number`)
 export const DiskIops = limit('disk IOPS');
 export const DiskBps = sizeField('disk bytes per second', 64 * 1024, 1024 * GiB);
 
-export const DiskName = z.string().regex(DISK_NAME_PATTERN, 'a disk name starts with a lowercase letter, then up to 30 lowercase letters, digits or "-"');
+export const DiskName = z.string().regex(DISK_NAME_PATTERN, 'a disk name starts with a lowercase letter, then up to 19 lowercase letters, digits or "-" (the guest sees it as the disk serial, 20 bytes at most)');
 
 /** An extra disk of a VM, kept in its spec; the file is disks/<name>.qcow2 in the VM's folder. */
 export const DiskSpec = z

@@ -17,7 +17,7 @@ describe('vmDetails', () => {
   it('lists the VM fields in order, sizes formatted', () => {
     const vm: VmInfo = {
       name: 't1',
-      spec: { name: 't1', image: 'micro', cpus: 2, memory: GiB / 2, disk: 4 * GiB, machine: 'q35' },
+      spec: { name: 't1', image: 'micro', cpus: 2, memory: GiB / 2, disk: 4 * GiB, machine: 'q35', cpuWeight: 300, cpuMax: 50, cpuPin: '0', diskIops: 100, disks: [{ name: 'data', size: GiB }] },
       state: 'stopped',
       stateReason: 'guest powered off',
       createdAt: '2025-11-25T21:40:00.000Z',
@@ -25,7 +25,10 @@ describe('vmDetails', () => {
       folder: '/tmp/lh/vms/t1',
     };
     const text = keyValueLines(vmDetails(vm));
-    expect(text.split('\n').map((l) => l.split(':')[0])).toEqual(['name', 'state', 'reason', 'image', 'cpus', 'memory', 'disk', 'machine', 'folder', 'created']);
+    expect(text.split('\n').map((l) => l.split(':')[0])).toEqual(['name', 'state', 'reason', 'image', 'cpus', 'cpu', 'memory', 'disk', 'disks', 'machine', 'folder', 'created']);
+    expect(text).toContain('cpu:      weight 300, quota 50%, pinned to 0');
+    expect(text).toContain('disk:     4G, 100 IOPS');
+    expect(text).toContain('disks:    data 1G');
     expect(text).toContain('memory:   512M');
     expect(text).toContain('reason:   guest powered off');
   });
@@ -53,8 +56,18 @@ describe('hostDetails', () => {
     expect(text).toContain('accelerator:       tcg (/dev/kvm is missing)');
     expect(text).toContain('qemu:              /usr/bin/qemu-system-x86_64 8.2.2');
     expect(text).toContain('cgroup:            v2, controllers: cpu memory, not writable (not delegated)');
+    expect(text).toContain('limits:            nice on QEMU for CPU weight only');
     expect(text).toContain('memory committed:  512M of 12G (overcommit 1.5x)');
     expect(text).toContain('VMs:               1 active, 2 total');
+  });
+});
+
+describe('hostDetails limits', () => {
+  it('says limits go through a cgroup per VM where cgroups are writable', () => {
+    const host = { cpus: { count: 2, model: 'x' }, memory: { totalBytes: GiB, availableBytes: GiB }, disk: { path: '/', freeBytes: 0, totalBytes: 0 }, qemu: {},
+      cgroup: { version: 'v1', controllers: ['cpu'], writable: true, mode: 'cgroup' }, accelerator: 'tcg', acceleratorNote: '', probedAt: '', bootId: '',
+      capacity: { memory: { totalBytes: 0, committedBytes: 0, limitBytes: 0, overcommit: 1 }, cpus: { total: 2, committed: 0, limit: 2, overcommit: 1 }, vms: { total: 0, active: 0 } } } as HostReport;
+    expect(keyValueLines(hostDetails(host))).toContain('limits:            a cgroup v1 group per VM: CPU weight, quota and pinning');
   });
 });
 

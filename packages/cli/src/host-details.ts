@@ -17,10 +17,19 @@ export function hostDetails(h: HostReport): Pair[] {
     ['qemu', withNote(qemu, h.qemu.note)],
     ['qemu-img', h.qemu.img],
     ['cgroup', withNote(cgroup, h.cgroup.note)],
+    ['limits', limitsLine(h)],
     ['accelerator', withNote(h.accelerator, h.acceleratorNote)],
     ['memory committed', `${formatSize(memory.committedBytes)} of ${formatSize(memory.limitBytes)} (overcommit ${memory.overcommit}x)`],
     ['vCPUs committed', `${cpus.committed} of ${cpus.limit} (overcommit ${cpus.overcommit}x)`],
     ['VMs', `${vms.active} active, ${vms.total} total`],
     ['probed', h.probedAt],
   ];
+}
+
+/** How CPU and memory limits reach the VMs on this host. */
+function limitsLine(h: HostReport): string {
+  const mode = h.cgroup.mode ?? (h.cgroup.writable && h.cgroup.version !== 'none' ? 'cgroup' : 'nice');
+  return mode === 'cgroup'
+    ? `a cgroup ${h.cgroup.version} group per VM: CPU weight, quota and pinning, memory limit (guest RAM plus QEMU's own)`
+    : 'nice on QEMU for CPU weight only: CPU quota, pinning and the host memory limit need writable cgroups';
 }

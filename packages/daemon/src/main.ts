@@ -13,9 +13,16 @@ import { Operations } from './core/operations.js';
 import type { Services } from './core/services.js';
 import type { GuestLinks } from './ports/guest-channel.js';
 import type { HostPort, ImageCatalog } from './ports/vm-driver.js';
+import { KeyedLock } from './core/keyed-lock.js';
+import { onlineGuestCpus } from './core/guest-cpus.js';
+import { growFilesystemNote } from './core/guest-disks.js';
+import { VmDisks } from './core/vm-disks.js';
 import { VmInventory } from './core/vm-inventory.js';
+import { VmSettings, type GuestFollowUp } from './core/vm-settings.js';
 import { VmLifecycle } from './core/vm-lifecycle.js';
 import { VmRecords } from './core/vm-records.js';
+import { hostCgroups } from './cgroup/host-cgroups.js';
+import { probeCgroups } from './host/cgroup-probe.js';
 import { probeHost } from './host/host-probe.js';
 import { readMemInfo } from './host/meminfo.js';
 import { locateQemu } from './host/qemu-binaries.js';
@@ -64,7 +71,8 @@ async function main(): Promise<void> {
     list: () => listImages(folder.imagesDir),
     build: (name, o) => buildImage(name, { imagesDir: folder.imagesDir, ...o }),
   };
-  const driver = new QemuDriver(folder, qemuBinaries, () => readHostKhz());
+  const cgroups = await hostCgroups({ ...(await probeCgroups()), dataRoot: folder.root });
+  const driver = new QemuDriver(folder, qemuBinaries, () => readHostKhz(), cgroups);
   const records = new VmRecords(new VmTable(db), bus, driver.folderOf);
   const guestLog = log.child({ part: 'guest' });
   const links: GuestLinks = {
@@ -73,9 +81,16 @@ async function main(): Promise<void> {
   };
   const guest = new GuestService({ links, records, events: bus, log: guestLog });
   const lifecycle = new VmLifecycle({ records, ops, driver, images: catalog, host, guest, overcommit: settings.overcommit, stopTimeout: settings.stopTimeout });
+  const followUp: GuestFollowUp = {
+    onlineCpus: (vm, count) => onlineGuestCpus(guest, vm, count),
+    growFilesystem: (vm, disk) => growFilesystemNote(guest, vm, disk, async () => (await driver.diskFile(vm, disk)).sizeBytes),
+  };
+  const locks = new KeyedLock();
   const services: Services = {
-    vms: new VmInventory({ records, driver, images: catalog, lifecycle }),
+    vms: new VmInventory({ records, driver, images: catalog, lifecycle, host }),
     lifecycle,
+    settings: new VmSettings({ records, lifecycle, driver, host, guest: followUp, locks }),
+    disks: new VmDisks({ records, lifecycle, driver, guest: followUp, locks }),
     images: new ImageService({ catalog, ops, usersOf: (image) => records.list().filter((r) => r.spec.image === image).map((r) => r.name) }),
     host: new HostService({ host, lifecycle }),
     ops,
@@ -84,6 +99,9 @@ async function main(): Promise<void> {
   };
 
   await lifecycle.recover();
+  // After re-attaching: what is left empty belongs to VMs whose QEMU is gone (a crash of lodged or the host).
+  const staleGroups = await cgroups.removeStale().catch(() => []);
+  if (staleGroups.length > 0) log.info({ vms: staleGroups }, 'removed stale cgroups');
   const api = await listenApi(services, folder.file('socket'));
   log.info({ root: folder.root }, 'lodged listening');
   process.stdout.write(`lodged ${process.pid} serving ${folder.file('socket')}\n`);

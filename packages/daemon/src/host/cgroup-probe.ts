@@ -1,6 +1,9 @@
 import { mkdir, readFile, rmdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { USED_CONTROLLERS, v1Mounts } from '../cgroup/cgroup-layout.js';
+
+export { v1Mounts };
 
 export interface CgroupProbe {
   version: 'v1' | 'v2' | 'none';
@@ -9,8 +12,7 @@ export interface CgroupProbe {
   note?: string;
 }
 
-/** The controllers Lodge uses; v1 calls io "blkio". */
-const USED = ['cpu', 'cpuacct', 'cpuset', 'memory', 'io', 'blkio', 'pids'];
+const USED = USED_CONTROLLERS;
 
 /** Which cgroup version is mounted, which of our controllers exist, and whether we may create groups. */
 export async function probeCgroups(root = '/sys/fs/cgroup', mountsPath = '/proc/self/mounts'): Promise<CgroupProbe> {
@@ -26,19 +28,6 @@ export async function probeCgroups(root = '/sys/fs/cgroup', mountsPath = '/proc/
   // VM groups are made under the cpu hierarchy first, so that is the one whose writability counts.
   const probeDir = mounts.get('cpu') ?? mounts.get('memory') ?? [...mounts.values()][0] ?? root;
   return withWritable('v1', USED.filter((c) => mounts.has(c)), probeDir);
-}
-
-/** Controller name → mount point, for every v1 hierarchy in a /proc/self/mounts style text. */
-export function v1Mounts(text: string): Map<string, string> {
-  const mounts = new Map<string, string>();
-  for (const line of text.split('\n')) {
-    const [, mountPoint, fsType, options] = line.split(' ');
-    if (fsType !== 'cgroup' || mountPoint === undefined || options === undefined) continue;
-    for (const option of options.split(',')) {
-      if (USED.includes(option) && !mounts.has(option)) mounts.set(option, unescapeMount(mountPoint));
-    }
-  }
-  return mounts;
 }
 
 async function withWritable(version: 'v1' | 'v2', controllers: string[], dir: string): Promise<CgroupProbe> {
@@ -67,9 +56,4 @@ async function readText(path: string): Promise<string | undefined> {
   } catch {
     return undefined;
   }
-}
-
-/** The kernel writes space, tab, newline and backslash in mount points as octal escapes. */
-function unescapeMount(path: string): string {
-  return path.replace(/\\([0-7]{3})/g, (_, oct: string) => String.fromCharCode(Number.parseInt(oct, 8)));
 }

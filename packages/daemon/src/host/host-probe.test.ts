@@ -32,7 +32,7 @@ describe('probeHost', () => {
       memory: { totalBytes: 4096 * 1024, availableBytes: 1024 * 1024 },
       disk: { path: opts.dataDir },
       qemu: { system: join(dir, 'qemu-system-x86_64'), version: '7.2.22' },
-      cgroup: { version: 'v2', controllers: ['cpu', 'memory', 'pids'], writable: true },
+      cgroup: { version: 'v2', controllers: ['cpu', 'memory', 'pids'], writable: true, mode: 'cgroup' },
       accelerator: 'tcg',
       bootId: 'boot-1',
     });

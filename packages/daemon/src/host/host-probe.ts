@@ -50,7 +50,7 @@ export async function probeHost(opts: HostProbeOptions): Promise<HostInfo> {
     memory,
     disk,
     qemu: { system: qemu.system, img: qemu.img, version: probe.qemuVersion, note: notes.length > 0 ? notes.join('; ') : undefined },
-    cgroup: probe.cgroup,
+    cgroup: { ...probe.cgroup, mode: probe.cgroup.writable && probe.cgroup.version !== 'none' ? 'cgroup' : 'nice' },
     accelerator: probe.accelerator,
     acceleratorNote: probe.acceleratorNote,
     probedAt: probe.probedAt,

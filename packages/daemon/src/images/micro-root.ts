@@ -10,7 +10,7 @@ export interface RootFile {
 }
 
 /** Empty folders the root disk needs: mount points for the kernel filesystems and writable places. */
-export const MICRO_ROOT_DIRS = ['dev', 'proc', 'sys', 'run', 'tmp', 'root', 'mnt', 'home', 'var/log', 'var/tmp', 'lib/modules', 'usr/local/bin'];
+export const MICRO_ROOT_DIRS = ['dev', 'proc', 'sys', 'run', 'tmp', 'root', 'mnt', 'home', 'var/log', 'var/tmp', 'var/lib/lodge', 'lib/modules', 'usr/local/bin'];
 
 /** Symlinks of the root disk (path → target). */
 export const MICRO_ROOT_LINKS: Record<string, string> = { 'var/run': '/run', 'var/lock': '/run/lock' };
@@ -26,6 +26,9 @@ export const GUEST_AGENT = {
 } as const;
 
 const QGA_LOG = '/run/qemu-ga.log';
+
+/** The root disk's size (in sectors) its file system was last grown to; rcS compares it with the disk's. */
+export const ROOT_GROWN_FILE = '/var/lib/lodge/root-sectors';
 
 const INITTAB = `# lodge micro: busybox init
 ::sysinit:/etc/init.d/rcS
@@ -76,6 +79,15 @@ for p in /sys/class/virtio-ports/vport*; do
   case $port in ''|*/*|.*) continue ;; esac
   ln -sf "../\${p##*/}" "/dev/virtio-ports/$port"
 done
+# The root disk may be larger than its file system (made bigger, or grown while the VM was stopped): grow the
+# mounted ext4 online, in the background so boot does not wait. The size is remembered, so an unchanged disk
+# costs no resize2fs run; /run/lodge/root-grown says when it is done.
+if read -r sectors 2>/dev/null </sys/block/vda/size; then
+  read -r grown 2>/dev/null <${ROOT_GROWN_FILE}
+  if [ "$sectors" = "$grown" ]; then : >/run/lodge/root-grown
+  else { resize2fs /dev/vda >/run/lodge/resize2fs.log 2>&1 && echo "$sectors" >${ROOT_GROWN_FILE} && : >/run/lodge/root-grown; } &
+  fi
+fi
 ip link set lo up
 # Hot-added vCPUs arrive offline and there is no udev: a uevent listener brings them online; the loop catches any
 # added before it listened.

@@ -32,7 +32,7 @@ describe('balloon and vCPU slots on the command line', () => {
 
   it('is part of every supervised VM\'s argv', () => {
     const argv = buildArgv({
-      spec: { name: 'a', image: 'micro', cpus: 1, maxCpus: 2, memory: 2 ** 30, disk: 2 ** 30, machine: 'q35' },
+      spec: { name: 'a', image: 'micro', cpus: 1, maxCpus: 2, memory: 2 ** 30, disk: 2 ** 30, machine: 'q35', cpuWeight: 100, disks: [] },
       boot: { kernel: 'k', initrd: 'i', cmdline: '' }, accelerator: 'tcg',
       files: { disk: 'd', qmp: 'q', console: 'c', consoleLog: 'l', pid: 'p', agent: 'a', qga: 'g' },
     });

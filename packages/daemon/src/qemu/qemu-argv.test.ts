@@ -3,10 +3,10 @@ import type { VmSpec } from '@lodge/api';
 import { buildArgv, hardwareArgv } from './qemu-argv.js';
 import { escapeValue, option } from './qemu-option.js';
 
-const spec: VmSpec = { name: 'web', image: 'micro', cpus: 2, memory: 512 * 2 ** 20, disk: 2 ** 30, machine: 'q35' };
+const spec: VmSpec = { name: 'web', image: 'micro', cpus: 2, memory: 512 * 2 ** 20, disk: 2 ** 30, machine: 'q35', cpuWeight: 100, disks: [] };
 const files = {
   disk: '/d/vms/web/disk.qcow2', qmp: '/d/vms/web/qmp.sock', console: '/d/vms/web/console.sock', consoleLog: '/d/vms/web/console.log',
-  pid: '/d/vms/web/qemu.pid', agent: '/d/vms/web/agent.sock', qga: '/d/vms/web/qga.sock',
+  pid: '/d/vms/web/qemu.pid', agent: '/d/vms/web/agent.sock', qga: '/d/vms/web/qga.sock', disks: '/d/vms/web/disks',
 };
 const boot = { kernel: '/i/vmlinuz', initrd: '/i/initrd.img', cmdline: 'console=ttyS0 root=/dev/vda' };
 
@@ -41,8 +41,8 @@ describe('buildArgv', () => {
   it('boots the kernel directly with the qcow2 overlay on virtio', () => {
     expect(valueOf(argv, '-kernel')).toEqual([boot.kernel]);
     expect(valueOf(argv, '-append')).toEqual([boot.cmdline]);
-    expect(valueOf(argv, '-drive')[0]).toBe(`file=${files.disk},if=none,id=root,format=qcow2,discard=unmap`);
-    expect(valueOf(argv, '-device')).toContain('virtio-blk-pci,drive=root');
+    expect(valueOf(argv, '-drive')[0]).toBe(`file=${files.disk},if=none,id=root,format=qcow2,discard=unmap,detect-zeroes=unmap`);
+    expect(valueOf(argv, '-device')).toContain('virtio-blk-pci,drive=root,id=disk-root,serial=root');
   });
   it('puts the console on a socket with a log file, and QMP on its own socket', () => {
     const chardevs = valueOf(argv, '-chardev');
@@ -79,7 +79,7 @@ describe('buildArgv', () => {
   });
   it('gives microvm guests virtio-mmio devices and the host TSC frequency', () => {
     const micro = buildArgv({ spec: { ...spec, machine: 'microvm' }, boot, files, accelerator: 'tcg', hostKhz: 2_000_000 });
-    expect(valueOf(micro, '-device')).toContain('virtio-blk-device,drive=root');
+    expect(valueOf(micro, '-device')).toContain('virtio-blk-device,drive=root,id=disk-root,serial=root');
     expect(valueOf(micro, '-device')).toContain('virtio-serial-device,id=vser0');
     expect(valueOf(micro, '-append')[0]).toMatch(/tsc_early_khz=2000000$/);
   });

@@ -1,5 +1,7 @@
 import type { Accelerator, MachineType, VmSpec } from '@lodge/api';
 import { AGENT_PORT_NAME, QGA_PORT_NAME } from '@lodge/api/guest';
+import { extraDiskFile } from '../sys/data-folder.js';
+import { extraDisksArgv, rootDiskArgv } from './disk-argv.js';
 import { balloonArgv, smpOption, tcgThread } from './guest-argv.js';
 import { option } from './qemu-option.js';
 
@@ -19,6 +21,8 @@ export interface VmFiles {
   agent: string;
   /** The QEMU guest agent's virtio-serial port (guest: /dev/virtio-ports/org.qemu.guest_agent.0). */
   qga: string;
+  /** The folder of the extra disks (disks/<disk>.qcow2). */
+  disks: string;
 }
 
 export interface ArgvInput {
@@ -60,8 +64,7 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
     '-kernel', boot.kernel,
     '-initrd', boot.initrd,
     '-append', cmdline,
-    '-drive', option(`file=${input.disk}`, { if: 'none', id: 'root', format: 'qcow2', discard: 'unmap' }),
-    '-device', option(`virtio-blk-${m.bus}`, { drive: 'root' }),
+    ...rootDiskArgv(input.disk, m.bus, { iops: spec.diskIops, bps: spec.diskBps }),
     '-netdev', 'user,id=net0',
     '-device', option(`virtio-net-${m.bus}`, { netdev: 'net0' }),
     ...balloonArgv(spec.machine),
@@ -92,6 +95,7 @@ export function buildArgv(input: ArgvInput): string[] {
   return [
     '-name', option(spec.name, { 'debug-threads': true }),
     ...hardwareArgv({ ...input, disk: files.disk }),
+    ...extraDisksArgv(spec, (disk) => extraDiskFile(files.disks, disk)),
     '-chardev', option('socket', { id: 'console', path: files.console, server: true, wait: false, logfile: files.consoleLog, logappend: true }),
     '-serial', 'chardev:console',
     '-chardev', option('socket', { id: 'qmp', path: files.qmp, server: true, wait: false }),

@@ -12,8 +12,13 @@ import { readLogFile } from './console-log.js';
 import { buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
 import { QemuSupervisor } from './qemu-supervisor.js';
-import { pendingCpu, pendingDisks } from './pending-controls.js';
 import { guestResources } from './guest-resources.js';
+import { applyBootThrottles, QmpDiskControl } from './disk-control.js';
+import { DiskFiles, type DiskFileInfo } from './disk-files.js';
+import { niceCgroups } from '../cgroup/nice-cgroup.js';
+import type { VmCgroup, VmCgroups } from '../cgroup/vm-cgroup.js';
+import { CgroupCpuControl } from './cgroup-cpu-control.js';
+import { memoryLimitOf } from './memory-headroom.js';
 
 /** Each resolves its binary or throws host_unsupported saying how to install it. */
 export interface QemuBinaries {
@@ -24,12 +29,16 @@ export interface QemuBinaries {
 /** The real VM driver: one QEMU process per VM, driven over QMP, files in the VM's folder. */
 export class QemuDriver implements VmDriver {
   private readonly consoles = new Set<string>();
+  private readonly diskFiles: DiskFiles;
 
   constructor(
     private readonly folder: DataFolder,
     private readonly binaries: QemuBinaries,
     private readonly hostKhz: () => Promise<number | undefined>,
-  ) {}
+    private readonly cgroups: VmCgroups,
+  ) {
+    this.diskFiles = new DiskFiles(folder, () => binaries.img());
+  }
 
   folderOf = (name: string): string => this.folder.vmDir(name);
 
@@ -49,7 +58,7 @@ export class QemuDriver implements VmDriver {
   async launch(req: LaunchRequest): Promise<VmRuntime> {
     const { spec, image } = req;
     const f = (n: Parameters<DataFolder['vmFile']>[1]): string => this.folder.vmFile(spec.name, n);
-    const files = { disk: f('disk'), qmp: f('qmp'), console: f('console'), consoleLog: f('consoleLog'), pid: f('pid'), agent: f('agent'), qga: f('qga') };
+    const files = { disk: f('disk'), qmp: f('qmp'), console: f('console'), consoleLog: f('consoleLog'), pid: f('pid'), agent: f('agent'), qga: f('qga'), disks: f('disks') };
     const runFiles = [files.qmp, files.console, files.pid, files.agent, files.qga];
     const removeRunFiles = (): Promise<unknown> => Promise.all(runFiles.map((p) => rm(p, { force: true })));
     await removeRunFiles();
@@ -58,21 +67,29 @@ export class QemuDriver implements VmDriver {
     const argv = buildArgv({ spec, boot, files, accelerator: req.accelerator, hostKhz });
     const system = await this.binaries.system();
     await writeFile(f('cmdline'), `${JSON.stringify([system, ...argv])}\n`);
+    // Made (and the limits checked) before QEMU exists: a refused pin or quota starts nothing.
+    const cpu = { weight: spec.cpuWeight, maxPercent: spec.cpuMax, pin: spec.cpuPin };
+    const group = await this.cgroups.create(spec.name, { cpu, memoryBytes: memoryLimitOf(spec) });
     req.onProgress?.({ step: 'launching QEMU', percent: 20 });
     let pid: number | undefined;
     try {
       pid = await launchDaemonized({ binary: system, argv, cwd: this.folder.vmDir(spec.name), files: { pid: files.pid, log: f('qemuLog') }, signal: req.signal });
       req.onProgress?.({ step: 'connecting to QMP', percent: 60 });
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 10_000, signal: req.signal });
-      let runtime: QemuSupervisor | undefined; // the parts reach QMP through it: it replaces a broken connection
+      // QEMU is still paused (-S): in its group before the first guest instruction, all threads at once.
+      await group.addProcess(pid);
+      let runtime: QemuSupervisor | undefined;
+      const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
       const guest = await guestResources(() => runtime?.qmp() ?? monitor);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest, disks: pendingDisks() });
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks });
+      await applyBootThrottles(disks, spec.disks);
       req.onProgress?.({ step: 'starting vCPUs', percent: 90 });
       await cont(monitor);
       return runtime;
     } catch (err) {
       if (pid !== undefined) await killAndWait(pid);
       await removeRunFiles(); // QEMU that dies during start-up leaves its sockets behind
+      await group.remove();
       throw err;
     }
   }
@@ -89,12 +106,26 @@ export class QemuDriver implements VmDriver {
     const files = { qmp: this.folder.vmFile(name, 'qmp'), console: this.folder.vmFile(name, 'console'), pid: this.folder.vmFile(name, 'pid') };
     try {
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 5000 });
+      const group = await this.reopenGroup(name, pid);
       let runtime: QemuSupervisor | undefined;
+      const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
       const guest = await guestResources(() => runtime?.qmp() ?? monitor);
-      return (runtime = new QemuSupervisor(pid, monitor, files, { cpu: pendingCpu(pid), guest, disks: pendingDisks() }));
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks });
+      return runtime;
     } catch (err) {
       await killAndWait(pid);
       return { gone: `QEMU (pid ${pid}) did not answer on ${dir}/qmp.sock and was killed: ${(err as Error).message}` };
+    }
+  }
+
+  /** The group QEMU already runs in; a cgroup failure must not cost a running VM, so it then goes on without one. */
+  private async reopenGroup(name: string, pid: number): Promise<VmCgroup> {
+    try {
+      const group = await this.cgroups.open(name);
+      await group.addProcess(pid); // a no-op when it is there already
+      return group;
+    } catch (err) {
+      return niceCgroups(`its cgroup could not be re-opened: ${(err as Error).message}`).open(name);
     }
   }
 
@@ -102,12 +133,10 @@ export class QemuDriver implements VmDriver {
     await rm(this.folder.vmDir(name), { recursive: true, force: true });
   }
 
-  // TODO(issue 5): extra disk files are being built in their own module.
-  createExtraDisk = (_n: string, _d: DiskSpec): Promise<string> => Promise.reject(new LodgeError('host_unsupported', 'extra disks are not built yet'));
-  removeExtraDisk = (_n: string, _d: string): Promise<void> => Promise.reject(new LodgeError('host_unsupported', 'extra disks are not built yet'));
-  resizeDiskFile = (_n: string, _d: string, _b: number): Promise<void> => Promise.reject(new LodgeError('host_unsupported', 'disk resize is not built yet'));
-  diskFile = (_n: string, _d: string): Promise<{ path: string; sizeBytes: number; allocatedBytes: number }> =>
-    Promise.reject(new LodgeError('host_unsupported', 'disk files are not built yet'));
+  createExtraDisk = (vm: string, disk: DiskSpec): Promise<string> => this.diskFiles.create(vm, disk);
+  removeExtraDisk = (vm: string, disk: string): Promise<void> => this.diskFiles.remove(vm, disk);
+  resizeDiskFile = (vm: string, disk: string, bytes: number): Promise<void> => this.diskFiles.resize(vm, disk, bytes);
+  diskFile = (vm: string, disk: string): Promise<DiskFileInfo> => this.diskFiles.info(vm, disk);
 
   async openConsole(name: string): Promise<Duplex> {
     // QEMU serves one console client at a time; a second one would hang unanswered.

@@ -81,8 +81,3 @@ export async function queryCpusFast(m: QmpMonitor, opts?: QmpCallOptions): Promi
 export async function humanMonitorCommand(m: QmpMonitor, line: string, opts?: QmpCallOptions): Promise<string> {
   return m.execute<string>('human-monitor-command', { 'command-line': line }, opts);
 }
-
-/** Plugs a device into the running machine: `driver` and `id` plus the device's own properties. */
-export async function deviceAdd(m: QmpMonitor, device: { driver: string; id: string } & Record<string, unknown>, opts?: QmpCallOptions): Promise<void> {
-  await m.execute('device_add', device, opts);
-}

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { deviceAdd } from './commands.js';
+import { deviceAdd, qomGet } from './block-commands.js';
 import { FakeQmpFailure, FakeQmpServer } from './fake-qmp-server.js';
-import { balloon, balloonStats, qomGet, qomSet, queryBalloon, queryHotpluggableCpus, queryMemorySizeSummary } from './guest-commands.js';
+import { balloon, balloonStats, qomSet, queryBalloon, queryHotpluggableCpus, queryMemorySizeSummary } from './guest-commands.js';
 import { QmpMonitor } from './monitor.js';
 
 let server: FakeQmpServer;

@@ -1,3 +1,4 @@
+import { qomGet } from './block-commands.js';
 import { QmpError } from './errors.js';
 import type { QmpCallOptions, QmpMonitor } from './monitor.js';
 
@@ -32,10 +33,6 @@ export async function queryBalloon(m: QmpMonitor, opts?: QmpCallOptions): Promis
   const r = await m.execute<{ actual?: unknown }>('query-balloon', undefined, opts);
   if (typeof r?.actual !== 'number') throw shape('query-balloon', r);
   return r.actual;
-}
-
-export async function qomGet<T = unknown>(m: QmpMonitor, path: string, property: string, opts?: QmpCallOptions): Promise<T> {
-  return m.execute<T>('qom-get', { path, property }, opts);
 }
 
 export async function qomSet(m: QmpMonitor, path: string, property: string, value: unknown, opts?: QmpCallOptions): Promise<void> {

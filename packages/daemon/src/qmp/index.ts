@@ -6,3 +6,4 @@ export type { WaitForEventOptions } from './wait-for-event.js';
 export type { QmpEvent, QmpGreeting, QmpErrorBody } from './protocol.js';
 export * from './commands.js';
 export * from './guest-commands.js';
+export * from './block-commands.js';

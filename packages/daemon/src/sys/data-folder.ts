@@ -25,7 +25,12 @@ export const VM_FILES = {
   pid: 'qemu.pid',
   qemuLog: 'qemu.log',
   cmdline: 'qemu.cmdline',
+  /** Extra disks, one `<disk>.qcow2` each (extraDiskFile). */
+  disks: 'disks',
 } as const;
+
+/** An extra disk's file inside a VM's `disks/` folder. */
+export const extraDiskFile = (disksDir: string, disk: string): string => join(disksDir, `${disk}.qcow2`);
 
 /** sun_path holds 108 bytes including the terminating NUL. */
 const MAX_SOCKET_PATH = 107;
