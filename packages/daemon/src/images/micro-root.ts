@@ -44,6 +44,14 @@ ttyS0::respawn:/bin/cttyhack /bin/sh -l
 ::shutdown:/bin/umount -a -r
 `;
 
+/** Run by busybox `uevent` for each kernel event (environment: ACTION, SUBSYSTEM, DEVPATH, …). */
+const UEVENT_HANDLER = '/etc/lodge/uevent';
+const UEVENT_SCRIPT = `#!/bin/sh
+# A vCPU hot-added over QMP (lodge set --cpus) appears offline: bring it online.
+[ "$SUBSYSTEM/$ACTION" = cpu/add ] && [ -e "/sys$DEVPATH/online" ] && echo 1 >"/sys$DEVPATH/online"
+exit 0
+`;
+
 const RCS = `#!/bin/sh
 # lodge micro rcS: mount the kernel filesystems, name the virtio-serial ports, start acpid and the network,
 # then print the boot marker. init starts the respawn entries (qemu-ga, the Lodge agent) once this has ended.
@@ -81,6 +89,10 @@ if read -r sectors 2>/dev/null </sys/block/vda/size; then
   fi
 fi
 ip link set lo up
+# Hot-added vCPUs arrive offline and there is no udev: a uevent listener brings them online; the loop catches any
+# added before it listened.
+uevent ${UEVENT_HANDLER} >/dev/null 2>&1 </dev/null &
+for c in /sys/devices/system/cpu/cpu*/online; do [ -e "$c" ] && read -r on <"$c" && [ "$on" = 0 ] && echo 1 >"$c"; done
 # QMP system_powerdown arrives as a KEY_POWER input event; acpid runs /etc/acpi/PWRF/00000080.
 acpid -l /run/acpid.log
 if [ -d /sys/class/net/eth0 ]; then
@@ -131,6 +143,7 @@ export const MICRO_ROOT_FILES: RootFile[] = [
   { path: 'etc/inittab', mode: 0o644, text: INITTAB },
   { path: 'etc/init.d/rcS', mode: 0o755, text: RCS },
   { path: 'etc/udhcpc/default.script', mode: 0o755, text: UDHCPC_SCRIPT },
+  { path: UEVENT_HANDLER.slice(1), mode: 0o755, text: UEVENT_SCRIPT },
   { path: 'etc/acpi/PWRF/00000080', mode: 0o755, text: '#!/bin/sh\n# ACPI power button: a clean busybox-init shutdown.\nexec poweroff\n' },
   { path: 'etc/profile', mode: 0o644, text: PROFILE },
   { path: 'etc/hostname', mode: 0o644, text: 'lodge\n' },

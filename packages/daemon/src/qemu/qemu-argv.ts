@@ -2,6 +2,7 @@ import type { Accelerator, MachineType, VmSpec } from '@lodge/api';
 import { AGENT_PORT_NAME, QGA_PORT_NAME } from '@lodge/api/guest';
 import { extraDiskFile } from '../sys/data-folder.js';
 import { extraDisksArgv, rootDiskArgv } from './disk-argv.js';
+import { balloonArgv, smpOption, tcgThread } from './guest-argv.js';
 import { option } from './qemu-option.js';
 
 export interface BootFiles {
@@ -56,9 +57,9 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
   return [
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-machine', m.machine,
-    '-accel', accelerator === 'kvm' ? 'kvm' : option('tcg', { thread: 'multi', 'tb-size': TCG_TB_SIZE_MIB }),
+    '-accel', accelerator === 'kvm' ? 'kvm' : option('tcg', { thread: tcgThread(spec), 'tb-size': TCG_TB_SIZE_MIB }),
     '-cpu', CPU_MODEL[accelerator],
-    '-smp', String(spec.cpus),
+    '-smp', smpOption(spec, accelerator),
     '-m', `${Math.ceil(spec.memory / 2 ** 20)}M`,
     '-kernel', boot.kernel,
     '-initrd', boot.initrd,
@@ -66,6 +67,7 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
     ...rootDiskArgv(input.disk, m.bus, { iops: spec.diskIops, bps: spec.diskBps }),
     '-netdev', 'user,id=net0',
     '-device', option(`virtio-net-${m.bus}`, { netdev: 'net0' }),
+    ...balloonArgv(spec.machine),
   ];
 }
 

@@ -12,7 +12,7 @@ import { readLogFile } from './console-log.js';
 import { buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
 import { QemuSupervisor } from './qemu-supervisor.js';
-import { pendingGuest } from './pending-controls.js';
+import { guestResources } from './guest-resources.js';
 import { applyBootThrottles, QmpDiskControl } from './disk-control.js';
 import { DiskFiles, type DiskFileInfo } from './disk-files.js';
 import { niceCgroups } from '../cgroup/nice-cgroup.js';
@@ -80,7 +80,8 @@ export class QemuDriver implements VmDriver {
       await group.addProcess(pid);
       let runtime: QemuSupervisor | undefined;
       const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest: pendingGuest(), disks });
+      const guest = await guestResources(() => runtime?.qmp() ?? monitor);
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks });
       await applyBootThrottles(disks, spec.disks);
       req.onProgress?.({ step: 'starting vCPUs', percent: 90 });
       await cont(monitor);
@@ -108,7 +109,8 @@ export class QemuDriver implements VmDriver {
       const group = await this.reopenGroup(name, pid);
       let runtime: QemuSupervisor | undefined;
       const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest: pendingGuest(), disks });
+      const guest = await guestResources(() => runtime?.qmp() ?? monitor);
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks });
       return runtime;
     } catch (err) {
       await killAndWait(pid);

@@ -5,4 +5,5 @@ export { DEFAULT_TIMEOUT_MS } from './deadline.js';
 export type { WaitForEventOptions } from './wait-for-event.js';
 export type { QmpEvent, QmpGreeting, QmpErrorBody } from './protocol.js';
 export * from './commands.js';
+export * from './guest-commands.js';
 export * from './block-commands.js';
