@@ -1,4 +1,4 @@
-import { formatSize, VmUpdateRequest, type VmInfo, type VmSpec, type VmUpdateResult } from '@lodge/api';
+import { formatSize, LodgeError, VmUpdateRequest, type VmInfo, type VmSpec, type VmUpdateResult } from '@lodge/api';
 import type { HostPort, VmDriver, VmRuntime } from '../ports/vm-driver.js';
 import type { KeyedLock } from './keyed-lock.js';
 import { applyUpdate, checkCpuLimits, cpuLimitsOf } from './spec-update.js';
@@ -96,7 +96,15 @@ export class VmSettings {
       result.nextStart.push('cpus');
       result.notes.push(`cpus: the VM can hot-add up to ${maxCpus} vCPUs (its maxCpus); ${spec.cpus} applies from the next start`);
     } else {
-      await rt.setVcpus(spec.cpus); // not undone: a hot-added vCPU stays until the next start
+      try {
+        await rt.setVcpus(spec.cpus); // not undone: a hot-added vCPU stays until the next start
+      } catch (err) {
+        // The VM still runs more vCPUs than asked (an earlier decrease waits for a restart), or its machine has no CPU hotplug.
+        if (!(err instanceof LodgeError) || !['invalid_state', 'host_unsupported'].includes(err.code)) throw err;
+        result.nextStart.push('cpus');
+        result.notes.push(`cpus: ${err.message}; ${spec.cpus} applies from the next start`);
+        return;
+      }
       result.live.push('cpus');
       const note = await this.d.guest.onlineCpus(spec.name, spec.cpus);
       if (note) result.notes.push(`cpus: ${note}`);
