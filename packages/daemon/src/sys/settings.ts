@@ -3,11 +3,11 @@ import { parse } from 'yaml';
 import { z } from 'zod';
 import { LodgeError, parseDuration } from '@lodge/api';
 
-/** "24h", "7d" or seconds → seconds; at least a minute, at most a year. */
+/** "24h", "7d" or seconds → seconds; at least 10 s (tests), at most a year. */
 const Retention = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const s = parseDuration(v);
   if (typeof s === 'string') ctx.addIssue({ code: 'custom', message: s });
-  else if (s < 60 || s > 366 * 86_400) ctx.addIssue({ code: 'custom', message: `retention ${v} is out of range (1m to 366d)` });
+  else if (s < 10 || s > 366 * 86_400) ctx.addIssue({ code: 'custom', message: `retention ${v} is out of range (10s to 366d)` });
   return typeof s === 'number' ? s : 0;
 });
 
