@@ -4,7 +4,7 @@ import { VmSpec } from './vm-spec.js';
 export const VmState = z.enum(['stopped', 'starting', 'running', 'paused', 'stopping', 'error']);
 export type VmState = z.infer<typeof VmState>;
 
-export const VmAction = z.enum(['start', 'stop', 'restart', 'pause', 'resume', 'delete']);
+export const VmAction = z.enum(['start', 'stop', 'restart', 'pause', 'resume', 'delete', 'set', 'disk']);
 export type VmAction = z.infer<typeof VmAction>;
 
 /** How the daemon reaches the guest (guest-api.ts has the same unions as plain types for the zod-free clients). */

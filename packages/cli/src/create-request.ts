@@ -1,8 +1,9 @@
 import { VmCreateRequest } from '@lodge/api';
 import { sizeFlag, UsageError, wholeNumberFlag } from './flag-values.js';
+import { RESOURCE_FLAG_OF, resourceFields, type ResourceFlags } from './resource-flags.js';
 
 /** The flags of `lodge create` as commander hands them over: strings, absent when not given. */
-export interface CreateFlags {
+export interface CreateFlags extends ResourceFlags {
   image?: string;
   cpus?: string;
   memory?: string;
@@ -10,14 +11,14 @@ export interface CreateFlags {
   machine?: string;
 }
 
-const FLAG_OF: Record<string, string> = { name: 'VM name', image: '--image', cpus: '--cpus', memory: '--memory', disk: '--disk', machine: '--machine' };
+const FLAG_OF: Record<string, string> = { name: 'VM name', image: '--image', cpus: '--cpus', memory: '--memory', disk: '--disk', machine: '--machine', ...RESOURCE_FLAG_OF };
 
 /**
  * Turns `lodge create NAME [flags]` into the request, checking it with the wire schema first so a typo
  * is reported with its flag and value before any request. Only given fields are sent: defaults are the daemon's.
  */
 export function createRequestFrom(name: string, flags: CreateFlags): VmCreateRequest {
-  const req: VmCreateRequest = { name };
+  const req = { name, ...resourceFields(flags, { clearable: false }) } as VmCreateRequest;
   if (flags.image !== undefined) req.image = flags.image;
   if (flags.cpus !== undefined) req.cpus = wholeNumberFlag('--cpus', flags.cpus, { min: 1 });
   if (flags.memory !== undefined) req.memory = sizeFlag('--memory', flags.memory);
@@ -28,7 +29,7 @@ export function createRequestFrom(name: string, flags: CreateFlags): VmCreateReq
   if (!checked.success) {
     const issue = checked.error.issues[0];
     const key = String(issue?.path[0] ?? 'name');
-    const given = key === 'name' ? name : flags[key as keyof CreateFlags];
+    const given = key === 'name' ? name : (flags[key as keyof CreateFlags] ?? (req as Record<string, unknown>)[key]);
     throw new UsageError(`${FLAG_OF[key] ?? key} "${given ?? ''}" is not valid: ${issue?.message ?? 'rejected'}`, 'see: lodge create --help');
   }
   return req;

@@ -17,7 +17,7 @@ describe('vmDetails', () => {
   it('lists the VM fields in order, sizes formatted', () => {
     const vm: VmInfo = {
       name: 't1',
-      spec: { name: 't1', image: 'micro', cpus: 2, memory: GiB / 2, disk: 4 * GiB, machine: 'q35' },
+      spec: { name: 't1', image: 'micro', cpus: 2, memory: GiB / 2, disk: 4 * GiB, machine: 'q35', cpuWeight: 300, cpuMax: 50, cpuPin: '0', diskIops: 100, disks: [{ name: 'data', size: GiB }] },
       state: 'stopped',
       stateReason: 'guest powered off',
       createdAt: '2025-11-25T21:40:00.000Z',
@@ -25,7 +25,10 @@ describe('vmDetails', () => {
       folder: '/tmp/lh/vms/t1',
     };
     const text = keyValueLines(vmDetails(vm));
-    expect(text.split('\n').map((l) => l.split(':')[0])).toEqual(['name', 'state', 'reason', 'image', 'cpus', 'memory', 'disk', 'machine', 'folder', 'created']);
+    expect(text.split('\n').map((l) => l.split(':')[0])).toEqual(['name', 'state', 'reason', 'image', 'cpus', 'cpu', 'memory', 'disk', 'disks', 'machine', 'folder', 'created']);
+    expect(text).toContain('cpu:      weight 300, quota 50%, pinned to 0');
+    expect(text).toContain('disk:     4G, 100 IOPS');
+    expect(text).toContain('disks:    data 1G');
     expect(text).toContain('memory:   512M');
     expect(text).toContain('reason:   guest powered off');
   });

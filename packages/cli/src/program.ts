@@ -3,6 +3,7 @@ import { registerBusCommands } from './bus-commands.js';
 import { registerConsoleCommand } from './console-session.js';
 import { registerCopyCommand } from './copy-command.js';
 import { registerDaemonCommand } from './daemon-command.js';
+import { registerDiskCommands } from './disk-commands.js';
 import { registerExecCommands } from './exec-commands.js';
 import { UsageError } from './flag-values.js';
 import { registerHostCommand } from './host-command.js';
@@ -12,6 +13,7 @@ import { registerLifecycleCommands } from './lifecycle-commands.js';
 import { registerMetricsCommands } from './metrics-commands.js';
 import type { Session } from './session.js';
 import { registerVmCommands } from './vm-commands.js';
+import { registerSetCommand } from './set-command.js';
 
 const VERSION = '0.1.0';
 
@@ -25,6 +27,8 @@ export function buildProgram(session: Session): Command {
     .showSuggestionAfterError(true);
   registerVmCommands(program, session);
   registerLifecycleCommands(program, session);
+  registerSetCommand(program, session);
+  registerDiskCommands(program, session);
   registerInspectCommands(program, session);
   registerConsoleCommand(program, session);
   registerExecCommands(program, session);

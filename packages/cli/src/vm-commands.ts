@@ -3,6 +3,7 @@ import { formatSize, VM_DEFAULTS, type VmInfo } from '@lodge/api/lite';
 import type { CreateFlags } from './create-request.js';
 import { forEachName } from './each-name.js';
 import { ensureImage } from './image-builder.js';
+import { resourceOptions } from './resource-flags.js';
 import type { Session } from './session.js';
 
 const summary = (vm: VmInfo): string =>
@@ -10,7 +11,7 @@ const summary = (vm: VmInfo): string =>
 
 /** create, pause, resume and delete: quick requests that answer with the VM (or its name). */
 export function registerVmCommands(program: Command, session: Session): void {
-  program
+  const create = program
     .command('create')
     .description('create a VM (building its image first if needed); it stays stopped until `lodge start`')
     .argument('<name>', 'VM name: a lowercase letter, then lowercase letters, digits or "-"')
@@ -18,7 +19,8 @@ export function registerVmCommands(program: Command, session: Session): void {
     .option('--cpus <n>', `virtual CPUs (default: ${VM_DEFAULTS.cpus})`)
     .option('--memory <size>', `memory, e.g. 512M or 2G (default: ${formatSize(VM_DEFAULTS.memory)})`)
     .option('--disk <size>', `disk size, e.g. 4G (default: ${formatSize(VM_DEFAULTS.disk)})`)
-    .option('--machine <type>', `q35, pc or microvm (default: ${VM_DEFAULTS.machine})`)
+    .option('--machine <type>', `q35, pc or microvm (default: ${VM_DEFAULTS.machine})`);
+  resourceOptions(create, { clearable: false, create: true })
     .option('--json', 'print the new VM as JSON')
     .action(async (name: string, flags: CreateFlags) => {
       const { createRequestFrom } = await import('./create-request.js'); // loads zod only for create

@@ -2,6 +2,11 @@ import { formatSize } from '@lodge/api/lite';
 import { agentSummary, type VmWithGuest } from './guest-details.js';
 import type { Pair } from './key-value-lines.js';
 
+const cpuText = (s: VmWithGuest['spec']): string =>
+  [`weight ${s.cpuWeight ?? 100}`, s.cpuMax ? `quota ${s.cpuMax}%` : '', s.cpuPin ? `pinned to ${s.cpuPin}` : ''].filter(Boolean).join(', ');
+const ioText = (iops?: number, bps?: number): string =>
+  [iops ? `${iops} IOPS` : '', bps ? `${formatSize(bps)}/s` : ''].filter(Boolean).join(', ');
+
 /** What `lodge info NAME` shows, in this order; `guest` only while the daemon reports one. */
 export function vmDetails(vm: VmWithGuest): Pair[] {
   return [
@@ -11,9 +16,11 @@ export function vmDetails(vm: VmWithGuest): Pair[] {
     ['guest', vm.guest && agentSummary(vm.guest)],
     ['pid', vm.pid === undefined ? undefined : String(vm.pid)],
     ['image', vm.spec.image],
-    ['cpus', String(vm.spec.cpus)],
+    ['cpus', vm.spec.maxCpus && vm.spec.maxCpus !== vm.spec.cpus ? `${vm.spec.cpus} (up to ${vm.spec.maxCpus} live)` : String(vm.spec.cpus)],
+    ['cpu', cpuText(vm.spec)],
     ['memory', formatSize(vm.spec.memory)],
-    ['disk', formatSize(vm.spec.disk)],
+    ['disk', [formatSize(vm.spec.disk), ioText(vm.spec.diskIops, vm.spec.diskBps)].filter(Boolean).join(', ')],
+    ['disks', (vm.spec.disks ?? []).map((d) => `${d.name} ${formatSize(d.size)}`).join(', ') || undefined],
     ['machine', vm.spec.machine],
     ['folder', vm.folder],
     ['created', vm.createdAt],

@@ -14,6 +14,11 @@ import {
   type VmCreateRequest,
   type VmInfo,
   type VmSample,
+  type VmUpdateRequest,
+  type VmUpdateResult,
+  type DiskAddRequest,
+  type DiskInfo,
+  type DiskUpdateRequest,
 } from '@lodge/api/lite';
 import { errorFromBody, httpRequest } from './http-transport.js';
 import { EventStream } from './event-stream.js';
@@ -58,6 +63,13 @@ export class LodgeClient {
   restart = (name: string): Promise<Operation> => this.call('POST', API.vmAction(name, 'restart'));
   pause = (name: string): Promise<VmInfo> => this.call('POST', API.vmAction(name, 'pause'));
   resume = (name: string): Promise<VmInfo> => this.call('POST', API.vmAction(name, 'resume'));
+  /** lodge set: applied live where the VM runs; `result` says what was live and what waits for the next start. */
+  update = (name: string, req: VmUpdateRequest): Promise<{ vm: VmInfo; result: VmUpdateResult }> => this.call('PATCH', API.vm(name), req);
+  disks = (name: string): Promise<DiskInfo[]> => this.call('GET', API.vmDisks(name));
+  addDisk = (name: string, req: DiskAddRequest): Promise<DiskInfo> => this.call('POST', API.vmDisks(name), req);
+  updateDisk = (name: string, disk: string, req: DiskUpdateRequest): Promise<{ disk: DiskInfo; notes: string[] }> =>
+    this.call('PATCH', API.vmDisk(name, disk), req);
+  removeDisk = (name: string, disk: string): Promise<{ deleted: string }> => this.call('DELETE', API.vmDisk(name, disk));
   operation = (id: string): Promise<Operation> => this.call('GET', API.operation(id));
 
   /** The latest sample of every running VM. */

@@ -15,7 +15,11 @@ import { Operations } from './core/operations.js';
 import type { Services } from './core/services.js';
 import type { GuestLinks } from './ports/guest-channel.js';
 import type { HostPort, ImageCatalog } from './ports/vm-driver.js';
+import { KeyedLock } from './core/keyed-lock.js';
+import { onlineGuestCpus } from './core/guest-cpus.js';
+import { VmDisks } from './core/vm-disks.js';
 import { VmInventory } from './core/vm-inventory.js';
+import { VmSettings, type GuestFollowUp } from './core/vm-settings.js';
 import { VmLifecycle } from './core/vm-lifecycle.js';
 import { VmRecords } from './core/vm-records.js';
 import { probeHost } from './host/host-probe.js';
@@ -88,9 +92,16 @@ async function main(): Promise<void> {
     retentionMs: settings.metrics.retention * 1000,
     onError: (vm, err) => metricsLog.debug({ vm, err: (err as Error).message }, 'sample skipped'),
   });
+  const followUp: GuestFollowUp = {
+    onlineCpus: (vm, count) => onlineGuestCpus(guest, vm, count),
+    growFilesystem: async () => 'TODO(issue 5): guest file system growth is being built',
+  };
+  const locks = new KeyedLock();
   const services: Services = {
-    vms: new VmInventory({ records, driver, images: catalog, lifecycle }),
+    vms: new VmInventory({ records, driver, images: catalog, lifecycle, host }),
     lifecycle,
+    settings: new VmSettings({ records, lifecycle, driver, host, guest: followUp, locks }),
+    disks: new VmDisks({ records, lifecycle, driver, guest: followUp, locks }),
     images: new ImageService({ catalog, ops, usersOf: (image) => records.list().filter((r) => r.spec.image === image).map((r) => r.name) }),
     host: new HostService({ host, lifecycle, usage: () => metrics.usage() }),
     ops,

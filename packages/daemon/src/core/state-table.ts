@@ -8,6 +8,9 @@ export const ALLOWED: Record<VmAction, readonly VmState[]> = {
   pause: ['running'],
   resume: ['paused'],
   delete: ['stopped', 'error'],
+  /** Settings and disks change live on a running or paused VM, in the spec alone on a stopped one. */
+  set: ['stopped', 'error', 'running', 'paused'],
+  disk: ['stopped', 'error', 'running', 'paused'],
 };
 
 const HINTS: Partial<Record<VmState, string>> = {

@@ -2,7 +2,8 @@ import { LodgeError, specFromCreate, VmCreateRequest, type VmInfo } from '@lodge
 import type { Duplex } from 'node:stream';
 import { assertAllowed } from './state-table.js';
 import { parseOrThrow } from './validate.js';
-import type { ImageCatalog, VmDriver } from '../ports/vm-driver.js';
+import type { HostPort, ImageCatalog, VmDriver } from '../ports/vm-driver.js';
+import { checkCpuLimits } from './spec-update.js';
 import type { VmLifecycle } from './vm-lifecycle.js';
 import type { VmRecords } from './vm-records.js';
 
@@ -12,7 +13,7 @@ export class VmInventory {
   private readonly creating = new Set<string>();
 
   constructor(
-    private readonly d: { records: VmRecords; driver: VmDriver; images: ImageCatalog; lifecycle: VmLifecycle },
+    private readonly d: { records: VmRecords; driver: VmDriver; images: ImageCatalog; lifecycle: VmLifecycle; host: HostPort },
   ) {}
 
   list(): VmInfo[] {
@@ -28,6 +29,7 @@ export class VmInventory {
     if (this.d.records.find(spec.name) || this.creating.has(spec.name)) {
       throw new LodgeError('already_exists', `VM "${spec.name}" already exists`, { hint: `pick another name, or delete it first: lodge delete ${spec.name}` });
     }
+    checkCpuLimits(spec, (await this.d.host.resources()).cpus);
     this.creating.add(spec.name);
     try {
       const image = await this.d.images.get(spec.image);

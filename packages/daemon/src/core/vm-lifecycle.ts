@@ -159,6 +159,9 @@ export class VmLifecycle {
     this.runtimes.clear();
   }
 
+  /** Admission for a live increase: the VM's new spec against everything else that is active. */
+  admitChange = (spec: VmSpec): Promise<void> => this.admit(spec);
+
   private async admit(spec: VmSpec): Promise<void> {
     const res = await this.d.host.resources();
     const active = this.d.records.active(spec.name).map((r) => r.spec);

@@ -42,6 +42,17 @@ export function httpApp(s: Services): Hono {
     await s.vms.delete(c.req.param('name'), { force: flag(c, 'force') });
     return c.json({ deleted: c.req.param('name') });
   });
+  app.patch('/v1/vms/:name', async (c) => {
+    const { vm, result } = await s.settings.update(c.req.param('name'), await jsonBody(c));
+    return c.json({ vm: withGuest(vm), result });
+  });
+  app.get('/v1/vms/:name/disks', async (c) => c.json(await s.disks.list(c.req.param('name'))));
+  app.post('/v1/vms/:name/disks', async (c) => c.json(await s.disks.add(c.req.param('name'), await jsonBody(c)), 201));
+  app.patch('/v1/vms/:name/disks/:disk', async (c) => c.json(await s.disks.update(c.req.param('name'), c.req.param('disk'), await jsonBody(c))));
+  app.delete('/v1/vms/:name/disks/:disk', async (c) => {
+    await s.disks.remove(c.req.param('name'), c.req.param('disk'));
+    return c.json({ deleted: c.req.param('disk') });
+  });
   app.post('/v1/vms/:name/start', async (c) => {
     const opts = parseOrThrow(StartOptions, await jsonBody(c), 'start options');
     return c.json(await s.lifecycle.start(c.req.param('name'), opts), 202);
