@@ -19,7 +19,7 @@ async function showStats(session: Session, client: LodgeClient, name: string, si
   const latest = history.at(-1) ?? (await client.vmStats(name, { limit: 1 })).at(-1) ?? null;
   await session.emit({ latest, history }, async () => {
     if (!latest) return `No samples of "${name}" yet: VMs are sampled every few seconds while they run (lodge start ${name})`;
-    const details = keyValueLines(latestDetails(latest, history.at(-2)));
+    const details = keyValueLines(latestDetails(history.length ? history : [latest]));
     if (history.length < 2) return details;
     return `${details}\n\n${await renderTable(HISTORY_HEAD, historyRows(history))}`;
   });

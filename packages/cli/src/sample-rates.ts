@@ -8,17 +8,34 @@ export interface SampleRates {
   netTxBps?: number;
 }
 
+/** Network counters come from the guest, read at `guestTime` (less often than samples are taken); else at `time`. */
+const guestAt = (s: VmSample): number => Date.parse(s.guestTime ?? s.time);
+
+function rate(a: number | undefined, b: number | undefined, seconds: number): number | undefined {
+  return a === undefined || b === undefined || seconds <= 0 || b < a ? undefined : (b - a) / seconds;
+}
+
 export function ratesBetween(older: VmSample | undefined, newer: VmSample): SampleRates {
   if (!older) return {};
   const seconds = (Date.parse(newer.time) - Date.parse(older.time)) / 1000;
-  const rate = (a: number | undefined, b: number | undefined): number | undefined =>
-    a === undefined || b === undefined || seconds <= 0 || b < a ? undefined : (b - a) / seconds;
+  const guestSeconds = (guestAt(newer) - guestAt(older)) / 1000;
   return {
-    diskReadBps: rate(older.diskReadBytes, newer.diskReadBytes),
-    diskWriteBps: rate(older.diskWriteBytes, newer.diskWriteBytes),
-    netRxBps: rate(older.netRxBytes, newer.netRxBytes),
-    netTxBps: rate(older.netTxBytes, newer.netTxBytes),
+    diskReadBps: rate(older.diskReadBytes, newer.diskReadBytes, seconds),
+    diskWriteBps: rate(older.diskWriteBytes, newer.diskWriteBytes, seconds),
+    netRxBps: rate(older.netRxBytes, newer.netRxBytes, guestSeconds),
+    netTxBps: rate(older.netTxBytes, newer.netTxBytes, guestSeconds),
   };
+}
+
+/** Rates at history[i]: disk against the sample before, network against the guest's previous reading. */
+export function ratesAt(history: readonly VmSample[], i: number): SampleRates {
+  const s = history[i];
+  if (!s) return {};
+  const disk = ratesBetween(history[i - 1], s);
+  let j = i - 1;
+  while (j >= 0 && (history[j] as VmSample).guestTime === s.guestTime && s.guestTime !== undefined) j--;
+  const net = ratesBetween(history[j], s);
+  return { diskReadBps: disk.diskReadBps, diskWriteBps: disk.diskWriteBps, netRxBps: net.netRxBps, netTxBps: net.netTxBps };
 }
 
 /** "1.5M/s", "0B/s"; "-" when not measured. */

@@ -12,10 +12,14 @@ export function topSortFlag(value: string): TopSort {
   throw new UsageError(`--sort "${value}" is not valid: write one of ${TOP_SORTS.join(', ')}`);
 }
 
-/** The running VMs now: each one's latest sample and the one before, for rates; a VM that went meanwhile is left out. */
+/** Enough history for rates: the guest's network counters are read every guestInterval (30 s by default). */
+const RATE_WINDOW_MS = 120_000;
+
+/** The running VMs now: each one's latest sample and the ones before, for rates; a VM that went meanwhile is left out. */
 async function entries(client: LodgeClient): Promise<TopEntry[]> {
   const latest = await client.stats();
-  const histories = await Promise.all(latest.map((s) => client.vmStats(s.vm, { limit: 2 }).catch(() => [s])));
+  const since = new Date(Date.now() - RATE_WINDOW_MS);
+  const histories = await Promise.all(latest.map((s) => client.vmStats(s.vm, { since, limit: 100 }).catch(() => [s])));
   return histories.map(topEntry).filter((e): e is TopEntry => e !== undefined);
 }
 

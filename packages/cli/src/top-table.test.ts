@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { VmSample } from '@lodge/api/lite';
-import { guestMemory, ratesBetween } from './sample-rates.js';
+import { guestMemory, ratesAt, ratesBetween } from './sample-rates.js';
 import { sortEntries, topEntry, topRows, type TopEntry } from './top-table.js';
 
 const at = (vm: string, second: number, extra: Partial<VmSample> = {}): VmSample => ({
@@ -12,6 +12,14 @@ describe('ratesBetween', () => {
   it('divides counter growth by the seconds between samples', () => {
     const r = ratesBetween(at('a', 0, { netRxBytes: 0, netTxBytes: 0 }), at('a', 5, { diskReadBytes: 5 * 2 ** 20, diskWriteBytes: 10240, netRxBytes: 500, netTxBytes: 50 }));
     expect(r).toEqual({ diskReadBps: 2 ** 20, diskWriteBps: 2048, netRxBps: 100, netTxBps: 10 });
+  });
+
+  it('takes network rates between two readings of the guest, over the time between them', () => {
+    const g = (second: number, guestSecond: number, rx: number): VmSample => at('a', second, { guestTime: new Date(guestSecond * 1000).toISOString(), netRxBytes: rx, netTxBytes: 0 });
+    const history = [g(0, 0, 0), g(5, 0, 0), g(10, 10, 1000), g(15, 10, 1000)];
+    expect(ratesAt(history, 3).netRxBps).toBe(100); // 1000 B between the readings at 0 and 10 s
+    expect(ratesAt(history, 2).netRxBps).toBe(100);
+    expect(ratesAt(history, 1).netRxBps).toBeUndefined(); // no earlier reading
   });
 
   it('gives no rate without an older sample, without a counter, or when a counter went back', () => {

@@ -1,5 +1,5 @@
 import type { VmSample } from '@lodge/api/lite';
-import { formatPercent, formatRate, guestMemory, qemuMemory, ratesBetween, type SampleRates } from './sample-rates.js';
+import { formatPercent, formatRate, guestMemory, qemuMemory, ratesAt, type SampleRates } from './sample-rates.js';
 
 export const TOP_SORTS = ['cpu', 'memory', 'disk', 'name'] as const;
 export type TopSort = (typeof TOP_SORTS)[number];
@@ -14,7 +14,7 @@ export interface TopEntry {
 
 export function topEntry(history: readonly VmSample[]): TopEntry | undefined {
   const sample = history.at(-1);
-  return sample && { sample, rates: ratesBetween(history.at(-2), sample) };
+  return sample && { sample, rates: ratesAt(history, history.length - 1) };
 }
 
 const diskRate = (e: TopEntry): number => (e.rates.diskReadBps ?? 0) + (e.rates.diskWriteBps ?? 0);

@@ -90,6 +90,7 @@ async function main(): Promise<void> {
     bus,
     intervalMs: settings.metrics.interval * 1000,
     retentionMs: settings.metrics.retention * 1000,
+    guestIntervalMs: settings.metrics.guestInterval * 1000,
     onError: (vm, err) => metricsLog.debug({ vm, err: (err as Error).message }, 'sample skipped'),
   });
   const followUp: GuestFollowUp = {

@@ -26,13 +26,14 @@ function fakeRuntime(reading: Partial<RuntimeSample> = {}) {
   return { runtime, state, exit: () => exit(), hit: (h: LimitHit) => limitListeners.forEach((l) => l(h)), listeners: limitListeners };
 }
 
-function setup(opts: { retentionMs?: number } = {}) {
+function setup(opts: { retentionMs?: number; guestIntervalMs?: number } = {}) {
   const db = openDatabase(':memory:');
   const events = new EventTable(db);
   const bus = new EventBus(events);
   const samples = new SampleTable(db);
   const runtimes = new Map<string, VmRuntime>();
   const guestUsage = new Map<string, GuestUsage>();
+  let guestAsks = 0;
   let now = Date.parse('2025-01-01T00:00:00Z');
   const errors: string[] = [];
   const spec = (name: string) => ({ name, cpus: 2 }) as VmSpec;
@@ -42,17 +43,18 @@ function setup(opts: { retentionMs?: number } = {}) {
       find: (n) => (runtimes.has(n) ? ({ spec: spec(n) } as never) : undefined),
       get: (n) => ({ spec: spec(n) }) as never,
     },
-    guest: { usage: async (vm) => guestUsage.get(vm) },
+    guest: { usage: async (vm) => (guestAsks++, guestUsage.get(vm)) },
     samples,
     bus,
     intervalMs: 5000,
     retentionMs: opts.retentionMs ?? 3_600_000,
+    guestIntervalMs: opts.guestIntervalMs ?? 5000,
     now: () => now,
     onError: (vm) => errors.push(vm),
   });
   const streamed: LodgeEventRecord[] = [];
   bus.subscribe((ev) => streamed.push(ev));
-  return { sampler, runtimes, guestUsage, samples, events, bus, streamed, errors, advance: (ms: number) => (now += ms) };
+  return { sampler, runtimes, guestUsage, samples, events, bus, streamed, errors, advance: (ms: number) => (now += ms), asks: () => guestAsks };
 }
 
 describe('MetricsSampler', () => {
@@ -80,6 +82,20 @@ describe('MetricsSampler', () => {
     const [sa, sb] = await t.sampler.round();
     expect(sa).toMatchObject({ vcpus: 1, balloonBytes: 256e6, guestMemTotalBytes: 190e6, guestMemAvailableBytes: 150e6, netRxBytes: 7, netTxBytes: 9 });
     expect(sb).toMatchObject({ guestMemTotalBytes: 200e6, guestMemAvailableBytes: 100e6 });
+  });
+
+  it('asks the guest only every guestInterval and repeats its last answer, with its time, in between', async () => {
+    const t = setup({ guestIntervalMs: 15_000 });
+    t.runtimes.set('a', fakeRuntime().runtime);
+    t.guestUsage.set('a', { memory: { totalBytes: 2, availableBytes: 1 }, net: { rxBytes: 10, txBytes: 20 } });
+    const times: (string | undefined)[] = [];
+    for (let i = 0; i < 7; i++) {
+      times.push(...(await t.sampler.round()).map((s) => s.guestTime));
+      t.advance(5000);
+    }
+    expect(t.asks()).toBe(3); // at 0, 15 and 30 s
+    const at = (s: number): string => new Date(Date.parse('2025-01-01T00:00:00Z') + s * 1000).toISOString();
+    expect(times).toEqual([at(0), at(0), at(15), at(15), at(15), at(30)]);
   });
 
   it('stores each round, streams it live without adding to the event log, and sums host usage', async () => {

@@ -1,7 +1,7 @@
 import type { HostUsage, VmSample } from '@lodge/api';
 import type { VmRuntime } from '../ports/vm-driver.js';
 import type { EventBus } from './event-bus.js';
-import type { GuestService } from './guest-service.js';
+import type { GuestService, GuestUsage } from './guest-service.js';
 import { toVmSample, type CpuMark } from './vm-sample.js';
 import type { VmLifecycle } from './vm-lifecycle.js';
 import type { VmRecords } from './vm-records.js';
@@ -24,6 +24,8 @@ export interface SamplerDeps {
   /** 0 = sampling off. */
   intervalMs: number;
   retentionMs: number;
+  /** How often the guest agent is asked (0 = never); its last answer goes into the samples in between. */
+  guestIntervalMs: number;
   now?: () => number;
   onError?: (vm: string, err: unknown) => void;
 }
@@ -32,6 +34,7 @@ export interface SamplerDeps {
 export class MetricsSampler {
   private readonly marks = new Map<string, CpuMark & { runtime: VmRuntime }>();
   private readonly latestOf = new Map<string, VmSample>();
+  private readonly guestOf = new Map<string, GuestUsage & { atMs: number }>();
   private timer: NodeJS.Timeout | undefined;
   private inFlight: Promise<unknown> = Promise.resolve();
   private readonly now: () => number;
@@ -68,6 +71,7 @@ export class MetricsSampler {
   async round(): Promise<VmSample[]> {
     const names = this.d.lifecycle.live();
     for (const name of this.marks.keys()) if (!names.includes(name)) this.marks.delete(name);
+    for (const name of this.guestOf.keys()) if (!names.includes(name)) this.guestOf.delete(name);
     const taken = await Promise.all(names.map((name) => this.sampleOne(name)));
     const samples = taken.filter((s): s is VmSample => s !== undefined);
     this.d.samples.append(samples);
@@ -105,7 +109,7 @@ export class MetricsSampler {
     const runtime = this.d.lifecycle.runtimeOf(vm);
     if (!runtime) return undefined;
     try {
-      const [raw, guest] = await Promise.all([runtime.sample(), this.d.guest.usage(vm)]);
+      const [raw, guest] = await Promise.all([runtime.sample(), this.guestUsage(vm)]);
       const atMs = this.now();
       const previous = this.marks.get(vm);
       this.marks.set(vm, { cpuNs: raw.cpuNs, atMs, runtime });
@@ -117,5 +121,16 @@ export class MetricsSampler {
       this.d.onError?.(vm, err); // the VM went away mid-round, or QMP did not answer: skip it this time
       return undefined;
     }
+  }
+
+  /** The guest's last answer, asking again once it is guestInterval old (a failed ask keeps the old answer). */
+  private async guestUsage(vm: string): Promise<(GuestUsage & { atMs: number }) | undefined> {
+    if (this.d.guestIntervalMs <= 0) return undefined;
+    const last = this.guestOf.get(vm);
+    if (last && this.now() - last.atMs < this.d.guestIntervalMs - this.d.intervalMs / 2) return last;
+    const atMs = this.now();
+    const usage = await this.d.guest.usage(vm);
+    if (usage) this.guestOf.set(vm, { ...usage, atMs });
+    return this.guestOf.get(vm);
   }
 }

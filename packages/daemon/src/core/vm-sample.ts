@@ -15,7 +15,7 @@ export interface SampleInputs {
   previous: CpuMark;
   /** The spec's vCPUs, for runtimes that cannot count them live. */
   specCpus: number;
-  guest?: GuestUsage;
+  guest?: GuestUsage & { atMs: number };
 }
 
 const round1 = (n: number): number => Math.round(n * 10) / 10;
@@ -48,5 +48,6 @@ export function toVmSample(i: SampleInputs): VmSample {
     sample.netRxBytes = i.guest.net.rxBytes;
     sample.netTxBytes = i.guest.net.txBytes;
   }
+  if (i.guest) sample.guestTime = new Date(i.guest.atMs).toISOString();
   return sample;
 }

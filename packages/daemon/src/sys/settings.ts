@@ -28,9 +28,11 @@ export const Settings = z
       .object({
         interval: z.number().min(0).max(3600).refine((n) => n === 0 || n >= 0.5, 'interval is 0 (off) or at least 0.5 s').default(5),
         retention: Retention.default(86_400),
+        /** Seconds between asks of the guest agent for its memory and network counters (0 = never). */
+        guestInterval: z.number().min(0).max(3600).default(30),
       })
       .strict()
-      .default({ interval: 5, retention: 86_400 }),
+      .default({ interval: 5, retention: 86_400, guestInterval: 30 }),
   })
   .strict();
 export type Settings = z.infer<typeof Settings>;
