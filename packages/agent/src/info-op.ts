@@ -74,6 +74,23 @@ function addresses(): GuestInfo['addresses'] {
   return out;
 }
 
+/** Sums /proc/net/dev over every interface but loopback: "  eth0: rxBytes packets ... (8 fields) txBytes ...". */
+export function netTotals(text: string): GuestInfo['net'] {
+  let rxBytes = 0;
+  let txBytes = 0;
+  let seen = false;
+  for (const line of text.split('\n')) {
+    const m = /^\s*([^\s:]+):\s*(.*)$/.exec(line);
+    if (!m || m[1] === 'lo') continue;
+    const fields = (m[2] as string).trim().split(/\s+/).map(Number);
+    if (fields.length < 9) continue;
+    rxBytes += fields[0] as number;
+    txBytes += fields[8] as number;
+    seen = true;
+  }
+  return seen ? { rxBytes, txBytes } : undefined;
+}
+
 export function collectInfo(): GuestInfo {
   const [l1 = 0, l5 = 0, l15 = 0] = os.loadavg();
   return {
@@ -87,6 +104,7 @@ export function collectInfo(): GuestInfo {
     addresses: addresses(),
     agent: { version: AGENT_VERSION, pid: process.pid, node: process.version },
     timeMs: Date.now(),
+    net: netTotals(readText('/proc/net/dev')),
   };
 }
 

@@ -6,6 +6,7 @@ export * from './routes.js';
 export * from './data-root.js';
 export * from './vm-defaults.js';
 export * from './resource-values.js';
+export * from './duration.js';
 export type * from './guest-api.js';
 // Types only: erased at run time, so importing them costs nothing.
 export type * from './vm-spec.js';

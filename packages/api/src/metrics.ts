@@ -23,6 +23,11 @@ export const VmSample = z.object({
   diskReadOps: z.number(),
   diskWriteOps: z.number(),
   netRxBytes: z.number().optional(),
+  /**
+   * When the guest agent was last asked (its memory view and network counters are that old): asking costs the
+   * guest CPU (≈50 ms under TCG), so it happens every `metrics.guestInterval`, not every sample.
+   */
+  guestTime: z.string().optional(),
   netTxBytes: z.number().optional(),
 });
 export type VmSample = z.infer<typeof VmSample>;

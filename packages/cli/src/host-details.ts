@@ -21,6 +21,7 @@ export function hostDetails(h: HostReport): Pair[] {
     ['accelerator', withNote(h.accelerator, h.acceleratorNote)],
     ['memory committed', `${formatSize(memory.committedBytes)} of ${formatSize(memory.limitBytes)} (overcommit ${memory.overcommit}x)`],
     ['vCPUs committed', `${cpus.committed} of ${cpus.limit} (overcommit ${cpus.overcommit}x)`],
+    ['in use', h.usage && `${h.usage.cpuPercent.toFixed(1)}% of one CPU, ${formatSize(h.usage.memoryBytes)} QEMU memory (latest samples)`],
     ['VMs', `${vms.active} active, ${vms.total} total`],
     ['probed', h.probedAt],
   ];

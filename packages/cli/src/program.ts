@@ -10,6 +10,7 @@ import { registerHostCommand } from './host-command.js';
 import { registerImageCommands } from './image-commands.js';
 import { registerInspectCommands } from './inspect-commands.js';
 import { registerLifecycleCommands } from './lifecycle-commands.js';
+import { registerMetricsCommands } from './metrics-commands.js';
 import type { Session } from './session.js';
 import { registerVmCommands } from './vm-commands.js';
 import { registerSetCommand } from './set-command.js';
@@ -33,6 +34,7 @@ export function buildProgram(session: Session): Command {
   registerExecCommands(program, session);
   registerCopyCommand(program, session);
   registerBusCommands(program, session);
+  registerMetricsCommands(program, session);
   registerHostCommand(program, session);
   registerImageCommands(program, session);
   registerDaemonCommand(program, session);

@@ -13,6 +13,7 @@ import {
   type StopOptions,
   type VmCreateRequest,
   type VmInfo,
+  type VmSample,
   type VmUpdateRequest,
   type VmUpdateResult,
   type DiskAddRequest,
@@ -70,6 +71,22 @@ export class LodgeClient {
     this.call('PATCH', API.vmDisk(name, disk), req);
   removeDisk = (name: string, disk: string): Promise<{ deleted: string }> => this.call('DELETE', API.vmDisk(name, disk));
   operation = (id: string): Promise<Operation> => this.call('GET', API.operation(id));
+
+  /** The latest sample of every running VM. */
+  stats = (): Promise<VmSample[]> => this.call('GET', API.stats);
+  /** One VM's samples, oldest first: from `since` on, at most the newest `limit`. */
+  vmStats = (name: string, opts: { since?: Date; limit?: number } = {}): Promise<VmSample[]> => {
+    const q = new URLSearchParams();
+    if (opts.since) q.set('since', opts.since.toISOString());
+    if (opts.limit !== undefined) q.set('limit', String(opts.limit));
+    return this.call('GET', `${API.vmStats(name)}${q.size ? `?${q}` : ''}`);
+  };
+  /** The Prometheus text exposition, as served to scrapers. */
+  async metricsText(): Promise<string> {
+    const res = await httpRequest(this.socketPath, { method: 'GET', path: API.metrics });
+    if (res.status >= 400) throw errorFromBody(res.status, res.body);
+    return res.body.toString('utf8');
+  }
 
   /** Waits for an operation to finish, reporting progress; resolves with it whether it succeeded or failed. */
   async wait(op: Operation, opts: { onProgress?: (p: Progress) => void; signal?: AbortSignal } = {}): Promise<Operation> {

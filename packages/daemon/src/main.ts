@@ -9,6 +9,8 @@ import { EventBus } from './core/event-bus.js';
 import { GuestService } from './core/guest-service.js';
 import { HostService } from './core/host-service.js';
 import { ImageService } from './core/image-service.js';
+import { forwardLimitHits } from './core/limit-events.js';
+import { MetricsSampler } from './core/metrics-sampler.js';
 import { Operations } from './core/operations.js';
 import type { Services } from './core/services.js';
 import type { GuestLinks } from './ports/guest-channel.js';
@@ -33,6 +35,7 @@ import { createQgaChannel } from './qga/index.js';
 import { listenApi } from './server/api-server.js';
 import { openDatabase } from './store/database.js';
 import { EventTable } from './store/event-table.js';
+import { SampleTable } from './store/sample-table.js';
 import { VmTable } from './store/vm-table.js';
 import { acquireDaemonLock } from './sys/daemon-lock.js';
 import { dataFolder, defaultDataRoot } from './sys/data-folder.js';
@@ -60,7 +63,7 @@ async function main(): Promise<void> {
 
   const db = openDatabase(folder.file('db'));
   const bus = new EventBus(new EventTable(db));
-  bus.subscribe((ev) => log.info({ event: ev }, ev.type));
+  bus.subscribe((ev) => ev.type !== 'vm.metrics' && log.info({ event: ev }, ev.type)); // samples have their own table
   const ops = new Operations(bus);
   const host: HostPort = {
     info: (o) => probeHost({ dataDir: folder.root, refresh: o?.refresh }),
@@ -81,6 +84,19 @@ async function main(): Promise<void> {
   };
   const guest = new GuestService({ links, records, events: bus, log: guestLog });
   const lifecycle = new VmLifecycle({ records, ops, driver, images: catalog, host, guest, overcommit: settings.overcommit, stopTimeout: settings.stopTimeout });
+  forwardLimitHits(lifecycle, bus); // before recover(): re-attached runtimes report their limit hits too
+  const metricsLog = log.child({ part: 'metrics' });
+  const metrics = new MetricsSampler({
+    lifecycle,
+    records,
+    guest,
+    samples: new SampleTable(db),
+    bus,
+    intervalMs: settings.metrics.interval * 1000,
+    retentionMs: settings.metrics.retention * 1000,
+    guestIntervalMs: settings.metrics.guestInterval * 1000,
+    onError: (vm, err) => metricsLog.debug({ vm, err: (err as Error).message }, 'sample skipped'),
+  });
   const followUp: GuestFollowUp = {
     onlineCpus: (vm, count) => onlineGuestCpus(guest, vm, count),
     growFilesystem: (vm, disk) => growFilesystemNote(guest, vm, disk, async () => (await driver.diskFile(vm, disk)).sizeBytes),
@@ -92,16 +108,18 @@ async function main(): Promise<void> {
     settings: new VmSettings({ records, lifecycle, driver, host, guest: followUp, locks }),
     disks: new VmDisks({ records, lifecycle, driver, guest: followUp, locks }),
     images: new ImageService({ catalog, ops, usersOf: (image) => records.list().filter((r) => r.spec.image === image).map((r) => r.name) }),
-    host: new HostService({ host, lifecycle }),
+    host: new HostService({ host, lifecycle, usage: () => metrics.usage() }),
     ops,
     bus,
     guest,
+    metrics,
   };
 
   await lifecycle.recover();
   // After re-attaching: what is left empty belongs to VMs whose QEMU is gone (a crash of lodged or the host).
   const staleGroups = await cgroups.removeStale().catch(() => []);
   if (staleGroups.length > 0) log.info({ vms: staleGroups }, 'removed stale cgroups');
+  metrics.start();
   const api = await listenApi(services, folder.file('socket'));
   log.info({ root: folder.root }, 'lodged listening');
   process.stdout.write(`lodged ${process.pid} serving ${folder.file('socket')}\n`);
@@ -112,6 +130,7 @@ async function main(): Promise<void> {
     stopping = true;
     log.info({ signal }, 'lodged stopping; VMs keep running');
     await api.close();
+    await metrics.stop();
     lifecycle.detachAll();
     db.close();
     await lock.release();

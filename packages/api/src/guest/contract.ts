@@ -102,6 +102,8 @@ export interface GuestInfo {
   addresses: { iface: string; family: 'ipv4' | 'ipv6'; address: string }[];
   agent: { version: string; pid: number; node: string };
   timeMs: number;
+  /** Bytes through the guest's network interfaces (loopback left out) since it booted; older agents leave it out. */
+  net?: { rxBytes: number; txBytes: number };
 }
 export interface InfoRequest { op: 'info' }
 export interface TimeSetRequest { op: 'time.set'; epochMs: number }

@@ -67,6 +67,7 @@ export const GuestInfoSchema = z.object({
   addresses: z.array(z.object({ iface: Name(64), family: z.enum(['ipv4', 'ipv6']), address: Name(64) })).max(MAX_ITEMS),
   agent: z.object({ version: Name(64), pid: Pid, node: Text(64) }),
   timeMs: EpochMs,
+  net: z.object({ rxBytes: Bytes, txBytes: Bytes }).optional(),
 }) satisfies z.ZodType<GuestInfo>;
 
 export const TimeSetResultSchema = z.object({

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { INBOX_PREFIX, isTopic, TOPIC_PATTERN } from '@lodge/api/guest';
+import { INBOX_PREFIX, isTopic, TOPIC_PATTERN, type GuestInfo } from '@lodge/api/guest';
 import { LodgeError, type ExecStart, type GuestStatus, type GuestVia, type PublishReceipt, type VmGuest } from '@lodge/api';
 import type { BusDelivery, ExecSinks, FilesSink, FilesSource, GuestChannel, GuestExecution, GuestLinks } from '../ports/guest-channel.js';
 import type { EventBus } from './event-bus.js';
@@ -9,6 +9,11 @@ import { withTimeLimit } from './time-limit.js';
 import type { VmRecords } from './vm-records.js';
 
 const INFO_TIMEOUT_MS = 5000;
+/** A sampling round does not wait longer than this for a guest's memory and network counters. */
+const USAGE_TIMEOUT_MS = 2000;
+
+/** What the guest itself says it uses (memory, network bytes), for the metrics sampler. */
+export type GuestUsage = Pick<GuestInfo, 'memory' | 'net'>;
 const QGA_NOTE = 'streaming exec, folders and messages need the Lodge agent';
 
 export interface GuestServiceDeps {
@@ -68,6 +73,21 @@ export class GuestService {
       status.note = [status.note, `the guest did not give its details: ${(err as Error).message}`].filter(Boolean).join('; ');
     }
     return status;
+  }
+
+  /**
+   * Memory and network counters from a ready Lodge agent, else undefined: the QEMU guest agent's info costs a
+   * dozen commands and a guest-exec, too much for every round.
+   */
+  async usage(vm: string): Promise<GuestUsage | undefined> {
+    const ch = this.connections.get(vm)?.active();
+    if (ch?.via !== 'lodge-agent') return undefined;
+    try {
+      const info = await withTimeLimit(ch.info(), USAGE_TIMEOUT_MS, () => new Error('guest usage timed out'));
+      return { memory: info.memory, net: info.net };
+    } catch {
+      return undefined;
+    }
   }
 
   exec(vm: string, start: ExecStart, sinks: ExecSinks): { execution: GuestExecution; via: GuestVia; note?: string } {

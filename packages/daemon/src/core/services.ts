@@ -2,6 +2,7 @@ import type { EventBus } from './event-bus.js';
 import type { GuestService } from './guest-service.js';
 import type { HostService } from './host-service.js';
 import type { ImageService } from './image-service.js';
+import type { MetricsSampler } from './metrics-sampler.js';
 import type { Operations } from './operations.js';
 import type { VmDisks } from './vm-disks.js';
 import type { VmInventory } from './vm-inventory.js';
@@ -19,4 +20,5 @@ export interface Services {
   ops: Operations;
   bus: EventBus;
   guest: GuestService;
+  metrics: MetricsSampler;
 }

@@ -29,6 +29,7 @@ export class VmLifecycle {
   private readonly starting = new Map<string, { abort: AbortController; done: Promise<unknown> }>();
   /** Why we stopped a VM, so its exit is reported as that rather than as a bare QEMU exit. */
   private readonly stopReasons = new Map<string, string>();
+  private readonly runtimeWatchers = new Set<(name: string, runtime: VmRuntime) => void>();
 
   constructor(private readonly d: LifecycleDeps) {}
 
@@ -141,6 +142,12 @@ export class VmLifecycle {
     return this.runtimes.get(name);
   }
 
+  /** Told of every runtime adopted from now on (start, restart, re-attach); a runtime's `exited` says when it goes. */
+  onRuntime(watcher: (name: string, runtime: VmRuntime) => void): () => void {
+    this.runtimeWatchers.add(watcher);
+    return () => this.runtimeWatchers.delete(watcher);
+  }
+
   /** Names of VMs with a live QEMU. */
   live(): string[] {
     return [...this.runtimes.keys()];
@@ -207,6 +214,7 @@ export class VmLifecycle {
   private adopt(name: string, runtime: VmRuntime): void {
     this.runtimes.set(name, runtime);
     this.d.guest.attach(name);
+    for (const watch of this.runtimeWatchers) watch(name, runtime);
     const off = runtime.onRunState((running) => {
       const state = this.d.records.find(name)?.state;
       if (state === 'running' || state === 'paused') this.d.records.transition(name, running ? 'running' : 'paused');

@@ -5,6 +5,7 @@ import type { Services } from '../core/services.js';
 import { parseOrThrow } from '../core/validate.js';
 import { toApiError } from './error-response.js';
 import { guestRoutes } from './guest-routes.js';
+import { metricsRoutes } from './metrics-routes.js';
 
 const VERSION = '0.1.0';
 
@@ -72,6 +73,7 @@ export function httpApp(s: Services): Hono {
   });
 
   guestRoutes(app, s);
+  metricsRoutes(app, s);
 
   app.get('/v1/operations/:id', (c) => c.json(s.ops.get(c.req.param('id'))));
   app.get('/v1/operations/:id/wait', async (c) => {

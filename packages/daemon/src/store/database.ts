@@ -21,6 +21,14 @@ const MIGRATIONS = [
      body TEXT NOT NULL
    );
    CREATE INDEX events_vm ON events (vm, id);`,
+  // Metrics: one row per VM per sampling round, the sample as JSON; time in ms for cheap range scans and pruning.
+  `CREATE TABLE samples (
+     vm TEXT NOT NULL,
+     time INTEGER NOT NULL,
+     body TEXT NOT NULL
+   );
+   CREATE INDEX samples_vm_time ON samples (vm, time);
+   CREATE INDEX samples_time ON samples (time);`,
 ];
 
 export function openDatabase(path: string): Db {
