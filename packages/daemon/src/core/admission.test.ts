@@ -39,4 +39,9 @@ describe('admission', () => {
     const cap = capacityOf([vm('a', 1, 7)], host, { memory: 1, cpu: 2 }, 2);
     expect(() => admit(vm('b', 1, 2), cap, host)).toThrow(/not enough CPUs to start "b": it needs 2 vCPU\(s\), 7 of the 8 allowed/);
   });
+
+  it('names a live change as such', () => {
+    const cap = capacityOf([vm('a', 1, 7)], host, { memory: 1, cpu: 2 }, 2);
+    expect(() => admit(vm('b', 1, 2), cap, host, 'change')).toThrow(/not enough CPUs for this change of "b": it needs 2 vCPU\(s\)/);
+  });
 });

@@ -29,14 +29,15 @@ export function capacityOf(active: readonly VmSpec[], host: HostResources, overc
 }
 
 /** Refuses a start that would push committed memory or vCPUs past the overcommit limits, naming the numbers. */
-export function admit(spec: VmSpec, cap: Capacity, host: HostResources): void {
+export function admit(spec: VmSpec, cap: Capacity, host: HostResources, action: 'start' | 'change' = 'start'): void {
+  const goal = action === 'start' ? `to start "${spec.name}"` : `for this change of "${spec.name}"`;
   const need = spec.memory + QEMU_OVERHEAD_BYTES;
   const { memory, cpus } = cap;
   const hint = 'stop another VM, give this one less (lodge create --memory/--cpus), or raise overcommit in config.yaml';
   if (memory.committedBytes + need > memory.limitBytes) {
     throw new LodgeError(
       'insufficient_resources',
-      `not enough memory to start "${spec.name}": it needs ${formatSize(spec.memory)} + ${formatSize(QEMU_OVERHEAD_BYTES)} for QEMU, ` +
+      `not enough memory ${goal}: it needs ${formatSize(spec.memory)} + ${formatSize(QEMU_OVERHEAD_BYTES)} for QEMU, ` +
         `${formatSize(memory.committedBytes)} of the ${formatSize(memory.limitBytes)} allowed is already committed ` +
         `(host ${formatSize(memory.totalBytes)} × memory overcommit ${memory.overcommit})`,
       { hint, details: { needBytes: need, committedBytes: memory.committedBytes, limitBytes: memory.limitBytes } },
@@ -45,7 +46,7 @@ export function admit(spec: VmSpec, cap: Capacity, host: HostResources): void {
   if (need > host.availableBytes * memory.overcommit) {
     throw new LodgeError(
       'insufficient_resources',
-      `not enough free memory to start "${spec.name}": it needs ${formatSize(need)}, the host has ${formatSize(host.availableBytes)} available ` +
+      `not enough free memory ${goal}: it needs ${formatSize(need)}, the host has ${formatSize(host.availableBytes)} available ` +
         `(× memory overcommit ${memory.overcommit})`,
       { hint, details: { needBytes: need, availableBytes: host.availableBytes } },
     );
@@ -53,7 +54,7 @@ export function admit(spec: VmSpec, cap: Capacity, host: HostResources): void {
   if (cpus.committed + spec.cpus > cpus.limit) {
     throw new LodgeError(
       'insufficient_resources',
-      `not enough CPUs to start "${spec.name}": it needs ${spec.cpus} vCPU(s), ${cpus.committed} of the ${cpus.limit} allowed are committed ` +
+      `not enough CPUs ${goal}: it needs ${spec.cpus} vCPU(s), ${cpus.committed} of the ${cpus.limit} allowed are committed ` +
         `(host ${cpus.total} CPUs × cpu overcommit ${cpus.overcommit})`,
       { hint, details: { need: spec.cpus, committed: cpus.committed, limit: cpus.limit } },
     );

@@ -160,12 +160,12 @@ export class VmLifecycle {
   }
 
   /** Admission for a live increase: the VM's new spec against everything else that is active. */
-  admitChange = (spec: VmSpec): Promise<void> => this.admit(spec);
+  admitChange = (spec: VmSpec): Promise<void> => this.admit(spec, 'change');
 
-  private async admit(spec: VmSpec): Promise<void> {
+  private async admit(spec: VmSpec, action: 'start' | 'change' = 'start'): Promise<void> {
     const res = await this.d.host.resources();
     const active = this.d.records.active(spec.name).map((r) => r.spec);
-    admit(spec, capacityOf(active, res, this.d.overcommit, this.d.records.list().length), res);
+    admit(spec, capacityOf(active, res, this.d.overcommit, this.d.records.list().length), res, action);
   }
 
   private async boot(spec: VmSpec, ctx: OperationContext, wait: GuestWait): Promise<void> {

@@ -33,7 +33,7 @@ function fakeRuntime(refuse: string[] = []) {
   return { rt: rt as unknown as VmRuntime, calls };
 }
 
-function setup(opts: { state: 'running' | 'stopped'; runtime?: VmRuntime }) {
+function setup(opts: { state: 'running' | 'stopped'; runtime?: VmRuntime; admit?: () => Promise<void> }) {
   const dir = mkdtempSync(join(tmpdir(), 'lodge-set-'));
   dirs.push(dir);
   const db = openDatabase(join(dir, 'lodge.db'));
@@ -48,7 +48,7 @@ function setup(opts: { state: 'running' | 'stopped'; runtime?: VmRuntime }) {
     removeExtraDisk: async (_vm: string, d: string) => void driverCalls.push(`remove ${d}`),
     diskFile: async (_vm: string, d: string) => ({ path: join(dir, d), sizeBytes: GiB, allocatedBytes: 0 }),
   } as unknown as VmDriver;
-  const lifecycle = { runtimeOf: () => opts.runtime, admitChange: async () => undefined } as unknown as VmLifecycle;
+  const lifecycle = { runtimeOf: () => opts.runtime, admitChange: opts.admit ?? (async () => undefined) } as unknown as VmLifecycle;
   const host = { resources: async () => ({ totalBytes: 8 * GiB, availableBytes: 8 * GiB, cpus: 2 }) } as HostPort;
   const guest: GuestFollowUp = { onlineCpus: async () => undefined, growFilesystem: async () => 'grown' };
   const locks = new KeyedLock();
@@ -84,6 +84,17 @@ describe('VmSettings', () => {
     const { result } = await settings.update('a', { memory: '2G', cpus: 3 });
     expect(result.nextStart).toEqual(['cpus', 'memory']);
     expect(result.notes.join('\n')).toMatch(/up to 2 vCPUs.*\n.*booted with 1G/);
+  });
+
+  it('refuses a live increase that admission refuses, before touching QEMU', async () => {
+    const { rt, calls } = fakeRuntime();
+    const refuse = async (): Promise<void> => {
+      throw new LodgeError('insufficient_resources', 'not enough CPUs to start "a": it needs 2 vCPU(s), 3 of the 4 allowed are committed');
+    };
+    const { settings, records } = setup({ state: 'running', runtime: rt, admit: refuse });
+    await expect(settings.update('a', { cpus: 2, cpuWeight: 300 })).rejects.toThrow(/3 of the 4 allowed/);
+    expect(calls).toEqual([]);
+    expect(records.get('a').spec).toMatchObject({ cpus: 1, cpuWeight: 100 });
   });
 
   it('on a stopped VM records the change and grows the disk file offline', async () => {
