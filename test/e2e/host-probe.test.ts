@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -41,11 +42,12 @@ describe('host probe on this machine', () => {
     expect(result.timedOut).toBe(true);
   });
 
-  it('finds that /dev/kvm does not run guests here and chooses TCG, saying why', async () => {
+  it('finds that KVM does not run guests here and chooses TCG, saying why', async () => {
     const { value } = await timed('KVM probe (time-out path)', () => probeAccelerator({ qemuSystem }));
     expect(value.accelerator).toBe('tcg');
-    expect(value.note).toMatch(/KVM/);
-    expect(value.note).toMatch(/\/dev\/kvm is present but a probe VM (did not run|under KVM)/);
+    // Machines of this kind come with a /dev/kvm that cannot run guests, or (some) with none at all.
+    const why = existsSync('/dev/kvm') ? /\/dev\/kvm is present but a probe VM (did not run|under KVM)/ : /no \/dev\/kvm/;
+    expect(value.note).toMatch(why);
   });
 
   it('sees cgroup v1 with cpu and memory, writable as root', async () => {

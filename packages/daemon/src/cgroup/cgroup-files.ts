@@ -41,16 +41,18 @@ export async function writeAll(pairs: [string, string | number][]): Promise<void
   }
 }
 
-/** Makes each level of rel under base, calling onCreated(level dir) for the ones that did not exist. */
-export async function makeLevels(base: string, rel: string[], onCreated: (dir: string) => Promise<void>): Promise<void> {
+/**
+ * Makes each level of rel under base and calls prepare(level dir) on every level, new or not, before the next one:
+ * another lodged call may have just made a level without preparing it yet, so prepare must be idempotent.
+ */
+export async function makeLevels(base: string, rel: string[], prepare: (dir: string) => Promise<void>): Promise<void> {
   let dir = base;
   for (const part of rel) {
     dir = join(dir, part);
-    const made = await mkdir(dir).then(() => true, (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EEXIST') return false;
-      throw err;
+    await mkdir(dir).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EEXIST') throw err;
     });
-    if (made) await onCreated(dir);
+    await prepare(dir);
   }
 }
 

@@ -43,6 +43,15 @@ describe('cgroup v1 VM groups', () => {
     for (const c of ['cpu', 'cpuacct', 'cpuset', `memory${OWN}`]) expect(await read(`${c}/${rel}/web/cgroup.procs`)).toBe('4242');
   });
 
+  it('fills a cpuset level another start made but has not filled yet (two VMs starting at once)', async () => {
+    const { cgroups, rel, read } = await v1Host();
+    await mkdir(join(root, 'cpuset', rel), { recursive: true });
+    await writeFile(join(root, 'cpuset', rel, 'cpuset.cpus'), '');
+    await Promise.all(['a', 'b'].map((vm) => cgroups.create(vm, { cpu: { weight: 100 }, memoryBytes: 2 ** 30 })));
+    expect(await read(`cpuset/${rel}/cpuset.cpus`)).toBe('0-1');
+    for (const vm of ['a', 'b']) expect(await read(`cpuset/${rel}/${vm}/cpuset.mems`)).toBe('0');
+  });
+
   it('weight 1 is 10 shares (×1024/100); no quota is -1; no pin is the parent\'s CPUs', async () => {
     const { cgroups, rel, read } = await v1Host();
     const group = await cgroups.create('web', { cpu: { weight: 300, maxPercent: 50, pin: '0' }, memoryBytes: 2 ** 30 });

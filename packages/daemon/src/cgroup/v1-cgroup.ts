@@ -104,6 +104,10 @@ class V1Group implements VmCgroup {
   }
 }
 
+/** Fills a group's empty cpuset from its parent's; a filled one (ours, or a pin) is left as it is. */
 async function inheritCpuset(dir: string): Promise<void> {
-  for (const file of ['cpuset.cpus', 'cpuset.mems']) await writeValue(join(dir, file), (await readValue(join(dirname(dir), file))) ?? '');
+  for (const file of ['cpuset.cpus', 'cpuset.mems']) {
+    if (await readValue(join(dir, file))) continue;
+    await writeValue(join(dir, file), (await readValue(join(dirname(dir), file))) ?? '');
+  }
 }
