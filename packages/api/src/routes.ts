@@ -4,6 +4,8 @@ export const API = {
   images: '/v1/images',
   image: (name: string) => `/v1/images/${encodeURIComponent(name)}`,
   imageBuild: (name: string) => `/v1/images/${encodeURIComponent(name)}/build`,
+  /** GET: manifest, qemu-img facts of the disk and the VMs using it. */
+  imageInspect: (name: string) => `/v1/images/${encodeURIComponent(name)}/inspect`,
   vms: '/v1/vms',
   vm: (name: string) => `/v1/vms/${encodeURIComponent(name)}`,
   vmAction: (name: string, action: string) => `/v1/vms/${encodeURIComponent(name)}/${action}`,

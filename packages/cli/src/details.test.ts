@@ -72,8 +72,12 @@ describe('hostDetails limits', () => {
 });
 
 describe('imageTable', () => {
-  it('shows name, size, kernel and build time to the minute', () => {
-    const image = { name: 'micro', sizeBytes: 75 * 2 ** 20, kernelVersion: '6.12.57+deb13-cloud-amd64', builtAt: '2025-11-25T21:40:12.345Z' } as ImageEntry;
-    expect(imageTable([image]).rows).toEqual([['micro', '75M', '6.12.57+deb13-cloud-amd64', '2025-11-25 21:40 UTC']]);
+  it('shows name, size, kernel, build time to the minute and the recipe', () => {
+    const image = { name: 'micro', sizeBytes: 75 * 2 ** 20, kernel: 'vmlinux', kernelVersion: '6.12.57+deb13-cloud-amd64', builtAt: '2025-11-25T21:40:12.345Z', recipeHash: 'abcdef0123456789' } as ImageEntry;
+    expect(imageTable([image]).rows).toEqual([['micro', '75M', '6.12.57+deb13-cloud-amd64', '2025-11-25 21:40 UTC', 'recipe micro (abcdef012345)']]);
+  });
+  it('says an imported image boots from its disk and names the file it came from', () => {
+    const image = { name: 'mine', sizeBytes: 2 ** 20, builtAt: '2025-11-25T21:40:12.345Z', importedFrom: '/home/u/disk.raw' } as ImageEntry;
+    expect(imageTable([image]).rows).toEqual([['mine', '1M', '(boots from disk)', '2025-11-25 21:40 UTC', 'imported from /home/u/disk.raw']]);
   });
 });

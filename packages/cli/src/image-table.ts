@@ -6,10 +6,22 @@ export function shortTime(iso: string): string {
   return m ? `${m[1]} ${m[2]} UTC` : iso;
 }
 
+/** Where an image came from: its recipe (name and hash prefix) or the file it was imported from. */
+export function imageSource(i: ImageEntry): string {
+  if (i.importedFrom !== undefined) return `imported from ${i.importedFrom}`;
+  return i.recipeHash ? `recipe ${i.name} (${i.recipeHash.slice(0, 12)})` : `recipe ${i.name}`;
+}
+
+/** The kernel column: a disk-booted image has none. */
+export function kernelLabel(i: ImageEntry): string {
+  if (i.kernel === undefined) return '(boots from disk)';
+  return i.kernelVersion ?? '(given kernel)';
+}
+
 /** The `lodge image list` table as text cells. */
 export function imageTable(images: readonly ImageEntry[]): { head: string[]; rows: string[][] } {
   return {
-    head: ['NAME', 'SIZE', 'KERNEL', 'BUILT'],
-    rows: images.map((i) => [i.name, formatSize(i.sizeBytes), i.kernelVersion, shortTime(i.builtAt)]),
+    head: ['NAME', 'SIZE', 'KERNEL', 'DATE', 'SOURCE'],
+    rows: images.map((i) => [i.name, formatSize(i.sizeBytes), kernelLabel(i), shortTime(i.builtAt), imageSource(i)]),
   };
 }

@@ -33,7 +33,8 @@ describe('parseManifest', () => {
 
   it('rejects broken JSON, missing fields and wrong types', () => {
     expect(parseManifest('{"name":')).toBeUndefined();
-    expect(parseManifest(JSON.stringify({ ...SAMPLE_INFO, kernel: undefined }))).toBeUndefined();
+    expect(parseManifest(JSON.stringify({ ...SAMPLE_INFO, disk: undefined }))).toBeUndefined();
+    expect(parseManifest(JSON.stringify({ ...SAMPLE_INFO, kernel: 3 }))).toBeUndefined();
     expect(parseManifest(JSON.stringify({ ...SAMPLE_INFO, sizeBytes: '3' }))).toBeUndefined();
     expect(parseManifest('null')).toBeUndefined();
   });
@@ -57,6 +58,15 @@ describe('readManifest', () => {
     expect(await readManifest(dir)).toBeUndefined();
     await files();
     await writeManifest(dir, { ...SAMPLE_INFO, disk: '../disk.qcow2' });
+    expect(await readManifest(dir)).toBeUndefined();
+  });
+
+  it('reads an imported image without a kernel (it boots from its disk), but not an initrd without a kernel', async () => {
+    await files();
+    const imported = { name: 'mine', disk: 'disk.qcow2', kernelCmdline: '', sizeBytes: 1, builtAt: SAMPLE_INFO.builtAt, importedFrom: '/x/disk.raw' };
+    await writeManifest(dir, imported);
+    expect(await readManifest(dir)).toEqual(imported);
+    await writeManifest(dir, { ...imported, initrd: 'initrd.img' });
     expect(await readManifest(dir)).toBeUndefined();
   });
 

@@ -17,7 +17,9 @@ export async function readManifest(folder: string): Promise<ImageInfo | undefine
   const text = await readFile(join(folder, MANIFEST_FILE), 'utf8').catch(() => undefined);
   const info = text === undefined ? undefined : parseManifest(text);
   if (!info) return undefined;
+  if (info.initrd !== undefined && info.kernel === undefined) return undefined; // an initrd alone boots nothing
   for (const file of [info.kernel, info.initrd, info.disk]) {
+    if (file === undefined) continue;
     if (file.includes('/') || file.startsWith('.')) return undefined; // names stay inside the image folder
     const s = await stat(join(folder, file)).catch(() => undefined);
     if (!s?.isFile()) return undefined;

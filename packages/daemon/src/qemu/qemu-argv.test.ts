@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { VmSpec } from '@lodge/api';
-import { buildArgv, hardwareArgv } from './qemu-argv.js';
+import { bootArgv, bootFilesOf, buildArgv, hardwareArgv } from './qemu-argv.js';
 import { escapeValue, option } from './qemu-option.js';
 
 const spec: VmSpec = { name: 'web', image: 'micro', cpus: 2, memory: 512 * 2 ** 20, disk: 2 ** 30, machine: 'q35', cpuWeight: 100, disks: [] };
@@ -21,6 +21,25 @@ describe('qemu option escaping', () => {
   });
   it('refuses NUL and newline', () => {
     expect(() => escapeValue('a\nb')).toThrow(/NUL or newline/);
+  });
+});
+
+describe('boot from the disk', () => {
+  it('gives no -kernel, -initrd or -append when the image has no kernel, so SeaBIOS boots the disk', () => {
+    const argv = buildArgv({ spec, boot: undefined, files, accelerator: 'tcg' });
+    for (const flag of ['-kernel', '-initrd', '-append']) expect(argv).not.toContain(flag);
+    expect(valueOf(argv, '-drive')[0]).toMatch(/^file=\/d\/vms\/web\/disk.qcow2,/);
+  });
+  it('refuses a disk boot on microvm, whose firmware only starts a given kernel', () => {
+    expect(() => bootArgv(undefined, 'microvm')).toThrow(/microvm VM cannot boot from its disk/);
+  });
+  it('drops -initrd when the kernel comes alone', () => {
+    expect(bootArgv({ kernel: '/k', cmdline: 'x' }, 'q35')).toEqual(['-kernel', '/k', '-append', 'x']);
+  });
+  it('maps the manifest files into the image folder, and no kernel to no boot files', () => {
+    const base = { name: 'i', disk: 'disk.qcow2', kernelCmdline: 'c', sizeBytes: 1, builtAt: '', folder: '/img/i' };
+    expect(bootFilesOf(base)).toBeUndefined();
+    expect(bootFilesOf({ ...base, kernel: 'vmlinuz', initrd: 'initrd.img' })).toEqual({ kernel: '/img/i/vmlinuz', initrd: '/img/i/initrd.img', cmdline: 'c' });
   });
 });
 

@@ -1,13 +1,15 @@
-import type { Accelerator, MachineType, VmSpec } from '@lodge/api';
+import { join } from 'node:path';
+import { LodgeError, type Accelerator, type ImageEntry, type MachineType, type VmSpec } from '@lodge/api';
 import { AGENT_PORT_NAME, QGA_PORT_NAME } from '@lodge/api/guest';
 import { extraDiskFile } from '../sys/data-folder.js';
 import { extraDisksArgv, rootDiskArgv } from './disk-argv.js';
 import { balloonArgv, smpOption, tcgThread } from './guest-argv.js';
 import { option } from './qemu-option.js';
 
+/** A kernel booted directly; a VM without one boots from its disk through the firmware. */
 export interface BootFiles {
   kernel: string;
-  initrd: string;
+  initrd?: string;
   cmdline: string;
 }
 
@@ -27,7 +29,8 @@ export interface VmFiles {
 
 export interface ArgvInput {
   spec: VmSpec;
-  boot: BootFiles;
+  /** Undefined: SeaBIOS boots the root disk's own bootloader. */
+  boot: BootFiles | undefined;
   files: VmFiles;
   accelerator: Accelerator;
   /** Host TSC frequency; microvm guests need it to skip a calibration that sometimes hangs. */
@@ -49,11 +52,32 @@ const MACHINE: Record<MachineType, { machine: string; bus: 'pci' | 'device' }> =
   microvm: { machine: 'microvm,rtc=on', bus: 'device' },
 };
 
+/** The image's kernel files as absolute paths; undefined when the image boots from its disk. */
+export function bootFilesOf(image: ImageEntry): BootFiles | undefined {
+  if (image.kernel === undefined) return undefined;
+  return {
+    kernel: join(image.folder, image.kernel),
+    initrd: image.initrd === undefined ? undefined : join(image.folder, image.initrd),
+    cmdline: image.kernelCmdline,
+  };
+}
+
+/** -kernel/-initrd/-append for direct boot; nothing for a disk boot, which microvm cannot do (no BIOS disk boot in its firmware). */
+export function bootArgv(boot: BootFiles | undefined, machine: MachineType, hostKhz?: number): string[] {
+  if (!boot) {
+    if (machine !== 'microvm') return [];
+    throw new LodgeError('invalid_argument', 'a microvm VM cannot boot from its disk: its firmware only starts a kernel given to QEMU', {
+      hint: 'use --machine q35 (or pc) for an image without a kernel, or import the image with --kernel',
+    });
+  }
+  const cmdline = machine === 'microvm' && hostKhz ? `${boot.cmdline} tsc_early_khz=${hostKhz}` : boot.cmdline;
+  return ['-kernel', boot.kernel, ...(boot.initrd ? ['-initrd', boot.initrd] : []), '-append', cmdline];
+}
+
 /** The guest's hardware: everything both `lodge start` and the raw-QEMU baseline share. */
 export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string }): string[] {
   const { spec, boot, accelerator } = input;
   const m = MACHINE[spec.machine];
-  const cmdline = spec.machine === 'microvm' && input.hostKhz ? `${boot.cmdline} tsc_early_khz=${input.hostKhz}` : boot.cmdline;
   return [
     '-nodefaults', '-no-user-config', '-display', 'none',
     '-machine', m.machine,
@@ -61,9 +85,7 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
     '-cpu', CPU_MODEL[accelerator],
     '-smp', smpOption(spec, accelerator),
     '-m', `${Math.ceil(spec.memory / 2 ** 20)}M`,
-    '-kernel', boot.kernel,
-    '-initrd', boot.initrd,
-    '-append', cmdline,
+    ...bootArgv(boot, spec.machine, input.hostKhz),
     ...rootDiskArgv(input.disk, m.bus, { iops: spec.diskIops, bps: spec.diskBps }),
     '-netdev', 'user,id=net0',
     '-device', option(`virtio-net-${m.bus}`, { netdev: 'net0' }),

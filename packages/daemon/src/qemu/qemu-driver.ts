@@ -9,7 +9,7 @@ import { QmpMonitor, cont } from '../qmp/index.js';
 import { checkSocketPaths, type DataFolder } from '../sys/data-folder.js';
 import { isRunning, processArgv, readPidFile } from '../sys/process-info.js';
 import { readLogFile } from './console-log.js';
-import { buildArgv } from './qemu-argv.js';
+import { bootFilesOf, buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
 import { QemuSupervisor } from './qemu-supervisor.js';
 import { guestResources } from './guest-resources.js';
@@ -62,7 +62,7 @@ export class QemuDriver implements VmDriver {
     const runFiles = [files.qmp, files.console, files.pid, files.agent, files.qga];
     const removeRunFiles = (): Promise<unknown> => Promise.all(runFiles.map((p) => rm(p, { force: true })));
     await removeRunFiles();
-    const boot = { kernel: join(image.folder, image.kernel), initrd: join(image.folder, image.initrd), cmdline: image.kernelCmdline };
+    const boot = bootFilesOf(image);
     const hostKhz = spec.machine === 'microvm' ? await this.hostKhz() : undefined;
     const argv = buildArgv({ spec, boot, files, accelerator: req.accelerator, hostKhz });
     const system = await this.binaries.system();
