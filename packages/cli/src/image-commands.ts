@@ -1,12 +1,16 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { buildWithProgress, wasCacheHit } from './image-builder.js';
+import { imageDetails } from './image-details.js';
+import { keyValueLines } from './key-value-lines.js';
+import { followOperation, operationError } from './operation-progress.js';
 import { imageTable } from './image-table.js';
 import type { Session } from './session.js';
 import { renderTable } from './text-table.js';
 
-/** `lodge image list|build`: the bases VMs boot from. */
+/** `lodge image list|build|import|rm|inspect`: the bases VMs boot from. */
 export function registerImageCommands(program: Command, session: Session): void {
-  const image = program.command('image').description('list and build images');
+  const image = program.command('image').description('list, build, import, remove and inspect images');
 
   image
     .command('list')
@@ -32,5 +36,43 @@ export function registerImageCommands(program: Command, session: Session): void 
       const client = await session.connect();
       const op = await buildWithProgress(client, session, name, { force: Boolean(flags.force) });
       await session.emit(op, () => (wasCacheHit(op) ? `Image ${name} is up to date (cache hit)` : `Built image ${name}`));
+    });
+
+  image
+    .command('import')
+    .description("copy a qcow2 or raw disk in as an image (checked with qemu-img; a backing file is refused); without --kernel it boots from its own bootloader")
+    .argument('<name>', 'name of the new image')
+    .argument('<file>', 'the qcow2 or raw disk image')
+    .option('--kernel <file>', 'a kernel to boot directly (copied in)')
+    .option('--initrd <file>', 'its initrd (copied in)')
+    .option('--cmdline <text>', 'its kernel command line, e.g. "console=ttyS0 root=/dev/vda1"')
+    .option('--json', 'print the finished operation as JSON')
+    .action(async (name: string, file: string, flags: { kernel?: string; initrd?: string; cmdline?: string }) => {
+      const client = await session.connect();
+      const abs = (p: string | undefined): string | undefined => (p === undefined ? undefined : resolve(p));
+      const op = await client.importImage({ name, file: resolve(file), kernel: abs(flags.kernel), initrd: abs(flags.initrd), cmdline: flags.cmdline });
+      const finished = await followOperation(client, op, { label: `image ${name}`, quiet: session.json });
+      if (finished.status === 'failed') throw operationError(finished);
+      await session.emit(finished, () => `Imported image ${name} from ${resolve(file)}`);
+    });
+
+  image
+    .command('rm')
+    .description('remove an image (refused while a VM is based on it)')
+    .argument('<name>', 'image name')
+    .option('--json', 'print the result as JSON')
+    .action(async (name: string) => {
+      const result = await (await session.connect()).removeImage(name);
+      await session.emit(result, () => `Removed image ${name}`);
+    });
+
+  image
+    .command('inspect')
+    .description("show an image's manifest, its disk as qemu-img sees it, and the VMs based on it")
+    .argument('<name>', 'image name')
+    .option('--json', 'print the details as JSON')
+    .action(async (name: string) => {
+      const details = await (await session.connect()).inspectImage(name);
+      await session.emit(details, () => keyValueLines(imageDetails(details)));
     });
 }

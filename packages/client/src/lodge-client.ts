@@ -4,7 +4,9 @@ import {
   type ExecStart,
   type GuestStatus,
   type HostReport,
+  type ImageDetails,
   type ImageEntry,
+  type ImageImportRequest,
   type LodgeEventRecord,
   type Operation,
   type Progress,
@@ -52,6 +54,11 @@ export class LodgeClient {
   image = (name: string): Promise<ImageEntry> => this.call('GET', API.image(name));
   buildImage = (name: string, opts: { force?: boolean } = {}): Promise<Operation> =>
     this.call('POST', `${API.imageBuild(name)}${opts.force ? '?force=1' : ''}`);
+  /** Starts an import of a user's qcow2 or raw disk (paths absolute, read by the daemon); follow it with wait(). */
+  importImage = (req: ImageImportRequest): Promise<Operation> => this.call('POST', API.images, req);
+  /** Refused (conflict) while a VM is based on the image. */
+  removeImage = (name: string): Promise<{ deleted: string }> => this.call('DELETE', API.image(name));
+  inspectImage = (name: string): Promise<ImageDetails> => this.call('GET', API.imageInspect(name));
 
   list = (): Promise<VmInfo[]> => this.call('GET', API.vms);
   get = (name: string): Promise<VmInfo> => this.call('GET', API.vm(name));

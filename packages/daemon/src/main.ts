@@ -2,6 +2,7 @@
 // Composition root: the one place that builds concrete objects and wires them together.
 import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
+import { join } from 'node:path';
 import { destination, pino } from 'pino';
 import { LodgeError } from '@lodge/api';
 import { createAgentChannel } from './agent/agent-channel.js';
@@ -29,7 +30,8 @@ import { probeHost } from './host/host-probe.js';
 import { readMemInfo } from './host/meminfo.js';
 import { locateQemu } from './host/qemu-binaries.js';
 import { readHostKhz } from './host/tsc-khz.js';
-import { buildImage, getImage, listImages } from './images/image-store.js';
+import { buildImage, getImage, importImage, listImages, removeImage } from './images/image-store.js';
+import { diskFacts } from './images/overlay-disk.js';
 import { QemuDriver, type QemuBinaries } from './qemu/qemu-driver.js';
 import { createQgaChannel } from './qga/index.js';
 import { listenApi } from './server/api-server.js';
@@ -73,6 +75,9 @@ async function main(): Promise<void> {
     get: (name) => getImage(folder.imagesDir, name),
     list: () => listImages(folder.imagesDir),
     build: (name, o) => buildImage(name, { imagesDir: folder.imagesDir, ...o }),
+    import: (request, o) => importImage({ imagesDir: folder.imagesDir, request, ...o }),
+    remove: (name, confirmUnused) => removeImage(folder.imagesDir, name, confirmUnused),
+    diskFacts: async (image) => diskFacts(await qemuBinaries.img(), join(image.folder, image.disk)),
   };
   const cgroups = await hostCgroups({ ...(await probeCgroups()), dataRoot: folder.root });
   const driver = new QemuDriver(folder, qemuBinaries, () => readHostKhz(), cgroups);
@@ -102,12 +107,13 @@ async function main(): Promise<void> {
     growFilesystem: (vm, disk) => growFilesystemNote(guest, vm, disk, async () => (await driver.diskFile(vm, disk)).sizeBytes),
   };
   const locks = new KeyedLock();
+  const vms = new VmInventory({ records, driver, images: catalog, lifecycle, host });
   const services: Services = {
-    vms: new VmInventory({ records, driver, images: catalog, lifecycle, host }),
+    vms,
     lifecycle,
     settings: new VmSettings({ records, lifecycle, driver, host, guest: followUp, locks }),
     disks: new VmDisks({ records, lifecycle, driver, guest: followUp, locks }),
-    images: new ImageService({ catalog, ops, usersOf: (image) => records.list().filter((r) => r.spec.image === image).map((r) => r.name) }),
+    images: new ImageService({ catalog, ops, usersOf: (image) => vms.usersOf(image) }),
     host: new HostService({ host, lifecycle, usage: () => metrics.usage() }),
     ops,
     bus,

@@ -1,9 +1,9 @@
-import { ImageName, LodgeError, type ImageEntry, type Operation } from '@lodge/api';
+import { ImageImportRequest, ImageName, LodgeError, type ImageDetails, type ImageEntry, type Operation } from '@lodge/api';
 import type { Operations } from './operations.js';
 import { parseOrThrow } from './validate.js';
 import type { ImageCatalog } from '../ports/vm-driver.js';
 
-/** Image listing and builds; one build per image at a time. */
+/** Image listing, builds, imports and removal; one build or import per image at a time. */
 export class ImageService {
   private readonly building = new Set<string>();
 
@@ -27,13 +27,53 @@ export class ImageService {
     return this.d.catalog.get(parseOrThrow(ImageName, name, 'image name'));
   }
 
+  async inspect(name: string): Promise<ImageDetails> {
+    const image = await this.get(name);
+    return { image, disk: await this.d.catalog.diskFacts(image), usedBy: this.d.usersOf(image.name) };
+  }
+
+  private claim(name: string, busy: string): void {
+    if (this.building.has(name)) throw new LodgeError('conflict', `image "${name}" is ${busy}`, { hint: 'wait for it to finish; lodge image list shows it when done' });
+    this.building.add(name);
+  }
+
+  /** A name already taken answers at once; the file's checks and the copy run as an operation. */
+  async import(input: unknown): Promise<Operation> {
+    const request = parseOrThrow(ImageImportRequest, input, 'image import');
+    const exists = await this.d.catalog.get(request.name).then(() => true, () => false);
+    if (exists) throw new LodgeError('already_exists', `image "${request.name}" already exists`, { hint: `pick another name, or remove it first: lodge image rm ${request.name}` });
+    this.claim(request.name, 'already being built or imported');
+    return this.d.ops.run('image.import', request.name, async (ctx) => {
+      try {
+        await this.d.catalog.import(request, { onProgress: (p) => ctx.progress(p) });
+      } finally {
+        this.building.delete(request.name);
+      }
+    });
+  }
+
+  /** Refused while a VM is based on it (its disk is an overlay on the image's base file). */
+  async remove(name: string): Promise<void> {
+    parseOrThrow(ImageName, name, 'image name');
+    this.claim(name, 'being built or imported');
+    try {
+      await this.d.catalog.remove(name, () => {
+        const users = this.d.usersOf(name);
+        if (users.length === 0) return;
+        throw new LodgeError('conflict', `image "${name}" is the base of VM(s) ${users.join(', ')}: their disks are overlays on it`, {
+          hint: `delete those VMs first: lodge delete ${users.join(' ')}`,
+          details: { vms: users },
+        });
+      });
+    } finally {
+      this.building.delete(name);
+    }
+  }
+
   build(name: string, opts: { force: boolean }): Operation {
     parseOrThrow(ImageName, name, 'image name');
     if (opts.force) this.refuseReplacing(name, 'a forced rebuild');
-    if (this.building.has(name)) {
-      throw new LodgeError('conflict', `image "${name}" is already being built`, { hint: 'wait for that build; lodge image list shows it when done' });
-    }
-    this.building.add(name);
+    this.claim(name, 'already being built');
     return this.d.ops.run('image.build', name, async (ctx) => {
       try {
         const { cached } = await this.d.catalog.build(name, {

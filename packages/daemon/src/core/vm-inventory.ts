@@ -9,12 +9,19 @@ import type { VmRecords } from './vm-records.js';
 
 /** Create, list, inspect and delete VMs; console and log access. */
 export class VmInventory {
-  /** Names being created right now, so two creates of one name cannot both pass the existence check. */
-  private readonly creating = new Set<string>();
+  /** VMs being created right now and their images: two creates of one name cannot both pass the existence check, and an image rm sees them. */
+  private readonly creating = new Map<string, string>();
 
   constructor(
     private readonly d: { records: VmRecords; driver: VmDriver; images: ImageCatalog; lifecycle: VmLifecycle; host: HostPort },
   ) {}
+
+  /** VMs based on the image: recorded ones and those being created. */
+  usersOf(image: string): string[] {
+    const recorded = this.d.records.list().filter((r) => r.spec.image === image).map((r) => r.name);
+    const pending = [...this.creating].filter(([, img]) => img === image).map(([name]) => name);
+    return [...new Set([...recorded, ...pending])];
+  }
 
   list(): VmInfo[] {
     return this.d.records.list().map((r) => this.d.records.info(r));
@@ -30,9 +37,14 @@ export class VmInventory {
       throw new LodgeError('already_exists', `VM "${spec.name}" already exists`, { hint: `pick another name, or delete it first: lodge delete ${spec.name}` });
     }
     checkCpuLimits(spec, (await this.d.host.resources()).cpus);
-    this.creating.add(spec.name);
+    this.creating.set(spec.name, spec.image);
     try {
       const image = await this.d.images.get(spec.image);
+      if (image.kernel === undefined && spec.machine === 'microvm') {
+        throw new LodgeError('invalid_argument', `image "${image.name}" has no kernel and boots from its disk, which a microvm VM cannot do`, {
+          hint: 'use --machine q35 (or pc), or import the image with --kernel',
+        });
+      }
       await this.d.driver.createDisk(spec, image);
       const now = new Date().toISOString();
       this.d.records.insert({ name: spec.name, spec, state: 'stopped', createdAt: now, updatedAt: now });

@@ -1,7 +1,10 @@
-import { readdir } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LodgeError, type ImageEntry } from '@lodge/api';
-import { readManifest } from './image-manifest.js';
+import { tempPrefix } from './image-folder.js';
+import { importImage as importInto, type ImportOptions } from './image-import.js';
+import { readManifest, syncDir } from './image-manifest.js';
 import { buildMicroImage, type BuildImageOptions } from './micro-image.js';
 
 type Recipe = (opts: BuildImageOptions) => Promise<{ image: ImageEntry; cached: boolean }>;
@@ -64,4 +67,42 @@ export async function buildImage(name: string, opts: BuildImageOptions): Promise
   const build = recipe(opts).finally(() => inflight.delete(key));
   inflight.set(key, build);
   return build;
+}
+
+/** Imports a user's disk under a name that is neither a recipe's nor an existing image's (or leftover folder's). */
+export async function importImage(o: ImportOptions): Promise<ImageEntry> {
+  const { name } = o.request;
+  if (isRecipe(name)) {
+    throw new LodgeError('conflict', `"${name}" is the name of a built-in recipe; an imported image needs its own name`, {
+      hint: `choose another name; taken by recipes: ${KNOWN_RECIPES.join(', ')}`,
+      details: { name, known: KNOWN_RECIPES },
+    });
+  }
+  const key = join(o.imagesDir, name);
+  const taken = await lstat(key).then(() => true, () => false);
+  if (taken || inflight.has(key)) {
+    throw new LodgeError('already_exists', `image "${name}" already exists`, { hint: `pick another name, or remove it first: lodge image rm ${name}`, details: { name } });
+  }
+  const run = importInto(o).then((image) => ({ image, cached: false })).finally(() => inflight.delete(key));
+  inflight.set(key, run);
+  return (await run).image;
+}
+
+/**
+ * Removes an image: its folder is first renamed out of sight (so no new VM can be based on it), then
+ * `confirmUnused` runs; if it throws, the folder is put back and nothing changed.
+ */
+export async function removeImage(imagesDir: string, name: string, confirmUnused: () => void): Promise<void> {
+  const image = await getImage(imagesDir, name);
+  if (inflight.has(image.folder)) throw new LodgeError('conflict', `image "${name}" is being built or imported`, { hint: 'wait for it to finish' });
+  const aside = join(imagesDir, `${tempPrefix(name)}rm-${randomBytes(4).toString('hex')}`);
+  await rename(image.folder, aside);
+  try {
+    confirmUnused();
+  } catch (err) {
+    await rename(aside, image.folder);
+    throw err;
+  }
+  await syncDir(imagesDir);
+  await rm(aside, { recursive: true, force: true });
 }

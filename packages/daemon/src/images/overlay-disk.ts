@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { formatSize, LodgeError } from '@lodge/api';
+import { formatSize, LodgeError, type ImageDiskFacts } from '@lodge/api';
 
 const run = promisify(execFile);
 
@@ -8,6 +8,13 @@ const run = promisify(execFile);
 export async function virtualSize(qemuImg: string, path: string, format = 'qcow2'): Promise<number> {
   const { stdout } = await run(qemuImg, ['info', '--output=json', '-f', format, path]);
   return (JSON.parse(stdout) as { 'virtual-size': number })['virtual-size'];
+}
+
+/** Format, virtual size and bytes on the host of an image's base disk (our own qcow2, so the format is given). */
+export async function diskFacts(qemuImg: string, path: string): Promise<ImageDiskFacts> {
+  const { stdout } = await run(qemuImg, ['info', '--output=json', '-f', 'qcow2', path]);
+  const info = JSON.parse(stdout) as { format: string; 'virtual-size': number; 'actual-size': number };
+  return { format: info.format, virtualSizeBytes: info['virtual-size'], actualSizeBytes: info['actual-size'] };
 }
 
 /** A copy-on-write qcow2 overlay of `base`, `size` bytes large (never smaller than the base). */

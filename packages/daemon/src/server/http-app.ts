@@ -33,6 +33,12 @@ export function httpApp(s: Services): Hono {
 
   app.get(API.images, async (c) => c.json(await s.images.list()));
   app.get('/v1/images/:name', async (c) => c.json(await s.images.get(c.req.param('name'))));
+  app.post(API.images, async (c) => c.json(await s.images.import(await jsonBody(c)), 202));
+  app.get('/v1/images/:name/inspect', async (c) => c.json(await s.images.inspect(c.req.param('name'))));
+  app.delete('/v1/images/:name', async (c) => {
+    await s.images.remove(c.req.param('name'));
+    return c.json({ deleted: c.req.param('name') });
+  });
   app.post('/v1/images/:name/build', (c) => c.json(s.images.build(c.req.param('name'), { force: flag(c, 'force') }), 202));
 
   app.get(API.vms, (c) => c.json(s.vms.list().map(withGuest)));
