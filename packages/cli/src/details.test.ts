@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { HostReport, ImageEntry, VmInfo } from '@lodge/api';
 import { hostDetails } from './host-details.js';
 import { imageTable } from './image-table.js';
+import { imageDetails } from './image-details.js';
 import { keyValueLines } from './key-value-lines.js';
 import { vmDetails } from './vm-details.js';
 
@@ -79,5 +80,17 @@ describe('imageTable', () => {
   it('says an imported image boots from its disk and names the file it came from', () => {
     const image = { name: 'mine', sizeBytes: 2 ** 20, builtAt: '2025-11-25T21:40:12.345Z', importedFrom: '/home/u/disk.raw' } as ImageEntry;
     expect(imageTable([image]).rows).toEqual([['mine', '1M', '(boots from disk)', '2025-11-25 21:40 UTC', 'imported from /home/u/disk.raw']]);
+  });
+});
+
+describe('imageDetails', () => {
+  it('shows the source, how it boots, qemu-img facts of the disk and the VMs using it', () => {
+    const image = { name: 'mine', folder: '/i/mine', disk: 'disk.qcow2', kernelCmdline: '', sizeBytes: 2 ** 20, builtAt: '2025-11-25T21:40:12.345Z', importedFrom: '/u/d.raw' } as ImageEntry;
+    const text = keyValueLines(imageDetails({ image, disk: { format: 'qcow2', virtualSizeBytes: 2 ** 30, actualSizeBytes: 2 ** 20 }, usedBy: ['web', 'db'] }));
+    expect(text).toContain('source:   imported from /u/d.raw');
+    expect(text).toContain('boot:     from its disk (firmware, then its bootloader)');
+    expect(text).toContain('disk:     disk.qcow2: qcow2, virtual size 1G, 1M on disk');
+    expect(text).toContain('used by:  web, db');
+    expect(text).not.toContain('kernel:');
   });
 });
