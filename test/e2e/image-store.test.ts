@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageDetails, ImageEntry } from '@lodge/api';
@@ -51,7 +51,7 @@ describe('image store: import, list, inspect, rm, and a VM booting an imported d
     }
     storeHolds(['boot-raw', 'boot-q']);
     const list = await lodge.cli(['image', 'list']);
-    expect(list.stdout).toMatch(/boot-raw\s+1M\s+\(boots from disk\)\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+imported from .*\/boot\.raw/);
+    expect(list.stdout).toMatch(/boot-raw\s+\d+K\s+\(boots from disk\)\s+\d{4}-\d\d-\d\d \d\d:\d\d UTC\s+imported from .*\/boot\.raw/);
     const json = await lodge.cliJson<ImageEntry[]>(['image', 'list']);
     expect(json.map((i) => [i.name, i.importedFrom, i.kernel])).toEqual([['boot-q', join(files, 'boot.qcow2'), undefined], ['boot-raw', join(files, 'boot.raw'), undefined]]);
   });
@@ -85,7 +85,7 @@ describe('image store: import, list, inspect, rm, and a VM booting an imported d
     const started = await lodge.cli(['start', 'diskboot', '--no-wait']);
     expect(started.code, started.stderr).toBe(0);
     await lodge.waitForConsole('diskboot', DISK_MARKER, 60_000);
-    const cmdline = JSON.parse(execFileSync('cat', [join(lodge.home, 'vms/diskboot/cmdline')], { encoding: 'utf8' })) as string[];
+    const cmdline = JSON.parse(readFileSync(join(lodge.home, 'vms/diskboot/qemu.cmdline'), 'utf8')) as string[];
     expect(cmdline).not.toContain('-kernel');
 
     const details = await lodge.cliJson<ImageDetails>(['image', 'inspect', 'boot-q']);
