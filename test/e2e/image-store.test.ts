@@ -3,7 +3,7 @@ import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } fr
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageDetails, ImageEntry } from '@lodge/api';
-import { TestLodge } from './harness.js';
+import { IMAGES_DIR, TestLodge } from './harness.js';
 
 /** What the boot sector below writes to COM1 once SeaBIOS has run it from the VM's disk. */
 const DISK_MARKER = 'lodge-disk-boot: boot sector reached';
@@ -113,5 +113,20 @@ describe('image store: import, list, inspect, rm, and a VM booting an imported d
     expect((await lodge.cli(['image', 'rm', 'boot-q'])).code).toBe(0);
     storeHolds([]);
     expect(existsSync(join(lodge.home, 'vms', 'diskboot'))).toBe(false);
+  });
+
+  it('imports a disk with --kernel, --initrd and --cmdline and boots it directly (the micro image\'s own files)', async () => {
+    const micro = JSON.parse(readFileSync(join(IMAGES_DIR, 'micro/image.json'), 'utf8')) as ImageEntry;
+    const from = (f: string | undefined): string => join(IMAGES_DIR, 'micro', f ?? 'missing');
+    const r = await lodge.cli(['image', 'import', 'direct', from(micro.disk), '--kernel', from(micro.kernel), '--initrd', from(micro.initrd), '--cmdline', micro.kernelCmdline]);
+    expect(r.code, r.stderr).toBe(0);
+    const details = await lodge.cliJson<ImageDetails>(['image', 'inspect', 'direct']);
+    expect(details.image).toMatchObject({ kernel: 'vmlinuz', initrd: 'initrd.img', kernelCmdline: micro.kernelCmdline, importedFrom: from(micro.disk) });
+    await lodge.bootVm('direct-vm', ['--image', 'direct', '--memory', '192M', '--cpus', '1']); // start waits for the guest agent, then the init marker
+    const cmdline = JSON.parse(readFileSync(join(lodge.home, 'vms/direct-vm/qemu.cmdline'), 'utf8')) as string[];
+    expect(cmdline[cmdline.indexOf('-kernel') + 1]).toBe(join(images, 'direct/vmlinuz'));
+    expect((await lodge.cli(['delete', 'direct-vm', '--force'])).code).toBe(0);
+    expect((await lodge.cli(['image', 'rm', 'direct'])).code).toBe(0);
+    storeHolds([]);
   });
 });
