@@ -76,9 +76,6 @@ export const DiskInfo = z.object({
   path: z.string(),
   /** Whether the running QEMU has it attached (false while the VM is stopped). */
   attached: z.boolean(),
-  /** The guest's device, e.g. /dev/vdb, when known. */
-  guestDevice: z.string().optional(),
 });
 export type DiskInfo = z.infer<typeof DiskInfo>;
 
-export const DISK_SIZE = { min: 1 * MiB } as const;

@@ -39,4 +39,23 @@ describe('shutdownRuntime', () => {
     expect(runtime.quit).toHaveBeenCalledTimes(1);
     expect(why[0]).toMatch(/did not power off within 0.3s/);
   });
+
+  it('succeeds when QEMU exits while a power-button press is in flight', async () => {
+    const { runtime, exit } = deafRuntime();
+    let presses = 0;
+    runtime.powerdown.mockImplementation(async () => {
+      if (++presses < 2) return;
+      setTimeout(exit, 10);
+      throw new Error('QMP command "system_powerdown" failed: connection closed');
+    });
+    await shutdownRuntime(runtime, { force: false, timeoutSec: 30, progress: () => undefined, onEscalate: () => undefined });
+    expect(presses).toBe(2);
+    expect(runtime.quit).not.toHaveBeenCalled();
+  });
+
+  it('still fails when a press fails and QEMU lives on', async () => {
+    const { runtime } = deafRuntime();
+    runtime.powerdown.mockRejectedValue(new Error('QMP is broken'));
+    await expect(shutdownRuntime(runtime, { force: false, timeoutSec: 30, progress: () => undefined, onEscalate: () => undefined })).rejects.toThrow('QMP is broken');
+  }, 10_000);
 });
