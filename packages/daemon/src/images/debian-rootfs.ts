@@ -5,7 +5,7 @@ import { pipeCommand } from './host-command.js';
 /** What goes into the debian-12 rootfs besides the essential set and apt (--variant=apt); no Recommends. */
 export const DEBIAN_PACKAGES = [
   'systemd', 'systemd-sysv', 'udev', 'dbus', 'libpam-systemd', 'systemd-resolved',
-  'linux-image-cloud-amd64', 'initramfs-tools', 'e2fsprogs',
+  'linux-image-cloud-amd64', 'initramfs-tools', 'zstd', 'e2fsprogs',
   'nodejs', 'qemu-guest-agent', 'openssh-server', 'sudo', 'iproute2', 'procps',
 ];
 
