@@ -6,7 +6,7 @@ import { AGENT_PORT_NAME } from '@lodge/api/guest';
 import { debianRecipeHash } from './debian-image.js';
 import { DEBIAN_FILES, extractBootFiles, kernelRelease } from './debian-boot-files.js';
 import { AGENT_DEVICE_UNIT, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES } from './debian-root.js';
-import { DEBIAN_PACKAGES, mmdebstrapArgs, shellQuote } from './debian-rootfs.js';
+import { DEBIAN_PACKAGES, mmdebstrapArgs, mountsUnder, shellQuote } from './debian-rootfs.js';
 
 const agent = (a: string) => ({ sha256: { 'lodge-agent.mjs': a, 'lodge-guest.mjs': 'g' } });
 const file = (path: string): string => DEBIAN_ROOT_FILES.find((f) => f.path === path)?.text ?? '';
@@ -80,5 +80,18 @@ describe('boot files', () => {
     await writeFile(join(dir, 'root/boot', `config-${rel}`), 'CONFIG_PVH=y\n');
     expect(await extractBootFiles(join(dir, 'root'), join(dir, 'out'))).toEqual({ kernelFile: DEBIAN_FILES.bzImage, release: rel });
     expect(await readFile(join(dir, 'out', DEBIAN_FILES.initrd), 'utf8')).toBe('initrd');
+  });
+});
+
+describe('mountsUnder', () => {
+  it('finds mount points at or below a folder, decoding escaped spaces, and not its prefix-sharing siblings', () => {
+    const info = [
+      '22 1 8:1 / / rw - ext4 /dev/vda rw',
+      '90 22 0:5 / /img/.debian-12.tmp-x/.work/root/proc rw - proc proc rw',
+      '91 22 0:6 / /img/.debian-12.tmp-x/.work/root/dev/my\\040dir rw - tmpfs tmpfs rw',
+      '92 22 0:7 / /img/.debian-12.tmp-xy/proc rw - proc proc rw',
+    ].join('\n');
+    expect(mountsUnder(info, '/img/.debian-12.tmp-x')).toEqual(['/img/.debian-12.tmp-x/.work/root/proc', '/img/.debian-12.tmp-x/.work/root/dev/my dir']);
+    expect(mountsUnder(info, '/elsewhere')).toEqual([]);
   });
 });

@@ -5,7 +5,7 @@ import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, loadAgentFiles, type AgentFiles } fr
 import { hostReleaseSources } from './apt-sources.js';
 import { DEBIAN_FILES, extractBootFiles } from './debian-boot-files.js';
 import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
-import { buildRootfs, mmdebstrapArgs } from './debian-rootfs.js';
+import { assertNothingMounted, buildRootfs, mmdebstrapArgs } from './debian-rootfs.js';
 import { publishFolder, removeStaleTemps, tempPrefix } from './image-folder.js';
 import { readManifest, recipeHash, writeManifest } from './image-manifest.js';
 import { imageSize, writeFiles } from './micro-assembly.js';
@@ -96,6 +96,7 @@ export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image
     opts.onProgress?.({ step: 'done', percent: 100 });
     return { image: { ...((await readManifest(folder)) ?? info), folder }, cached: false };
   } catch (err) {
+    await assertNothingMounted(tmp);
     await rm(tmp, { recursive: true, force: true });
     throw signal?.aborted ? signal.reason : err;
   }

@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { LodgeError } from '@lodge/api';
 import { pipeCommand } from './host-command.js';
 
@@ -63,4 +63,27 @@ export async function buildRootfs(o: RootfsOptions & { sources: string; log: str
   }
   await mkdir(o.debCache, { recursive: true });
   await pipeCommand('mmdebstrap', mmdebstrapArgs(o), { input: o.sources, outputFile: o.log, signal: o.signal });
+}
+
+/** Mount points at or below dir in a mountinfo text (field 5, octal escapes decoded). */
+export function mountsUnder(mountinfo: string, dir: string): string[] {
+  const prefix = dir.endsWith('/') ? dir : `${dir}/`;
+  return mountinfo
+    .split('\n')
+    .map((line) => (line.split(' ')[4] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(Number.parseInt(o, 8))))
+    .filter((m) => m === dir || m.startsWith(prefix));
+}
+
+/**
+ * Refuses to let a failed build's folder be removed while mmdebstrap (killed mid-build) left /proc, /sys or /dev
+ * mounted in it: a recursive rm would reach into the host's.
+ */
+export async function assertNothingMounted(dir: string): Promise<void> {
+  const left = mountsUnder(await readFile('/proc/self/mountinfo', 'utf8').catch(() => ''), dir);
+  if (left.length > 0) {
+    throw new LodgeError('internal', `the failed build left file systems mounted in ${dir}: ${left.join(', ')}`, {
+      hint: `unmount them (umount -R ${left[0] ?? dir}), then remove ${dir}`,
+      details: { mounts: left },
+    });
+  }
 }
