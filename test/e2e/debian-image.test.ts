@@ -44,10 +44,12 @@ describe('debian-12 image', () => {
     console.log(`systemctl is-system-running: ${running.stdout.trim()}`);
     expect(running.stdout.split('\n')[0], `failed units:\n${running.stdout}`).toBe('running');
     expect(lodge.consoleLog('dev')).toContain(image.bootMarker);
+    const analyze = await exec('systemd-analyze; systemd-analyze blame | head -8; journalctl -b -o short-monotonic -u lodge-agent -u qemu-guest-agent | grep -i started');
+    console.log(analyze.stdout);
   }, 400_000);
 
   it('lodge exec runs commands as root in a Debian 12 with apt, Node and sudo', async () => {
-    const r = await exec('id -u; . /etc/os-release; echo "$VERSION_ID"; command -v apt-get node sudo | wc -l; node -e "console.log(6*7)"');
+    const r = await exec('id -u; . /etc/os-release; echo "$VERSION_ID"; for p in apt-get node sudo; do command -v $p; done | wc -l; node -e "console.log(6*7)"');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toBe('0\n12\n3\n42\n');
   }, 120_000);

@@ -17,9 +17,13 @@ SUBSYSTEM=="virtio-ports", ATTR{name}=="${AGENT_PORT_NAME}", TAG+="systemd", ENV
 
 const AGENT_UNIT = `[Unit]
 Description=Lodge agent (the host's commands over virtio-serial)
-# Started by udev when its port appears (60-lodge-agent.rules), stopped when the port goes.
+# Started by udev when its port appears (60-lodge-agent.rules), stopped when the port goes. Early (no default
+# dependencies): Node takes seconds to start under TCG, and lodge start waits for it, not for the rest of boot.
+DefaultDependencies=no
 BindsTo=${AGENT_DEVICE_UNIT}
 After=${AGENT_DEVICE_UNIT} systemd-tmpfiles-setup.service
+Conflicts=shutdown.target
+Before=shutdown.target
 
 [Service]
 ExecStart=${GUEST_AGENT.run}
