@@ -51,7 +51,8 @@ describe('debian root files', () => {
     expect(file('etc/systemd/network/80-lodge-dhcp.network')).toMatch(/^DHCP=ipv4$/m);
   });
   it('makes sshd host keys per VM: keygen before the config test', () => {
-    expect(file('etc/systemd/system/ssh.service.d/lodge-host-keys.conf')).toMatch(/ExecStartPre=\nExecStartPre=\/usr\/bin\/ssh-keygen -A\nExecStartPre=\/usr\/sbin\/sshd -t/);
+    expect(file('etc/systemd/system/ssh.service.d/lodge-host-keys.conf')).toMatch(/ExecStartPre=\nExecStartPre=\/usr\/lib\/lodge\/ssh-host-keys\nExecStartPre=\/usr\/sbin\/sshd -t/);
+    expect(file('usr/lib/lodge/ssh-host-keys')).toContain('ssh-keygen -q -t "$t"');
     expect(DEBIAN_CUSTOMIZE).toContain('rm -f /etc/ssh/ssh_host_*');
   });
 });
