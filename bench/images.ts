@@ -87,8 +87,12 @@ async function main(): Promise<void> {
     const image = (await lodge.client.images()).find((i) => i.name === IMAGE);
     if (!image) throw new Error('no image after the build');
     const qcow2 = statSync(join(image.folder, image.disk)).size;
+    const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+    console.log(`bench/images: ${IMAGE}, TCG, ${RUNS} boots each, q35, 1 vCPU, 512M`);
+    console.log(`build: cold ${s(cold)}   cache hit ${s(hit)}   forced rebuild (.debs cached) ${s(warm)}`);
+    console.log(`size: ${(image.sizeBytes / 2 ** 20).toFixed(0)} MiB (kernel + initrd + compressed qcow2 ${(qcow2 / 2 ** 20).toFixed(0)} MiB)`);
 
-    await lodge.client.create({ name: 'bench', memory: '512M', cpus: 1 });
+    await lodge.client.create({ name: 'bench', image: IMAGE, memory: '512M', cpus: 1 });
     await bootLodge(lodge, 'bench'); // first boot (host keys, grow-root) and qemu.cmdline, not timed
     const agentSocket = join(scratch, 'agent.sock');
     const { binary, argv } = rawArgv(join(lodge.home, 'vms', 'bench', 'qemu.cmdline'), agentSocket);
@@ -98,11 +102,7 @@ async function main(): Promise<void> {
       raw.push(await bootRaw(binary, argv, agentSocket));
       viaLodge.push(await bootLodge(lodge, 'bench'));
     }
-    const s = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
     const fmt = (xs: number[]): string => xs.map((x) => (x / 1000).toFixed(1)).join(' ');
-    console.log(`bench/images: ${IMAGE}, TCG, ${RUNS} boots each, q35, 1 vCPU, 512M`);
-    console.log(`build: cold ${s(cold)}   cache hit ${s(hit)}   forced rebuild (.debs cached) ${s(warm)}`);
-    console.log(`size: ${(image.sizeBytes / 2 ** 20).toFixed(0)} MiB (kernel + initrd + compressed qcow2 ${(qcow2 / 2 ** 20).toFixed(0)} MiB)`);
     console.log(`(a) raw qemu-system-x86_64 → agent Hello   median ${s(median(raw))}   [${fmt(raw)}]`);
     console.log(`(b) lodge start → agent ready             median ${s(median(viaLodge))}   [${fmt(viaLodge)}]`);
     console.log(`ratio (b)/(a) = ${(median(viaLodge) / median(raw)).toFixed(3)}   (target ≤ 1.15)`);
