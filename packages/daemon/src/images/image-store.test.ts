@@ -77,7 +77,7 @@ describe('getImage', () => {
 
 describe('buildImage', () => {
   it('rejects an unknown recipe with invalid_argument, listing the known ones', async () => {
-    expect(KNOWN_RECIPES).toEqual(['micro']);
+    expect(KNOWN_RECIPES).toEqual(['micro', 'debian-12']);
     const err = (await buildImage('toString', { imagesDir: dir }).catch((e: unknown) => e)) as LodgeError;
     expect(err.code).toBe('invalid_argument');
     expect(err.message).toContain('known images: micro');

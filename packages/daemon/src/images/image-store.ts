@@ -5,11 +5,12 @@ import { LodgeError, type ImageEntry } from '@lodge/api';
 import { tempPrefix } from './image-folder.js';
 import { importImage as importInto, type ImportOptions } from './image-import.js';
 import { readManifest, syncDir } from './image-manifest.js';
+import { buildDebianImage, DEBIAN_IMAGE_NAME } from './debian-image.js';
 import { buildMicroImage, type BuildImageOptions } from './micro-image.js';
 
 type Recipe = (opts: BuildImageOptions) => Promise<{ image: ImageEntry; cached: boolean }>;
 
-const RECIPES: Record<string, Recipe> = { micro: buildMicroImage };
+const RECIPES: Record<string, Recipe> = { micro: buildMicroImage, [DEBIAN_IMAGE_NAME]: buildDebianImage };
 
 /** Names of the images Lodge knows how to build. */
 export const KNOWN_RECIPES: readonly string[] = Object.keys(RECIPES);

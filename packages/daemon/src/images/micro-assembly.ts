@@ -37,7 +37,8 @@ export interface Assembly {
   absent: string[];
 }
 
-async function writeFiles(root: string, files: (Omit<RootFile, 'text'> & { text: string | Buffer })[]): Promise<void> {
+/** Writes files under root with their exact modes. */
+export async function writeFiles(root: string, files: (Omit<RootFile, 'text'> & { text: string | Buffer })[]): Promise<void> {
   for (const f of files) {
     await mkdir(dirname(join(root, f.path)), { recursive: true });
     await writeFile(join(root, f.path), f.text);

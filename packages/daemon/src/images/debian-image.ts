@@ -1,0 +1,103 @@
+import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ImageEntry, ImageInfo } from '@lodge/api';
+import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, loadAgentFiles, type AgentFiles } from './agent-files.js';
+import { hostReleaseSources } from './apt-sources.js';
+import { DEBIAN_FILES, extractBootFiles } from './debian-boot-files.js';
+import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
+import { assertNothingMounted, buildRootfs, mmdebstrapArgs } from './debian-rootfs.js';
+import { publishFolder, removeStaleTemps, tempPrefix } from './image-folder.js';
+import { readManifest, recipeHash, writeManifest } from './image-manifest.js';
+import { imageSize, writeFiles } from './micro-assembly.js';
+import type { BuildImageOptions } from './micro-image.js';
+import { runCommand } from './host-command.js';
+import { buildRootDisk } from './root-disk.js';
+
+export const DEBIAN_IMAGE_NAME = 'debian-12';
+const CODENAME = 'bookworm';
+/** Bump when the build steps change in a way the recipe texts below do not show. */
+const BUILDER_VERSION = 'debian-builder/1';
+/** The base file system; a VM's disk is at least this big and its root grows to it at first boot (grow-root). */
+const ROOT_DISK_MIB = 2048;
+/** quiet: console output costs boot time under TCG; panic=-1: a panic resets; cryptomgr.notests: ~0.5 s saved. */
+export const DEBIAN_KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet panic=-1 cryptomgr.notests';
+
+/** The recipe hash: every text that shapes the image (mmdebstrap's arguments with placeholder paths) and the agent files. */
+export function debianRecipeHash(agent: Pick<AgentFiles, 'sha256'>): string {
+  const args = mmdebstrapArgs({ codename: CODENAME, target: 'TARGET', debCache: 'CACHE', filesDir: 'FILES', customize: DEBIAN_CUSTOMIZE });
+  return recipeHash([
+    BUILDER_VERSION, JSON.stringify(args), JSON.stringify(DEBIAN_ROOT_FILES), MACHINE_ID_TEXT, String(ROOT_DISK_MIB),
+    DEBIAN_KERNEL_CMDLINE, DEBIAN_BOOT_MARKER, JSON.stringify(Object.entries(agent.sha256).sort()),
+  ]);
+}
+
+/** Installed packages and versions, read from the rootfs's dpkg database. */
+async function installedPackages(rootfs: string, signal?: AbortSignal): Promise<Record<string, string>> {
+  const out = await runCommand('dpkg-query', [`--admindir=${join(rootfs, 'var/lib/dpkg')}`, '-W', '-f', '${Package}\t${Version}\n'], { signal });
+  return Object.fromEntries(out.trim().split('\n').map((l) => l.split('\t') as [string, string]));
+}
+
+/**
+ * Builds (or finds) the "debian-12" image: an mmdebstrap'd Debian 12 with systemd, apt, the cloud kernel,
+ * Node and the Lodge agent, qemu-guest-agent and sshd, as a compressed qcow2 plus kernel and initrd.
+ */
+export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image: ImageEntry; cached: boolean }> {
+  const { imagesDir, signal } = opts;
+  const folder = join(imagesDir, DEBIAN_IMAGE_NAME);
+  signal?.throwIfAborted();
+  const agent = await loadAgentFiles(opts.agentDir ?? process.env.LODGE_AGENT_DIR);
+  const hash = debianRecipeHash(agent);
+  const existing = await readManifest(folder);
+  if (!opts.force && existing?.recipeHash === hash) return { image: { ...existing, folder }, cached: true };
+  if (existing) opts.beforeReplace?.(opts.force ? 'a forced rebuild' : 'its recipe changed');
+  const progress = (step: string, percent: number): void => {
+    signal?.throwIfAborted();
+    opts.onProgress?.({ step, percent });
+  };
+  progress('reading apt sources', 0);
+  const sources = await hostReleaseSources(CODENAME);
+  await mkdir(imagesDir, { recursive: true });
+  await removeStaleTemps(imagesDir, DEBIAN_IMAGE_NAME);
+  const tmp = await mkdtemp(join(imagesDir, tempPrefix(DEBIAN_IMAGE_NAME)));
+  try {
+    await chmod(tmp, 0o755); // mkdtemp makes it 0700; QEMU may run as another user than the builder
+    const work = join(tmp, '.work');
+    const [rootfs, filesDir] = [join(work, 'root'), join(work, 'files')];
+    await writeFiles(filesDir, [
+      ...DEBIAN_ROOT_FILES,
+      ...AGENT_FILE_NAMES.map((name) => ({ path: `${GUEST_AGENT_DIR}/${name}`, mode: 0o644, text: agent.contents[name] })),
+    ]);
+    progress('bootstrapping Debian (mmdebstrap)', 5);
+    const debCache = join(imagesDir, '.cache', `${DEBIAN_IMAGE_NAME}-debs`);
+    await buildRootfs({ codename: CODENAME, target: rootfs, debCache, filesDir, customize: DEBIAN_CUSTOMIZE, sources, log: join(work, 'mmdebstrap.log'), signal });
+    await writeFile(join(rootfs, 'etc/machine-id'), MACHINE_ID_TEXT);
+    progress('extracting kernel and initrd', 70);
+    const boot = await extractBootFiles(rootfs, tmp, signal);
+    const packages = await installedPackages(rootfs, signal);
+    progress('building root disk', 75);
+    await buildRootDisk(
+      { stageDir: rootfs, rawFile: join(work, 'disk.raw'), output: join(tmp, DEBIAN_FILES.disk), sizeMiB: ROOT_DISK_MIB, label: 'lodge-root', compress: true, signal },
+      () => progress('converting to compressed qcow2', 85),
+    );
+    await rm(work, { recursive: true, force: true });
+    progress('writing manifest', 95);
+    const files = { kernel: boot.kernelFile, initrd: DEBIAN_FILES.initrd, disk: DEBIAN_FILES.disk };
+    const info: ImageInfo = {
+      name: DEBIAN_IMAGE_NAME, ...files, kernelCmdline: DEBIAN_KERNEL_CMDLINE, kernelVersion: boot.release,
+      sizeBytes: await imageSize(tmp, Object.values(files)), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
+    };
+    await writeManifest(tmp, { ...info, packages, agent: agent.sha256 });
+    signal?.throwIfAborted();
+    await publishFolder(tmp, folder).catch(async (err: NodeJS.ErrnoException) => {
+      // Another process published the same recipe between our two renames: theirs is as good as ours.
+      if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || (await readManifest(folder))?.recipeHash !== hash) throw err;
+      await rm(tmp, { recursive: true, force: true });
+    });
+    opts.onProgress?.({ step: 'done', percent: 100 });
+    return { image: { ...((await readManifest(folder)) ?? info), folder }, cached: false };
+  } catch (err) {
+    await assertNothingMounted(tmp);
+    await rm(tmp, { recursive: true, force: true });
+    throw signal?.aborted ? signal.reason : err;
+  }
+}
