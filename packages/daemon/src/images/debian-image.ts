@@ -1,15 +1,16 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageEntry, ImageInfo } from '@lodge/api';
-import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, loadAgentFiles, type AgentFiles } from './agent-files.js';
+import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, type AgentFiles } from './agent-files.js';
 import { hostReleaseSources } from './apt-sources.js';
 import { DEBIAN_FILES, extractBootFiles } from './debian-boot-files.js';
 import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
 import { assertNothingMounted, buildRootfs, mmdebstrapArgs } from './debian-rootfs.js';
 import { publishFolder, removeStaleTemps, tempPrefix } from './image-folder.js';
 import { readManifest, recipeHash, writeManifest } from './image-manifest.js';
+import { startRecipe } from './recipe-start.js';
 import { imageSize, writeFiles } from './micro-assembly.js';
-import type { BuildImageOptions } from './micro-image.js';
+import type { BuildImageOptions } from './recipe-start.js';
 import { runCommand } from './host-command.js';
 import { buildRootDisk } from './root-disk.js';
 
@@ -43,17 +44,9 @@ async function installedPackages(rootfs: string, signal?: AbortSignal): Promise<
  */
 export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image: ImageEntry; cached: boolean }> {
   const { imagesDir, signal } = opts;
-  const folder = join(imagesDir, DEBIAN_IMAGE_NAME);
-  signal?.throwIfAborted();
-  const agent = await loadAgentFiles(opts.agentDir ?? process.env.LODGE_AGENT_DIR);
-  const hash = debianRecipeHash(agent);
-  const existing = await readManifest(folder);
-  if (!opts.force && existing?.recipeHash === hash) return { image: { ...existing, folder }, cached: true };
-  if (existing) opts.beforeReplace?.(opts.force ? 'a forced rebuild' : 'its recipe changed');
-  const progress = (step: string, percent: number): void => {
-    signal?.throwIfAborted();
-    opts.onProgress?.({ step, percent });
-  };
+  const started = await startRecipe(DEBIAN_IMAGE_NAME, debianRecipeHash, opts);
+  if ('cached' in started) return started.cached;
+  const { folder, hash, agent, progress } = started;
   progress('reading apt sources', 0);
   const sources = await hostReleaseSources(CODENAME);
   await mkdir(imagesDir, { recursive: true });

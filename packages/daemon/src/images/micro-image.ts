@@ -1,30 +1,20 @@
 import { chmod, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LodgeError, type ImageEntry, type ImageInfo } from '@lodge/api';
-import { loadAgentFiles, type AgentFiles } from './agent-files.js';
+import type { AgentFiles } from './agent-files.js';
 import { CLOSURE_FLAGS, dependencyNames, fetchDebs, metapackageTarget, resolveVersions } from './debian-packages.js';
 import { GUEST_PACKAGES, GUEST_PROGRAMS, PRUNED_PATHS } from './guest-userland.js';
 import { publishFolder, removeStaleTemps, tempPrefix } from './image-folder.js';
 import { readManifest, recipeHash, writeManifest } from './image-manifest.js';
+import { startRecipe } from './recipe-start.js';
 import { assembleMicro, imageSize, MICRO_FILES } from './micro-assembly.js';
 import { INITRAMFS_INIT, MICRO_BOOT_DRIVERS, MICRO_BOOT_MARKER, MICRO_ON_DEMAND_DRIVERS } from './micro-init.js';
 import { MICRO_ROOT_DIRS, MICRO_ROOT_FILES, MICRO_ROOT_LINKS } from './micro-root.js';
 
 export { MICRO_BOOT_MARKER } from './micro-init.js';
 
-export interface BuildImageOptions {
-  imagesDir: string;
-  force?: boolean;
-  signal?: AbortSignal;
-  onProgress?: (p: { step: string; percent?: number }) => void;
-  /** Called before an existing image would be replaced; throwing stops the build (VMs may be based on it). */
-  beforeReplace?: (why: string) => void;
-  /**
-   * Folder holding the Lodge agent's lodge-agent.mjs and lodge-guest.mjs; default: $LODGE_AGENT_DIR, else the
-   * built @lodge/agent package.
-   */
-  agentDir?: string;
-}
+import type { BuildImageOptions } from './recipe-start.js';
+export type { BuildImageOptions };
 
 export const MICRO_IMAGE_NAME = 'micro';
 /** Bump when the build steps change in a way the recipe texts below do not show. */
@@ -61,18 +51,9 @@ export function microRecipeHash(agent: Pick<AgentFiles, 'sha256'>): string {
  */
 export async function buildMicroImage(opts: BuildImageOptions): Promise<{ image: ImageEntry; cached: boolean }> {
   const { imagesDir, signal } = opts;
-  const folder = join(imagesDir, MICRO_IMAGE_NAME);
-  signal?.throwIfAborted();
-  const agent = await loadAgentFiles(opts.agentDir ?? process.env.LODGE_AGENT_DIR);
-  const hash = microRecipeHash(agent);
-  const existing = await readManifest(folder);
-  if (!opts.force && existing?.recipeHash === hash) return { image: { ...existing, folder }, cached: true };
-  if (existing) opts.beforeReplace?.(opts.force ? 'a forced rebuild' : 'its recipe changed');
-  // Every step boundary is also an abort point, so fs-only stretches stop promptly too.
-  const progress = (step: string, percent: number): void => {
-    signal?.throwIfAborted();
-    opts.onProgress?.({ step, percent });
-  };
+  const started = await startRecipe(MICRO_IMAGE_NAME, microRecipeHash, opts);
+  if ('cached' in started) return started.cached;
+  const { folder, hash, agent, progress } = started;
   progress('resolving packages', 0);
   // Two rounds of apt-cache: names, then every version in one policy call.
   const apt = { signal, cacheDir: join(imagesDir, '.cache', 'apt') };

@@ -1,0 +1,46 @@
+import { join } from 'node:path';
+import type { ImageEntry } from '@lodge/api';
+import { loadAgentFiles, type AgentFiles } from './agent-files.js';
+import { readManifest } from './image-manifest.js';
+
+/** What every recipe's build takes. */
+export interface BuildImageOptions {
+  imagesDir: string;
+  force?: boolean;
+  signal?: AbortSignal;
+  onProgress?: (p: { step: string; percent?: number }) => void;
+  /** Called before an existing image would be replaced; throwing stops the build (VMs may be based on it). */
+  beforeReplace?: (why: string) => void;
+  /**
+   * Folder holding the Lodge agent's lodge-agent.mjs and lodge-guest.mjs; default: $LODGE_AGENT_DIR, else the
+   * built @lodge/agent package.
+   */
+  agentDir?: string;
+}
+
+export type BuildProgress = (step: string, percent: number) => void;
+
+/**
+ * What every recipe does first: its hash from its texts and the agent files, a cache hit when the built image has
+ * that hash (no apt lookup at all), else the go-ahead to build (after beforeReplace had its say).
+ */
+export async function startRecipe(
+  name: string,
+  hashOf: (agent: AgentFiles) => string,
+  opts: BuildImageOptions,
+): Promise<{ cached: { image: ImageEntry; cached: true } } | { folder: string; hash: string; agent: AgentFiles; progress: BuildProgress }> {
+  const { signal } = opts;
+  const folder = join(opts.imagesDir, name);
+  signal?.throwIfAborted();
+  const agent = await loadAgentFiles(opts.agentDir ?? process.env.LODGE_AGENT_DIR);
+  const hash = hashOf(agent);
+  const existing = await readManifest(folder);
+  if (!opts.force && existing?.recipeHash === hash) return { cached: { image: { ...existing, folder }, cached: true } };
+  if (existing) opts.beforeReplace?.(opts.force ? 'a forced rebuild' : 'its recipe changed');
+  // Every step boundary is also an abort point, so fs-only stretches stop promptly too.
+  const progress: BuildProgress = (step, percent) => {
+    signal?.throwIfAborted();
+    opts.onProgress?.({ step, percent });
+  };
+  return { folder, hash, agent, progress };
+}
