@@ -6,9 +6,9 @@ import { hostReleaseSources } from './apt-sources.js';
 import { DEBIAN_FILES, extractBootFiles } from './debian-boot-files.js';
 import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
 import { assertNothingMounted, buildRootfs, mmdebstrapArgs } from './debian-rootfs.js';
-import { publishFolder, removeStaleTemps, tempPrefix } from './image-folder.js';
-import { readManifest, recipeHash, writeManifest } from './image-manifest.js';
-import { startRecipe } from './recipe-start.js';
+import { removeStaleTemps, tempPrefix } from './image-folder.js';
+import { recipeHash, writeManifest } from './image-manifest.js';
+import { publishRecipe, startRecipe } from './recipe-start.js';
 import { imageSize, writeFiles } from './micro-assembly.js';
 import type { BuildImageOptions } from './recipe-start.js';
 import { runCommand } from './host-command.js';
@@ -80,14 +80,7 @@ export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image
       sizeBytes: await imageSize(tmp, Object.values(files)), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
     };
     await writeManifest(tmp, { ...info, packages, agent: agent.sha256 });
-    signal?.throwIfAborted();
-    await publishFolder(tmp, folder).catch(async (err: NodeJS.ErrnoException) => {
-      // Another process published the same recipe between our two renames: theirs is as good as ours.
-      if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || (await readManifest(folder))?.recipeHash !== hash) throw err;
-      await rm(tmp, { recursive: true, force: true });
-    });
-    opts.onProgress?.({ step: 'done', percent: 100 });
-    return { image: { ...((await readManifest(folder)) ?? info), folder }, cached: false };
+    return await publishRecipe({ tmp, folder, hash, info, opts });
   } catch (err) {
     await assertNothingMounted(tmp);
     await rm(tmp, { recursive: true, force: true });

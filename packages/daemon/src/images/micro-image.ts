@@ -4,9 +4,9 @@ import { LodgeError, type ImageEntry, type ImageInfo } from '@lodge/api';
 import type { AgentFiles } from './agent-files.js';
 import { CLOSURE_FLAGS, dependencyNames, fetchDebs, metapackageTarget, resolveVersions } from './debian-packages.js';
 import { GUEST_PACKAGES, GUEST_PROGRAMS, PRUNED_PATHS } from './guest-userland.js';
-import { publishFolder, removeStaleTemps, tempPrefix } from './image-folder.js';
-import { readManifest, recipeHash, writeManifest } from './image-manifest.js';
-import { startRecipe } from './recipe-start.js';
+import { removeStaleTemps, tempPrefix } from './image-folder.js';
+import { recipeHash, writeManifest } from './image-manifest.js';
+import { publishRecipe, startRecipe } from './recipe-start.js';
 import { assembleMicro, imageSize, MICRO_FILES } from './micro-assembly.js';
 import { INITRAMFS_INIT, MICRO_BOOT_DRIVERS, MICRO_BOOT_MARKER, MICRO_ON_DEMAND_DRIVERS } from './micro-init.js';
 import { MICRO_ROOT_DIRS, MICRO_ROOT_FILES, MICRO_ROOT_LINKS } from './micro-root.js';
@@ -88,14 +88,7 @@ export async function buildMicroImage(opts: BuildImageOptions): Promise<{ image:
     // Extra fields (dropped by the ImageInfo schema) say exactly what went in, for humans and `force` decisions.
     const packages = Object.fromEntries([kernelPkg, busyboxPkg, ...userland].map((p) => [p.name, p.version]));
     await writeManifest(tmp, { ...info, packages, agent: agent.sha256, bootModules: built.bootModules, builtIn: built.builtIn, absentDrivers: built.absent });
-    signal?.throwIfAborted();
-    await publishFolder(tmp, folder).catch(async (err: NodeJS.ErrnoException) => {
-      // Another process published the same recipe between our two renames: theirs is as good as ours.
-      if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || (await readManifest(folder))?.recipeHash !== hash) throw err;
-      await rm(tmp, { recursive: true, force: true });
-    });
-    opts.onProgress?.({ step: 'done', percent: 100 });
-    return { image: { ...((await readManifest(folder)) ?? info), folder }, cached: false };
+    return await publishRecipe({ tmp, folder, hash, info, opts });
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw signal?.aborted ? signal.reason : err;

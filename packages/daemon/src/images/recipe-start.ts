@@ -1,5 +1,7 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageEntry } from '@lodge/api';
+import type { ImageEntry, ImageInfo } from '@lodge/api';
+import { publishFolder } from './image-folder.js';
 import { loadAgentFiles, type AgentFiles } from './agent-files.js';
 import { readManifest } from './image-manifest.js';
 
@@ -43,4 +45,18 @@ export async function startRecipe(
     opts.onProgress?.({ step, percent });
   };
   return { folder, hash, agent, progress };
+}
+
+/**
+ * What every recipe does last: swaps the finished temp folder in and answers with the published image. Another
+ * process that published the same recipe between our two renames is as good as ours.
+ */
+export async function publishRecipe(o: { tmp: string; folder: string; hash: string; info: ImageInfo; opts: BuildImageOptions }): Promise<{ image: ImageEntry; cached: false }> {
+  o.opts.signal?.throwIfAborted();
+  await publishFolder(o.tmp, o.folder).catch(async (err: NodeJS.ErrnoException) => {
+    if ((err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') || (await readManifest(o.folder))?.recipeHash !== o.hash) throw err;
+    await rm(o.tmp, { recursive: true, force: true });
+  });
+  o.opts.onProgress?.({ step: 'done', percent: 100 });
+  return { image: { ...((await readManifest(o.folder)) ?? o.info), folder: o.folder }, cached: false };
 }
