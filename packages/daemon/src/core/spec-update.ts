@@ -1,5 +1,4 @@
 import { CPU_PRIORITIES, formatSize, LodgeError, type VmSpec, type VmUpdate } from '@lodge/api';
-import type { CpuLimits } from '../ports/vm-driver.js';
 
 /** The spec after `lodge set`, and the fields whose value really changed (in the order they are applied). */
 export function applyUpdate(spec: VmSpec, req: VmUpdate): { spec: VmSpec; changed: (keyof VmSpec)[] } {
@@ -24,8 +23,6 @@ export function applyUpdate(spec: VmSpec, req: VmUpdate): { spec: VmSpec; change
   const order: (keyof VmSpec)[] = ['cpuWeight', 'cpuMax', 'cpuPin', 'cpus', 'memory', 'diskIops', 'diskBps', 'disk'];
   return { spec: next, changed: order.filter((k) => next[k] !== spec[k]) };
 }
-
-export const cpuLimitsOf = (spec: VmSpec): CpuLimits => ({ weight: spec.cpuWeight, maxPercent: spec.cpuMax, pin: spec.cpuPin });
 
 /** Pinning and quotas must fit the host: CPUs it has, at most all of them. */
 export function checkCpuLimits(spec: Pick<VmSpec, 'name' | 'cpuPin' | 'cpuMax'>, hostCpus: number): void {

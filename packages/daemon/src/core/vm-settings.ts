@@ -1,7 +1,7 @@
 import { formatSize, LodgeError, VmUpdateRequest, type VmInfo, type VmSpec, type VmUpdateResult } from '@lodge/api';
-import type { HostPort, VmDriver, VmRuntime } from '../ports/vm-driver.js';
+import { cpuLimitsOf, type HostPort, type VmDriver, type VmRuntime } from '../ports/vm-driver.js';
 import type { KeyedLock } from './keyed-lock.js';
-import { applyUpdate, checkCpuLimits, cpuLimitsOf } from './spec-update.js';
+import { applyUpdate, checkCpuLimits } from './spec-update.js';
 import { assertAllowed } from './state-table.js';
 import { parseOrThrow } from './validate.js';
 import type { VmLifecycle } from './vm-lifecycle.js';

@@ -16,6 +16,9 @@ export interface CpuLimits {
   pin?: string;
 }
 
+/** A spec's CPU limits, as the driver applies them at launch and `lodge set` applies them live. */
+export const cpuLimitsOf = (spec: Pick<VmSpec, 'cpuWeight' | 'cpuMax' | 'cpuPin'>): CpuLimits => ({ weight: spec.cpuWeight, maxPercent: spec.cpuMax, pin: spec.cpuPin });
+
 /** What a running VM uses now, read from its cgroup, /proc and QMP. */
 export interface RuntimeSample {
   /** Cumulative host CPU time of the VM's cgroup (or QEMU's process where there is none). */

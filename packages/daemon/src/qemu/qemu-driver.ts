@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { LodgeError, type DiskSpec, type ImageEntry, type VmSpec } from '@lodge/api';
-import type { LaunchRequest, VmDriver, VmRuntime } from '../ports/vm-driver.js';
+import { cpuLimitsOf, type LaunchRequest, type VmDriver, type VmRuntime } from '../ports/vm-driver.js';
 import { createOverlay } from '../images/overlay-disk.js';
 import { QmpMonitor, cont } from '../qmp/index.js';
 import { checkSocketPaths, type DataFolder } from '../sys/data-folder.js';
@@ -68,8 +68,7 @@ export class QemuDriver implements VmDriver {
     const system = await this.binaries.system();
     await writeFile(f('cmdline'), `${JSON.stringify([system, ...argv])}\n`);
     // Made (and the limits checked) before QEMU exists: a refused pin or quota starts nothing.
-    const cpu = { weight: spec.cpuWeight, maxPercent: spec.cpuMax, pin: spec.cpuPin };
-    const group = await this.cgroups.create(spec.name, { cpu, memoryBytes: memoryLimitOf(spec) });
+    const group = await this.cgroups.create(spec.name, { cpu: cpuLimitsOf(spec), memoryBytes: memoryLimitOf(spec) });
     req.onProgress?.({ step: 'launching QEMU', percent: 20 });
     let pid: number | undefined;
     try {
