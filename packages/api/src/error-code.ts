@@ -11,6 +11,8 @@ export const ERROR_CODES = [
   'host_unsupported',
   'daemon_unreachable',
   'timeout',
+  /** First-boot provisioning failed in the guest (a script, a package); the VM keeps running for a look. */
+  'provision_failed',
   'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
@@ -56,6 +58,7 @@ export function httpStatusOf(code: ErrorCode): number {
     case 'daemon_unreachable':
       return 503;
     case 'qemu_failed':
+    case 'provision_failed':
     case 'internal':
       return 500;
   }

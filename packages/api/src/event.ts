@@ -27,6 +27,16 @@ export const LodgeEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('vm.metrics'), vm: z.string(), sample: VmSample }),
   /** A VM hit a host limit: e.g. its cgroup memory limit (the kernel reclaimed or OOM-killed inside it). */
   z.object({ type: z.literal('vm.limit'), vm: z.string(), resource: z.enum(['memory', 'cpu', 'disk']), message: z.string() }),
+  /** First-boot provisioning in the guest: one step started, finished, was skipped or failed (output tail on failure). */
+  z.object({
+    type: z.literal('vm.provision'),
+    vm: z.string(),
+    step: z.enum(['seed', 'hostname', 'users', 'files', 'packages', 'script', 'done']),
+    name: z.string().optional(),
+    status: z.enum(['started', 'ok', 'skipped', 'failed']),
+    message: z.string().optional(),
+    output: z.string().optional(),
+  }),
 ]);
 export type LodgeEventBody = z.infer<typeof LodgeEvent>;
 

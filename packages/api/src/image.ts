@@ -17,6 +17,13 @@ export const ImageInfo = z.object({
   importedFrom: z.string().optional(),
   /** Printed by the guest's init on the serial console once it runs. */
   bootMarker: z.string().optional(),
+  /**
+   * Who reads the NoCloud seed at boot: lodge (our provisioner, which reports progress to lodge start), cloud-init
+   * (a seed is attached, progress not followed), none (no seed; first-boot settings are refused). Absent: cloud-init.
+   */
+  firstBoot: z.enum(['lodge', 'cloud-init', 'none']).optional(),
+  /** Built images: the recipe's name and description. */
+  recipe: z.object({ name: z.string(), description: z.string().optional(), base: z.string().optional() }).optional(),
 });
 export type ImageInfo = z.infer<typeof ImageInfo>;
 

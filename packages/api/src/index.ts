@@ -10,3 +10,5 @@ export * from './image.js';
 export * from './guest-api-schemas.js';
 export * from './vm-resources.js';
 export * from './metrics.js';
+export * from './first-boot.js';
+export * from './image-recipe.js';

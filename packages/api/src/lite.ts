@@ -17,3 +17,5 @@ export type * from './host.js';
 export type * from './image.js';
 export type * from './vm-resources.js';
 export type * from './metrics.js';
+export type * from './first-boot.js';
+export type * from './image-recipe.js';

@@ -3,6 +3,7 @@ import { sizeField } from './size-field.js';
 import { IMAGE_NAME_PATTERN, MACHINE_TYPES, VM_DEFAULTS, VM_NAME_PATTERN } from './vm-defaults.js';
 import { CPU_PRIORITIES } from './resource-values.js';
 import { CpuMax, CpuPin, CpuPriority, CpuWeight, DiskBps, DiskIops, DiskSpec } from './vm-resources.js';
+import { checkFirstBoot, FirstBootFields, firstBootOf, ProvisionScriptSpec, PROVISION_NAME_PATTERN } from './first-boot.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -36,10 +37,12 @@ export const VmCreateRequest = z
     maxCpus: z.number().int().min(1).max(64).optional(),
     diskIops: DiskIops.optional(),
     diskBps: DiskBps.optional(),
+    ...FirstBootFields,
   })
   .strict()
   .refine((r) => r.cpuPriority === undefined || r.cpuWeight === undefined, { message: 'give cpuPriority or cpuWeight, not both', path: ['cpuWeight'] })
-  .refine((r) => r.maxCpus === undefined || r.maxCpus >= r.cpus, { message: 'maxCpus must be at least cpus', path: ['maxCpus'] });
+  .refine((r) => r.maxCpus === undefined || r.maxCpus >= r.cpus, { message: 'maxCpus must be at least cpus', path: ['maxCpus'] })
+  .superRefine(checkFirstBoot);
 export type VmCreateRequest = z.input<typeof VmCreateRequest>;
 
 /** The stored, fully resolved spec: sizes in bytes. */
@@ -61,6 +64,9 @@ export const VmSpec = z
     diskIops: z.number().int().positive().optional(),
     diskBps: z.number().int().positive().optional(),
     disks: z.array(DiskSpec).default([]),
+    // First boot (cloud-init NoCloud seed); older records have none, hence the defaults.
+    ...FirstBootFields,
+    provision: z.array(ProvisionScriptSpec.extend({ name: z.string().regex(PROVISION_NAME_PATTERN) })).default([]),
   })
   .strict();
 export type VmSpec = z.infer<typeof VmSpec>;
@@ -94,6 +100,7 @@ export type VmUpdateResult = z.infer<typeof VmUpdateResult>;
 
 /** The stored spec of a checked create request: presets resolved, no extra disks yet. */
 export function specFromCreate(req: z.output<typeof VmCreateRequest>): VmSpec {
-  const { cpuPriority, cpuWeight, ...rest } = req;
-  return { ...rest, cpuWeight: cpuWeight ?? CPU_PRIORITIES[cpuPriority ?? 'normal'], disks: [] };
+  const { cpuPriority, cpuWeight, hostname, user, users, packages, files, provision, ...rest } = req;
+  const firstBoot = firstBootOf({ hostname, user, users, packages, files, provision });
+  return { ...rest, ...firstBoot, cpuWeight: cpuWeight ?? CPU_PRIORITIES[cpuPriority ?? 'normal'], disks: [] };
 }

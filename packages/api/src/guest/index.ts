@@ -6,3 +6,4 @@ export {
 } from './frame.js';
 export { FrameParser, MAX_HELLO_PAYLOAD, type FrameParserHandlers } from './frame-parser.js';
 export { createSession } from './session.js';
+export * from './first-boot.js';
