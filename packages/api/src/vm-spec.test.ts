@@ -19,7 +19,7 @@ describe('sizes', () => {
 
 describe('VmCreateRequest', () => {
   it('fills defaults', () => {
-    expect(VmCreateRequest.parse({ name: 'a' })).toEqual({ name: 'a', image: 'micro', cpus: 1, memory: 512 * 2 ** 20, disk: 4 * 2 ** 30, machine: 'q35' });
+    expect(VmCreateRequest.parse({ name: 'a' })).toEqual({ name: 'a', image: 'micro', cpus: 1, memory: 512 * 2 ** 20, disk: 4 * 2 ** 30, machine: 'q35', users: [], packages: [], files: [], provision: [] });
   });
   it.each(['', 'A', '1a', 'a_b', 'a'.repeat(64), 'a b', '../x'])('refuses the name %j', (name) => {
     expect(VmCreateRequest.safeParse({ name }).success).toBe(false);
