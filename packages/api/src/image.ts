@@ -22,8 +22,8 @@ export const ImageInfo = z.object({
    * (a seed is attached, progress not followed), none (no seed; first-boot settings are refused). Absent: cloud-init.
    */
   firstBoot: z.enum(['lodge', 'cloud-init', 'none']).optional(),
-  /** Built images: the recipe's name and description. */
-  recipe: z.object({ name: z.string(), description: z.string().optional(), base: z.string().optional() }).optional(),
+  /** Built images: the recipe's name and description; a YAML recipe's base and the packages it adds to the base's. */
+  recipe: z.object({ name: z.string(), description: z.string().optional(), base: z.string().optional(), packages: z.array(z.string()).optional() }).optional(),
 });
 export type ImageInfo = z.infer<typeof ImageInfo>;
 

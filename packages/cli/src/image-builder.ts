@@ -1,4 +1,4 @@
-import type { LodgeError, Operation } from '@lodge/api';
+import type { ImageBuildRequest, LodgeError, Operation } from '@lodge/api';
 import type { LodgeClient } from '@lodge/client';
 import { asLodgeError } from './error-printer.js';
 import { followOperation, operationError } from './operation-progress.js';
@@ -8,8 +8,8 @@ import type { Session } from './session.js';
 export const wasCacheHit = (op: Operation): boolean => op.progress?.step.includes('cache hit') ?? false;
 
 /** Builds an image with progress; resolves with the succeeded operation, throws its error otherwise. */
-export async function buildWithProgress(client: LodgeClient, session: Session, name: string, opts: { force: boolean }): Promise<Operation> {
-  const op = await client.buildImage(name, opts);
+export async function buildWithProgress(client: LodgeClient, session: Session, name: string, req: ImageBuildRequest): Promise<Operation> {
+  const op = await client.buildImage(name, req);
   const finished = await followOperation(client, op, { label: `image ${name}`, quiet: session.json });
   if (finished.status === 'failed') throw operationError(finished);
   return finished;

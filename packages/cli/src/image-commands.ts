@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
+import { UsageError } from './flag-values.js';
 import { buildWithProgress, wasCacheHit } from './image-builder.js';
 import { imageDetails } from './image-details.js';
 import { keyValueLines } from './key-value-lines.js';
@@ -29,12 +30,18 @@ export function registerImageCommands(program: Command, session: Session): void 
   image
     .command('build')
     .description('build an image from its recipe (a cache hit when already built from the same recipe)')
-    .argument('<name>', 'image name, e.g. micro')
+    .argument('[name]', 'a built-in recipe: micro, debian-12, debian-12-dev (with --recipe: the name in the file)')
+    .option('--recipe <file>', 'build the YAML recipe in this file (name, description, base: debian-12, packages)')
     .option('--force', 'rebuild even when the recipe has not changed')
     .option('--json', 'print the finished operation as JSON')
-    .action(async (name: string, flags: { force?: boolean }) => {
+    .action(async (given: string | undefined, flags: { force?: boolean; recipe?: string }) => {
+      const { readRecipeFile } = await import('./recipe-file.js'); // loads zod and yaml only for this command
+      const recipe = flags.recipe === undefined ? undefined : await readRecipeFile(flags.recipe);
+      const name = recipe?.name ?? given;
+      if (name === undefined) throw new UsageError('name an image to build, or give a recipe file', 'e.g. lodge image build debian-12, or lodge image build --recipe my-image.yaml');
+      if (recipe && given !== undefined && given !== recipe.name) throw new UsageError(`the recipe in ${flags.recipe ?? ''} is named "${recipe.name}", not "${given}"`, `leave the name out: lodge image build --recipe ${flags.recipe ?? ''}`);
       const client = await session.connect();
-      const op = await buildWithProgress(client, session, name, { force: Boolean(flags.force) });
+      const op = await buildWithProgress(client, session, name, { force: Boolean(flags.force), recipe });
       await session.emit(op, () => (wasCacheHit(op) ? `Image ${name} is up to date (cache hit)` : `Built image ${name}`));
     });
 

@@ -8,6 +8,8 @@ export function imageDetails(d: ImageDetails): Pair[] {
   return [
     ['name', i.name],
     ['source', imageSource(i)],
+    ['description', i.recipe?.description],
+    ['packages', i.recipe?.packages === undefined ? undefined : `${i.recipe.packages.join(' ') || '(none)'} (on top of ${i.recipe.base ?? 'the base'}'s)`],
     ['date', shortTime(i.builtAt)],
     ['boot', i.kernel === undefined ? 'from its disk (firmware, then its bootloader)' : 'direct kernel boot'],
     ['kernel', i.kernel === undefined ? undefined : `${i.kernel} (${kernelLabel(i)})`],

@@ -6,10 +6,12 @@ export function shortTime(iso: string): string {
   return m ? `${m[1]} ${m[2]} UTC` : iso;
 }
 
-/** Where an image came from: its recipe (name and hash prefix) or the file it was imported from. */
+/** Where an image came from: its recipe (name, base, hash prefix) or the file it was imported from. */
 export function imageSource(i: ImageEntry): string {
   if (i.importedFrom !== undefined) return `imported from ${i.importedFrom}`;
-  return i.recipeHash ? `recipe ${i.name} (${i.recipeHash.slice(0, 12)})` : `recipe ${i.name}`;
+  const name = i.recipe?.name ?? i.name;
+  const base = i.recipe?.base === undefined ? '' : ` on ${i.recipe.base}`;
+  return i.recipeHash ? `recipe ${name}${base} (${i.recipeHash.slice(0, 12)})` : `recipe ${name}${base}`;
 }
 
 /** The kernel column: a disk-booted image has none. */

@@ -6,6 +6,7 @@ import {
   type HostReport,
   type ImageDetails,
   type ImageEntry,
+  type ImageBuildRequest,
   type ImageImportRequest,
   type LodgeEventRecord,
   type Operation,
@@ -52,8 +53,8 @@ export class LodgeClient {
   host = (opts: { refresh?: boolean } = {}): Promise<HostReport> => this.call('GET', `${API.host}${opts.refresh ? '?refresh=1' : ''}`);
   images = (): Promise<ImageEntry[]> => this.call('GET', API.images);
   image = (name: string): Promise<ImageEntry> => this.call('GET', API.image(name));
-  buildImage = (name: string, opts: { force?: boolean } = {}): Promise<Operation> =>
-    this.call('POST', `${API.imageBuild(name)}${opts.force ? '?force=1' : ''}`);
+  /** A built-in recipe by name, or the recipe given whole (its name must be `name`); follow it with wait(). */
+  buildImage = (name: string, req: ImageBuildRequest = {}): Promise<Operation> => this.call('POST', API.imageBuild(name), req);
   /** Starts an import of a user's qcow2 or raw disk (paths absolute, read by the daemon); follow it with wait(). */
   importImage = (req: ImageImportRequest): Promise<Operation> => this.call('POST', API.images, req);
   /** Refused (conflict) while a VM is based on the image. */

@@ -1,4 +1,4 @@
-import { ImageImportRequest, ImageName, LodgeError, type ImageDetails, type ImageEntry, type Operation } from '@lodge/api';
+import { ImageBuildRequest, ImageImportRequest, ImageName, LodgeError, type ImageDetails, type ImageEntry, type Operation } from '@lodge/api';
 import type { Operations } from './operations.js';
 import { parseOrThrow } from './validate.js';
 import type { ImageCatalog } from '../ports/vm-driver.js';
@@ -70,14 +70,17 @@ export class ImageService {
     }
   }
 
-  build(name: string, opts: { force: boolean }): Operation {
+  /** A built-in recipe by name, or the recipe given whole in the request (checked again here). */
+  build(name: string, input: unknown): Operation {
     parseOrThrow(ImageName, name, 'image name');
-    if (opts.force) this.refuseReplacing(name, 'a forced rebuild');
+    const { force, recipe } = parseOrThrow(ImageBuildRequest, input, 'image build request');
+    if (force) this.refuseReplacing(name, 'a forced rebuild');
     this.claim(name, 'already being built');
     return this.d.ops.run('image.build', name, async (ctx) => {
       try {
         const { cached } = await this.d.catalog.build(name, {
-          force: opts.force,
+          force,
+          recipe,
           onProgress: (p) => ctx.progress(p),
           beforeReplace: (why) => this.refuseReplacing(name, why),
         });

@@ -16,6 +16,14 @@ describe('debianRecipeHash', () => {
     expect(debianRecipeHash(agent('a'))).toBe(debianRecipeHash(agent('a')));
     expect(debianRecipeHash(agent('a'))).not.toBe(debianRecipeHash(agent('b')));
   });
+  it('covers a YAML recipe: its packages and its text; debian-12 alone stays as it was', () => {
+    const dev = { name: 'dev', base: 'debian-12', packages: ['gdb'], boot: 'direct' } as const;
+    const base = debianRecipeHash(agent('a'));
+    expect(debianRecipeHash(agent('a'), dev)).not.toBe(base);
+    expect(debianRecipeHash(agent('a'), { ...dev, packages: ['git'] })).not.toBe(debianRecipeHash(agent('a'), dev));
+    expect(debianRecipeHash(agent('a'), { ...dev, description: 'x' })).not.toBe(debianRecipeHash(agent('a'), dev));
+    expect(debianRecipeHash(agent('a'), undefined)).toBe(base);
+  });
 });
 
 describe('mmdebstrapArgs', () => {
@@ -31,6 +39,10 @@ describe('mmdebstrapArgs', () => {
     expect(args).toContain(`--customize-hook=cp -a '/f/.' "$1/"`);
     expect(args).toContain(`--customize-hook=chroot "$1" sh -c 'rm -f /x*'`);
     expect(shellQuote("a'b")).toBe(`'a'\\''b'`);
+  });
+  it("installs a recipe's packages in the same run as the base's", () => {
+    const withDev = mmdebstrapArgs({ codename: 'bookworm', target: '/t', debCache: '/c', filesDir: '/f', customize: [], packages: ['gdb', 'git'] });
+    expect(withDev).toContain(`--include=${[...DEBIAN_PACKAGES, 'gdb', 'git'].join(',')}`);
   });
 });
 

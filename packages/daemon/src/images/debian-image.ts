@@ -1,6 +1,6 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageEntry, ImageInfo } from '@lodge/api';
+import type { ImageEntry, ImageInfo, ImageRecipe } from '@lodge/api';
 import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, type AgentFiles } from './agent-files.js';
 import { hostReleaseSources } from './apt-sources.js';
 import { DEBIAN_FILES, extractBootFiles } from './debian-boot-files.js';
@@ -12,6 +12,7 @@ import { publishRecipe, startRecipe } from './recipe-start.js';
 import { imageSize, writeFiles } from './micro-assembly.js';
 import type { BuildImageOptions } from './recipe-start.js';
 import { runCommand } from './host-command.js';
+import { checkRecipePackages, refuseUnsupportedBoot } from './recipe-check.js';
 import { buildRootDisk } from './root-disk.js';
 
 export const DEBIAN_IMAGE_NAME = 'debian-12';
@@ -23,12 +24,16 @@ const ROOT_DISK_MIB = 2048;
 /** quiet: console output costs boot time under TCG; panic=-1: a panic resets; cryptomgr.notests: ~0.5 s saved. */
 export const DEBIAN_KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet panic=-1 cryptomgr.notests';
 
-/** The recipe hash: every text that shapes the image (mmdebstrap's arguments with placeholder paths) and the agent files. */
-export function debianRecipeHash(agent: Pick<AgentFiles, 'sha256'>): string {
-  const args = mmdebstrapArgs({ codename: CODENAME, target: 'TARGET', debCache: 'CACHE', filesDir: 'FILES', customize: DEBIAN_CUSTOMIZE });
+/**
+ * The recipe hash: every text that shapes the image (mmdebstrap's arguments with placeholder paths) and the agent
+ * files; for a YAML recipe built on debian-12, the recipe too (debian-12's own hash stays what it was).
+ */
+export function debianRecipeHash(agent: Pick<AgentFiles, 'sha256'>, recipe?: ImageRecipe): string {
+  const args = mmdebstrapArgs({ codename: CODENAME, target: 'TARGET', debCache: 'CACHE', filesDir: 'FILES', customize: DEBIAN_CUSTOMIZE, packages: recipe?.packages });
   return recipeHash([
     BUILDER_VERSION, JSON.stringify(args), JSON.stringify(DEBIAN_ROOT_FILES), MACHINE_ID_TEXT, String(ROOT_DISK_MIB),
     DEBIAN_KERNEL_CMDLINE, DEBIAN_BOOT_MARKER, JSON.stringify(Object.entries(agent.sha256).sort()),
+    ...(recipe ? [JSON.stringify(recipe)] : []),
   ]);
 }
 
@@ -40,18 +45,22 @@ async function installedPackages(rootfs: string, signal?: AbortSignal): Promise<
 
 /**
  * Builds (or finds) the "debian-12" image: an mmdebstrap'd Debian 12 with systemd, apt, the cloud kernel,
- * Node and the Lodge agent, qemu-guest-agent and sshd, as a compressed qcow2 plus kernel and initrd.
+ * Node and the Lodge agent, qemu-guest-agent and sshd, as a compressed qcow2 plus kernel and initrd. With a
+ * YAML recipe (base: debian-12), the image of that name with the recipe's packages installed too.
  */
-export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image: ImageEntry; cached: boolean }> {
+export async function buildDebianImage(opts: BuildImageOptions, recipe?: ImageRecipe): Promise<{ image: ImageEntry; cached: boolean }> {
   const { imagesDir, signal } = opts;
-  const started = await startRecipe(DEBIAN_IMAGE_NAME, debianRecipeHash, opts);
+  const name = recipe?.name ?? DEBIAN_IMAGE_NAME;
+  if (recipe) refuseUnsupportedBoot(recipe);
+  const started = await startRecipe(name, (agent) => debianRecipeHash(agent, recipe), opts);
   if ('cached' in started) return started.cached;
   const { folder, hash, agent, progress } = started;
-  progress('reading apt sources', 0);
+  progress('checking packages with apt', 0);
+  if (recipe) await checkRecipePackages(recipe, { signal, cacheDir: join(imagesDir, '.cache', 'apt') });
   const sources = await hostReleaseSources(CODENAME);
   await mkdir(imagesDir, { recursive: true });
-  await removeStaleTemps(imagesDir, DEBIAN_IMAGE_NAME);
-  const tmp = await mkdtemp(join(imagesDir, tempPrefix(DEBIAN_IMAGE_NAME)));
+  await removeStaleTemps(imagesDir, name);
+  const tmp = await mkdtemp(join(imagesDir, tempPrefix(name)));
   try {
     await chmod(tmp, 0o755); // mkdtemp makes it 0700; QEMU may run as another user than the builder
     const work = join(tmp, '.work');
@@ -62,7 +71,7 @@ export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image
     ]);
     progress('bootstrapping Debian (mmdebstrap)', 5);
     const debCache = join(imagesDir, '.cache', `${DEBIAN_IMAGE_NAME}-debs`);
-    await buildRootfs({ codename: CODENAME, target: rootfs, debCache, filesDir, customize: DEBIAN_CUSTOMIZE, sources, log: join(work, 'mmdebstrap.log'), signal });
+    await buildRootfs({ codename: CODENAME, target: rootfs, debCache, filesDir, customize: DEBIAN_CUSTOMIZE, packages: recipe?.packages, sources, log: join(work, 'mmdebstrap.log'), signal });
     await writeFile(join(rootfs, 'etc/machine-id'), MACHINE_ID_TEXT);
     progress('extracting kernel and initrd', 70);
     const boot = await extractBootFiles(rootfs, tmp, signal);
@@ -76,8 +85,9 @@ export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image
     progress('writing manifest', 95);
     const files = { kernel: boot.kernelFile, initrd: DEBIAN_FILES.initrd, disk: DEBIAN_FILES.disk };
     const info: ImageInfo = {
-      name: DEBIAN_IMAGE_NAME, ...files, kernelCmdline: DEBIAN_KERNEL_CMDLINE, kernelVersion: boot.release,
+      name, ...files, kernelCmdline: DEBIAN_KERNEL_CMDLINE, kernelVersion: boot.release,
       sizeBytes: await imageSize(tmp, Object.values(files)), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
+      recipe: recipe ? { name, description: recipe.description, base: recipe.base, packages: recipe.packages } : { name },
     };
     await writeManifest(tmp, { ...info, packages, agent: agent.sha256 });
     return await publishRecipe({ tmp, folder, hash, info, opts });

@@ -56,6 +56,13 @@ export async function resolveVersions(names: string[], opts: AptOptions = {}): P
   });
 }
 
+/** The names apt has no installable candidate for (unknown, or virtual with no single provider), in the order given. */
+export async function missingPackages(names: string[], opts: AptOptions = {}): Promise<string[]> {
+  if (names.length === 0) return [];
+  const candidates = parsePolicyCandidates(await aptCache(['policy', ...names], opts));
+  return names.filter((n) => !candidates.has(n));
+}
+
 /** Resolves a package to apt's candidate version; a name apt does not know is `image_unavailable`. */
 export async function resolvePackage(name: string, opts: AptOptions = {}): Promise<ResolvedPackage> {
   const [pkg] = await resolveVersions([name], opts);

@@ -35,6 +35,8 @@ export interface RootfsOptions {
   filesDir: string;
   /** Commands run with chroot in the finished rootfs. */
   customize: string[];
+  /** A recipe's packages, installed with the base's (in the same apt run, so one dependency resolution). */
+  packages?: readonly string[];
 }
 
 /** mmdebstrap's arguments: root mode into a directory, .debs kept in debCache, our files and commands last. */
@@ -42,7 +44,7 @@ export function mmdebstrapArgs(o: RootfsOptions): string[] {
   const cache = shellQuote(o.debCache);
   return [
     '--mode=root', '--format=directory', '--variant=apt', '--quiet',
-    `--include=${DEBIAN_PACKAGES.join(',')}`,
+    `--include=${[...DEBIAN_PACKAGES, ...(o.packages ?? [])].join(',')}`,
     ...DEBIAN_LEAN_OPTIONS,
     // apt reuses a .deb already in its archives folder when the hash matches: a second build downloads nothing.
     '--skip=essential/unlink',

@@ -62,7 +62,10 @@ function commandError(file: string, args: string[], err: unknown, stderr: string
       cause: err,
     });
   }
-  const lastLines = stderr.trim().split('\n').slice(-3).join(' | ');
+  const lines = stderr.trim().split('\n');
+  // A full disk is often reported early and followed by the tool's own follow-up errors: keep that line.
+  const noSpace = lines.find((l) => /No space left on device/i.test(l));
+  const lastLines = [...(noSpace && !lines.slice(-3).includes(noSpace) ? [noSpace] : []), ...lines.slice(-3)].join(' | ');
   return new LodgeError('internal', `${file} ${args.join(' ')} failed: ${lastLines || String(err)}`, {
     details: { program: file, args },
     cause: err,

@@ -2,7 +2,8 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { LodgeError, type ImageInfo } from '@lodge/api';
+import { readdir } from 'node:fs/promises';
+import { ImageRecipe, LodgeError, type ImageInfo } from '@lodge/api';
 import { writeManifest } from './image-manifest.js';
 import { buildImage, getImage, KNOWN_RECIPES, listImages } from './image-store.js';
 
@@ -77,9 +78,33 @@ describe('getImage', () => {
 
 describe('buildImage', () => {
   it('rejects an unknown recipe with invalid_argument, listing the known ones', async () => {
-    expect(KNOWN_RECIPES).toEqual(['micro', 'debian-12']);
+    expect(KNOWN_RECIPES).toEqual(['micro', 'debian-12', 'debian-12-dev']);
     const err = (await buildImage('toString', { imagesDir: dir }).catch((e: unknown) => e)) as LodgeError;
     expect(err.code).toBe('invalid_argument');
     expect(err.message).toContain('known images: micro');
+  });
+});
+
+describe('buildImage with a recipe given whole', () => {
+  const recipe = (fields: Record<string, unknown>): ImageRecipe => ImageRecipe.parse({ name: 'mine', ...fields });
+  const fails = (name: string, r: ImageRecipe) => buildImage(name, { imagesDir: dir, recipe: r }).then(() => undefined, (e: unknown) => e as LodgeError);
+
+  it('refuses a recipe whose name is not the image name, or is a built-in recipe\'s, or an imported image\'s', async () => {
+    expect(await fails('other', recipe({}))).toMatchObject({ code: 'invalid_argument', message: 'the recipe is named "mine", not "other"' });
+    expect(await fails('debian-12-dev', recipe({ name: 'debian-12-dev' }))).toMatchObject({ code: 'conflict', message: expect.stringContaining('built-in recipe') });
+    await image('mine', { ...info('mine'), importedFrom: '/tmp/x.qcow2' });
+    expect(await fails('mine', recipe({}))).toMatchObject({ code: 'conflict', message: expect.stringContaining('imported from /tmp/x.qcow2') });
+  });
+
+  it('refuses boot: grub before any work, leaving nothing behind', async () => {
+    expect(await fails('mine', recipe({ boot: 'grub' }))).toMatchObject({ code: 'invalid_argument', message: 'image recipe "mine": boot: grub is not supported yet' });
+    expect(await readdir(dir)).toEqual([]);
+  });
+
+  it('fails at once naming every package apt does not know, with nothing left in the store', async () => {
+    const err = await fails('mine', recipe({ packages: ['less', 'no-such-package-lodge', 'mail-transport-agent'] }));
+    expect(err).toMatchObject({ code: 'image_unavailable', details: { packages: ['no-such-package-lodge', 'mail-transport-agent'] } });
+    expect(err.message).toBe('image recipe "mine": Debian packages "no-such-package-lodge", "mail-transport-agent" are not available from apt');
+    expect((await readdir(dir)).filter((n) => n !== '.cache')).toEqual([]);
   });
 });

@@ -1,16 +1,35 @@
 import { randomBytes } from 'node:crypto';
 import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { LodgeError, type ImageEntry } from '@lodge/api';
+import { LodgeError, type ImageEntry, type ImageRecipe } from '@lodge/api';
+import { builtinRecipes } from './builtin-recipes.js';
+import { isNoSpace, noSpaceError } from './build-space.js';
 import { tempPrefix } from './image-folder.js';
 import { importImage as importInto, type ImportOptions } from './image-import.js';
 import { readManifest, syncDir } from './image-manifest.js';
 import { buildDebianImage, DEBIAN_IMAGE_NAME } from './debian-image.js';
 import { buildMicroImage, type BuildImageOptions } from './micro-image.js';
 
-type Recipe = (opts: BuildImageOptions) => Promise<{ image: ImageEntry; cached: boolean }>;
+type Build = (opts: BuildImageOptions) => Promise<{ image: ImageEntry; cached: boolean }>;
 
-const RECIPES: Record<string, Recipe> = { micro: buildMicroImage, [DEBIAN_IMAGE_NAME]: buildDebianImage };
+const MiB = 2 ** 20;
+/** A builder and the room its build takes at its peak (temp folder plus package caches, measured; see docs/internals.md). */
+interface Recipe {
+  build: Build;
+  needBytes: number;
+}
+
+/** Room a YAML recipe's build takes: debian-12's plus about 2 MiB per added package (measured: debian-12-dev). */
+const recipeNeed = (r: ImageRecipe): number => 1400 * MiB + r.packages.length * 100 * MiB;
+
+const yamlRecipe = (r: ImageRecipe): Recipe => ({ build: (o) => buildDebianImage(o, r), needBytes: recipeNeed(r) });
+
+/** The code-defined builders and the YAML recipes shipped in packages/daemon/recipes. */
+const RECIPES: Record<string, Recipe> = {
+  micro: { build: buildMicroImage, needBytes: 700 * MiB },
+  [DEBIAN_IMAGE_NAME]: { build: buildDebianImage, needBytes: 1400 * MiB },
+  ...Object.fromEntries([...builtinRecipes().values()].map((r) => [r.name, yamlRecipe(r)])),
+};
 
 /** Names of the images Lodge knows how to build. */
 export const KNOWN_RECIPES: readonly string[] = Object.keys(RECIPES);
@@ -21,7 +40,7 @@ function isRecipe(name: string): boolean {
 
 function unknownRecipe(name: string, code: 'invalid_argument' | 'not_found'): LodgeError {
   return new LodgeError(code, `unknown image "${name}"; known images: ${KNOWN_RECIPES.join(', ')}`, {
-    hint: `run: lodge image build ${KNOWN_RECIPES[0] ?? ''}`.trimEnd(),
+    hint: `build a known one (lodge image build ${KNOWN_RECIPES[0] ?? 'micro'}), or one of your own: lodge image build --recipe FILE.yaml`,
     details: { name, known: KNOWN_RECIPES },
   });
 }
@@ -56,16 +75,43 @@ export async function getImage(imagesDir: string, name: string): Promise<ImageEn
 }
 
 /** Builds in flight per image folder: a second request joins the first (its signal and progress stay the first's). */
-const inflight = new Map<string, ReturnType<Recipe>>();
+const inflight = new Map<string, ReturnType<Build>>();
 
-/** Builds the named image with its recipe (a cache hit when already built from the same recipe). */
-export async function buildImage(name: string, opts: BuildImageOptions): Promise<{ image: ImageEntry; cached: boolean }> {
-  const recipe = isRecipe(name) ? RECIPES[name] : undefined;
+/** A recipe the user gave whole: its name must be free of built-in recipes and of imported images. */
+async function givenRecipe(imagesDir: string, name: string, recipe: ImageRecipe): Promise<Recipe> {
+  if (recipe.name !== name) throw new LodgeError('invalid_argument', `the recipe is named "${recipe.name}", not "${name}"`, { hint: `build it as: lodge image build --recipe FILE (the image is called ${recipe.name})` });
+  if (isRecipe(name)) {
+    throw new LodgeError('conflict', `"${name}" is the name of a built-in recipe; a recipe of your own needs its own name`, {
+      hint: `rename it in the file (name: my-${name}), or build the built-in one: lodge image build ${name}`,
+      details: { name, known: KNOWN_RECIPES },
+    });
+  }
+  const existing = await readManifest(join(imagesDir, name));
+  if (existing?.importedFrom !== undefined) {
+    throw new LodgeError('conflict', `image "${name}" was imported from ${existing.importedFrom}; a recipe build would replace it`, { hint: `give the recipe another name, or remove the image first: lodge image rm ${name}` });
+  }
+  return yamlRecipe(recipe);
+}
+
+/**
+ * Builds the named image with its recipe (a cache hit when already built from the same recipe): a built-in one,
+ * or `recipe` when given. A build that runs out of room says where, at which step, and how much it needs.
+ */
+export async function buildImage(name: string, opts: BuildImageOptions & { recipe?: ImageRecipe }): Promise<{ image: ImageEntry; cached: boolean }> {
+  const { recipe: given, ...rest } = opts;
+  const recipe = given ? await givenRecipe(opts.imagesDir, name, given) : isRecipe(name) ? RECIPES[name] : undefined;
   if (!recipe) throw unknownRecipe(name, 'invalid_argument');
   const key = join(opts.imagesDir, name);
   const running = inflight.get(key);
   if (running) return running;
-  const build = recipe(opts).finally(() => inflight.delete(key));
+  let step = '';
+  const onProgress: BuildImageOptions['onProgress'] = (p) => ((step = p.step), opts.onProgress?.(p));
+  const build = recipe
+    .build({ ...rest, onProgress })
+    .catch(async (err: unknown) => {
+      throw isNoSpace(err) ? await noSpaceError(err, { name, imagesDir: opts.imagesDir, step, needBytes: recipe.needBytes }) : err;
+    })
+    .finally(() => inflight.delete(key));
   inflight.set(key, build);
   return build;
 }

@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { Accelerator, DiskSpec, HostInfo, ImageDiskFacts, ImageEntry, ImageImportRequest, Progress, VmSpec } from '@lodge/api';
+import type { Accelerator, DiskSpec, HostInfo, ImageDiskFacts, ImageEntry, ImageImportRequest, ImageRecipe, Progress, VmSpec } from '@lodge/api';
 import type { HostResources } from './host-resources.js';
 
 /** Why a QEMU process ended, in words for the user. */
@@ -111,7 +111,7 @@ export interface ImageCatalog {
   list(): Promise<ImageEntry[]>;
   build(
     name: string,
-    opts: { force: boolean; signal?: AbortSignal; onProgress: (p: Progress) => void; beforeReplace: (why: string) => void },
+    opts: { force: boolean; recipe?: ImageRecipe; signal?: AbortSignal; onProgress: (p: Progress) => void; beforeReplace: (why: string) => void },
   ): Promise<{ image: ImageEntry; cached: boolean }>;
   /** Checks and copies a user's disk in as a new image; on any failure nothing is left in the store. */
   import(request: ImageImportRequest, opts: { signal?: AbortSignal; onProgress: (p: Progress) => void }): Promise<ImageEntry>;

@@ -39,7 +39,12 @@ export function httpApp(s: Services): Hono {
     await s.images.remove(c.req.param('name'));
     return c.json({ deleted: c.req.param('name') });
   });
-  app.post('/v1/images/:name/build', (c) => c.json(s.images.build(c.req.param('name'), { force: flag(c, 'force') }), 202));
+  app.post('/v1/images/:name/build', async (c) => {
+    const body = (await jsonBody(c)) as Record<string, unknown>;
+    // ?force=1 is the older spelling of { "force": true }.
+    const request = flag(c, 'force') && typeof body === 'object' && body !== null ? { ...body, force: true } : body;
+    return c.json(s.images.build(c.req.param('name'), request), 202);
+  });
 
   app.get(API.vms, (c) => c.json(s.vms.list().map(withGuest)));
   app.post(API.vms, async (c) => c.json(await s.vms.create(await jsonBody(c)), 201));
