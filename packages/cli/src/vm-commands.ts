@@ -9,6 +9,23 @@ import type { Session } from './session.js';
 const summary = (vm: VmInfo): string =>
   `${vm.spec.image}, ${vm.spec.cpus} CPU${vm.spec.cpus === 1 ? '' : 's'}, ${formatSize(vm.spec.memory)} memory, ${formatSize(vm.spec.disk)} disk, ${vm.spec.machine}`;
 
+const TEMPLATE_HELP = `
+Templates (--template) are YAML, close to Lima's; every key is optional (docs/templates.md):
+  image: debian-12-dev        # a built image or a built-in recipe (built first when missing)
+  cpus: 2
+  memory: 2GiB
+  disk: 20GiB
+  hostname: dev
+  packages: [htop]            # installed at first boot
+  files:
+    - { path: /etc/motd, content: "hello\\n" }
+  provision:
+    - mode: system            # system (root) or user (the default user); run: once (default) or boot
+      script: |
+        #!/bin/sh
+        echo provisioned >/var/tmp/provisioned
+Also: machine, users, user, and the resource keys (cpuPriority, cpuMax, cpuPin, maxCpus, diskIops, diskBps).`;
+
 /** create, pause, resume and delete: quick requests that answer with the VM (or its name). */
 export function registerVmCommands(program: Command, session: Session): void {
   const create = program
@@ -19,12 +36,16 @@ export function registerVmCommands(program: Command, session: Session): void {
     .option('--cpus <n>', `virtual CPUs (default: ${VM_DEFAULTS.cpus})`)
     .option('--memory <size>', `memory, e.g. 512M or 2G (default: ${formatSize(VM_DEFAULTS.memory)})`)
     .option('--disk <size>', `disk size, e.g. 4G (default: ${formatSize(VM_DEFAULTS.disk)})`)
-    .option('--machine <type>', `q35, pc or microvm (default: ${VM_DEFAULTS.machine})`);
+    .option('--machine <type>', `q35, pc or microvm (default: ${VM_DEFAULTS.machine})`)
+    .option('--template <name|file>', 'start from a template: micro, debian-12, debian-12-desktop-less-dev, or a YAML file; flags override it');
   resourceOptions(create, { clearable: false, create: true })
     .option('--json', 'print the new VM as JSON')
+    .addHelpText('after', TEMPLATE_HELP)
     .action(async (name: string, flags: CreateFlags) => {
       const { createRequestFrom } = await import('./create-request.js'); // loads zod only for create
-      const req = createRequestFrom(name, flags); // before any request: bad input never starts the daemon
+      const { readTemplate } = await import('./vm-template.js');
+      const template = flags.template === undefined ? undefined : await readTemplate(flags.template);
+      const req = createRequestFrom(name, flags, template); // before any request: bad input never starts the daemon
       const client = await session.connect();
       await ensureImage(client, session, req.image ?? VM_DEFAULTS.image);
       const vm = await client.create(req);
