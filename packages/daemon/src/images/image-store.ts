@@ -26,7 +26,7 @@ const yamlRecipe = (r: ImageRecipe): Recipe => ({ build: (o) => buildDebianImage
 
 /** The code-defined builders and the YAML recipes shipped in packages/daemon/recipes. */
 const RECIPES: Record<string, Recipe> = {
-  micro: { build: buildMicroImage, needBytes: 700 * MiB },
+  micro: { build: buildMicroImage, needBytes: 600 * MiB },
   [DEBIAN_IMAGE_NAME]: { build: buildDebianImage, needBytes: 1400 * MiB },
   ...Object.fromEntries([...builtinRecipes().values()].map((r) => [r.name, yamlRecipe(r)])),
 };
