@@ -8,14 +8,18 @@ import { Operations } from './operations.js';
 const entry = (name: string): ImageEntry => ({ name, disk: 'disk.qcow2', kernelCmdline: '', sizeBytes: 1, builtAt: '', folder: `/i/${name}` });
 
 /** An in-memory catalog: the seam between core and the image files. */
-function fakeCatalog(names: string[]): ImageCatalog & { imported: ImageImportRequest[]; release?: () => void } {
+function fakeCatalog(names: string[]): ImageCatalog & { imported: ImageImportRequest[]; built: unknown[]; release?: () => void } {
   const images = new Map(names.map((n) => [n, entry(n)]));
   const catalog = {
     imported: [] as ImageImportRequest[],
+    built: [] as unknown[],
     release: undefined as (() => void) | undefined,
     get: async (name: string) => images.get(name) ?? Promise.reject(new LodgeError('not_found', `no ${name}`)),
     list: async () => [...images.values()],
-    build: () => Promise.reject(new Error('not in this test')),
+    build: async (name: string, o: { force: boolean; recipe?: unknown }) => {
+      catalog.built.push({ name, force: o.force, recipe: o.recipe });
+      return { image: entry(name), cached: false };
+    },
     import: async (r: ImageImportRequest) => {
       catalog.imported.push(r);
       await new Promise<void>((resolve) => (catalog.release = resolve));
@@ -65,5 +69,15 @@ describe('ImageService', () => {
   it('inspects: manifest, disk facts and users', async () => {
     const { images } = service(['base'], { base: ['web'] });
     expect(await images.inspect('base')).toEqual({ image: entry('base'), disk: { format: 'qcow2', virtualSizeBytes: 2 ** 20, actualSizeBytes: 4096 }, usedBy: ['web'] });
+  });
+
+  it('checks a build request: a recipe given whole is parsed (defaults filled), a bad one refused at once', async () => {
+    const { images, catalog, ops } = service([]);
+    expect(() => images.build('tools', { recipe: { name: 'tools', packages: ['Bad'] } })).toThrow(/^invalid image build request: recipe.packages.0: a package is a Debian package name/);
+    expect(() => images.build('tools', { recipe: { name: 'tools', apt: [] } })).toThrow(/unknown field\(s\) "apt"/);
+    expect(() => images.build('tools', { fast: true })).toThrow(/unknown field\(s\) "fast"/);
+    const op = images.build('tools', { recipe: { name: 'tools', packages: ['gdb'] } });
+    expect((await ops.wait(op.id)).status).toBe('succeeded');
+    expect(catalog.built).toEqual([{ name: 'tools', force: false, recipe: { name: 'tools', base: 'debian-12', packages: ['gdb'], boot: 'direct' } }]);
   });
 });
