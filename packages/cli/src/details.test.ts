@@ -93,4 +93,12 @@ describe('imageDetails', () => {
     expect(text).toContain('used by:  web, db');
     expect(text).not.toContain('kernel:');
   });
+  it("shows a YAML recipe's base, description and the packages it adds", () => {
+    const recipe = { name: 'debian-12-dev', description: 'build tools', base: 'debian-12', packages: ['gdb', 'git'] };
+    const image = { name: 'debian-12-dev', folder: '/i/d', disk: 'disk.qcow2', kernelCmdline: '', sizeBytes: 2 ** 20, builtAt: '2025-11-25T21:40:12.345Z', recipeHash: 'abcdef0123456789', recipe } as ImageEntry;
+    expect(imageTable([image]).rows[0]?.[4]).toBe('recipe debian-12-dev on debian-12 (abcdef012345)');
+    const text = keyValueLines(imageDetails({ image, disk: { format: 'qcow2', virtualSizeBytes: 2 ** 30, actualSizeBytes: 2 ** 20 }, usedBy: [] }));
+    expect(text).toContain('description:  build tools');
+    expect(text).toContain("packages:     gdb git (on top of debian-12's)");
+  });
 });
