@@ -20,3 +20,10 @@ export class OutputTail {
     return all.subarray(start);
   }
 }
+
+/** The last `limit` bytes of a finished output, as text. */
+export function tailText(output: Buffer, limit: number): string {
+  const tail = new OutputTail(limit);
+  tail.push(output);
+  return tail.bytes().toString('utf8');
+}

@@ -60,7 +60,8 @@ export async function provision(system: GuestSystem, progress = new ProgressFile
     await progress.done(true);
     return true;
   } catch (err) {
-    const message = err instanceof StepFailed ? `${err.step} ${err.message}` : `unexpected error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`;
+    if (!(err instanceof StepFailed)) process.stderr.write(`lodge-guest provision: ${err instanceof Error ? err.stack : String(err)}\n`);
+    const message = err instanceof StepFailed ? `${err.step} ${err.message}` : `unexpected error: ${err instanceof Error ? err.message : String(err)}`;
     await progress.done(false, message);
     return false;
   }

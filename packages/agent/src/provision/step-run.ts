@@ -1,8 +1,9 @@
 // One provisioning step as progress records: started, then ok or failed (with the command's output tail).
 
-import type { CloudMetaData, LodgeCloudConfig, ProvisionStep } from '@lodge/api/guest';
+import { PROVISION_OUTPUT_TAIL_BYTES, type CloudMetaData, type LodgeCloudConfig, type ProvisionStep } from '@lodge/api/guest';
 import { CommandFailed, type GuestSystem } from './guest-system.js';
 import type { InstanceMarkers } from './instance-markers.js';
+import { tailText } from './output-tail.js';
 import type { ProgressFile } from './progress-file.js';
 
 export interface StepContext {
@@ -33,7 +34,7 @@ export async function tracked(ctx: StepContext, step: ProvisionStep, name: strin
     message = await work();
   } catch (err) {
     const failed = err instanceof CommandFailed
-      ? { message: err.message.split('\n')[0] as string, output: err.result.output.toString('utf8'), exitCode: err.result.code, ...(err instanceof TimedOut ? { timedOut: true } : {}) }
+      ? { message: err.message.split('\n')[0] as string, output: tailText(err.result.output, PROVISION_OUTPUT_TAIL_BYTES), exitCode: err.result.code, ...(err instanceof TimedOut ? { timedOut: true } : {}) }
       : { message: err instanceof Error ? err.message : String(err) };
     await ctx.progress.record({ step, ...named, status: 'failed', ...failed });
     throw new StepFailed(step, name ?? step, failed.message);
