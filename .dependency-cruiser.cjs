@@ -1,6 +1,6 @@
 /** Layer rules (ARCHITECTURE.md): packages and daemon layers import only downward. `npm run lint` fails with the rule's name. */
 const D = '^packages/daemon/src/';
-const lowerDaemon = `${D}(qemu|qmp|agent|qga|host|images|cgroup|metrics|store|sys|ports)/`;
+const lowerDaemon = `${D}(qemu|qmp|agent|qga|host|images|cidata|cgroup|metrics|store|sys|ports)/`;
 
 module.exports = {
   forbidden: [
@@ -19,7 +19,7 @@ module.exports = {
       name: 'core-only-ports-store-api',
       severity: 'error',
       from: { path: `${D}core/` },
-      to: { path: `${D}(qemu|qmp|agent|qga|host|images|cgroup|server|sys)/|${D}main\\.ts` },
+      to: { path: `${D}(qemu|qmp|agent|qga|host|images|cidata|cgroup|server|sys)/|${D}main\\.ts` },
     },
     { name: 'server-only-core', severity: 'error', from: { path: `${D}server/` }, to: { path: `${D}(qemu|qmp|agent|qga|host|images|cgroup|store|sys)/|${D}main\\.ts` } },
     { name: 'cgroup-self-contained', comment: 'cgroups know files under /sys/fs/cgroup, nothing of QEMU', severity: 'error', from: { path: `${D}cgroup/` }, to: { path: `${D}(qemu|qmp|agent|qga|host|images|store)/` } },

@@ -27,6 +27,11 @@ export const ImageInfo = z.object({
 });
 export type ImageInfo = z.infer<typeof ImageInfo>;
 
+/** Who reads an image's seed: built images say; an imported image is taken to have cloud-init; else none. */
+export function imageFirstBoot(image: Pick<ImageInfo, 'firstBoot' | 'importedFrom'>): 'lodge' | 'cloud-init' | 'none' {
+  return image.firstBoot ?? (image.importedFrom !== undefined ? 'cloud-init' : 'none');
+}
+
 export const ImageEntry = ImageInfo.extend({ folder: z.string() });
 export type ImageEntry = z.infer<typeof ImageEntry>;
 

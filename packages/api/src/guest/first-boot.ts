@@ -101,3 +101,8 @@ export interface ProvisionDone {
 }
 
 export type ProvisionLine = ProvisionRecord | ProvisionDone;
+
+/** A provision script's file name in PROVISION_SCRIPTS_DIR (and its per-boot wrapper's in PER_BOOT_SCRIPTS_DIR): "<NN>-<name>", NN its 1-based place. */
+export const scriptFileName = (index: number, name: string): string => `${String(index + 1).padStart(2, '0')}-${name}`;
+/** The spec's script name behind a file's base name (progress records name scripts by file). */
+export const scriptNameOf = (fileBase: string): string => fileBase.replace(/^\d{2}-/, '');

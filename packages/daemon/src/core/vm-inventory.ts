@@ -1,4 +1,4 @@
-import { LodgeError, specFromCreate, VmCreateRequest, type VmInfo } from '@lodge/api';
+import { imageFirstBoot, LodgeError, specFromCreate, VmCreateRequest, type ImageEntry, type VmInfo, type VmSpec } from '@lodge/api';
 import type { Duplex } from 'node:stream';
 import { assertAllowed } from './state-table.js';
 import { parseOrThrow } from './validate.js';
@@ -45,6 +45,7 @@ export class VmInventory {
           hint: 'use --machine q35 (or pc), or import the image with --kernel',
         });
       }
+      checkFirstBootSupport(spec, image);
       await this.d.driver.createDisk(spec, image);
       const now = new Date().toISOString();
       this.d.records.insert({ name: spec.name, spec, state: 'stopped', createdAt: now, updatedAt: now });
@@ -74,4 +75,15 @@ export class VmInventory {
     this.d.records.get(name);
     return this.d.driver.readLog(name, opts);
   }
+}
+
+/** First-boot settings need an image that reads the seed; the default user (which the CLI always fills) is simply not made. */
+function checkFirstBootSupport(spec: VmSpec, image: ImageEntry): void {
+  if (imageFirstBoot(image) !== 'none') return;
+  const asked = [spec.hostname !== undefined && 'hostname', ...(['users', 'packages', 'files', 'provision'] as const).filter((k) => spec[k].length > 0)].filter(Boolean);
+  if (asked.length === 0) return;
+  throw new LodgeError('invalid_argument', `image "${image.name}" has no first-boot step (no cloud-init, no Lodge provisioner), so it cannot apply ${asked.join(', ')}`, {
+    hint: 'use an image that has one (lodge create --image debian-12 …), or leave those settings out',
+    details: { image: image.name, fields: asked },
+  });
 }

@@ -1,4 +1,5 @@
 import type { DiskSpec, MachineType, VmSpec } from '@lodge/api';
+import { CIDATA_LABEL } from '@lodge/api/guest';
 import { option } from './qemu-option.js';
 
 // How disks appear in QEMU: names shared by the boot argv and by hot-plug over QMP, so both address them alike.
@@ -46,6 +47,14 @@ export function rootDiskArgv(path: string, bus: 'pci' | 'device', limits: { iops
       'throttling.iops-total': limits.iops, 'throttling.bps-total': limits.bps,
     }),
     '-device', devOption(diskDevice('root', 'root', bus)),
+  ];
+}
+
+/** The read-only NoCloud seed, on the bus itself (never unplugged); its serial lets the guest find it without a label. */
+export function seedDiskArgv(path: string, bus: 'pci' | 'device'): string[] {
+  return [
+    '-drive', option(`file=${path}`, { if: 'none', id: 'seed', format: 'raw', readonly: 'on' }),
+    '-device', option(`virtio-blk-${bus}`, { drive: 'seed', id: 'seed-disk', serial: CIDATA_LABEL }),
   ];
 }
 

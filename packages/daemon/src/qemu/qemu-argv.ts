@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { LodgeError, type Accelerator, type ImageEntry, type MachineType, type VmSpec } from '@lodge/api';
 import { AGENT_PORT_NAME, QGA_PORT_NAME } from '@lodge/api/guest';
 import { extraDiskFile } from '../sys/data-folder.js';
-import { extraDisksArgv, rootDiskArgv } from './disk-argv.js';
+import { extraDisksArgv, rootDiskArgv, seedDiskArgv } from './disk-argv.js';
 import { balloonArgv, smpOption, tcgThread } from './guest-argv.js';
 import { option } from './qemu-option.js';
 
@@ -25,6 +25,8 @@ export interface VmFiles {
   qga: string;
   /** The folder of the extra disks (disks/<disk>.qcow2). */
   disks: string;
+  /** The NoCloud seed disk, when the image reads one. */
+  seed?: string;
 }
 
 export interface ArgvInput {
@@ -117,6 +119,7 @@ export function buildArgv(input: ArgvInput): string[] {
   return [
     '-name', option(spec.name, { 'debug-threads': true }),
     ...hardwareArgv({ ...input, disk: files.disk }),
+    ...(files.seed ? seedDiskArgv(files.seed, MACHINE[spec.machine].bus) : []),
     ...extraDisksArgv(spec, (disk) => extraDiskFile(files.disks, disk)),
     '-chardev', option('socket', { id: 'console', path: files.console, server: true, wait: false, logfile: files.consoleLog, logappend: true }),
     '-serial', 'chardev:console',

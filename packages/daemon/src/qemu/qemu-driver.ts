@@ -2,7 +2,9 @@ import { connect } from 'node:net';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { LodgeError, type DiskSpec, type ImageEntry, type VmSpec } from '@lodge/api';
+import { imageFirstBoot, LodgeError, type DiskSpec, type ImageEntry, type VmSpec } from '@lodge/api';
+import { seedOf } from '../cidata/cloud-config.js';
+import { writeSeedDisk } from '../cidata/seed-disk.js';
 import { cpuLimitsOf, type LaunchRequest, type VmDriver, type VmRuntime } from '../ports/vm-driver.js';
 import { createOverlay } from '../images/overlay-disk.js';
 import { QmpMonitor, cont } from '../qmp/index.js';
@@ -62,9 +64,12 @@ export class QemuDriver implements VmDriver {
     const runFiles = [files.qmp, files.console, files.pid, files.agent, files.qga];
     const removeRunFiles = (): Promise<unknown> => Promise.all(runFiles.map((p) => rm(p, { force: true })));
     await removeRunFiles();
+    const seed = imageFirstBoot(image) === 'none' ? undefined : f('seed');
+    if (seed) await writeSeedDisk(seedOf(spec), seed, req.signal);
+    else await rm(f('seed'), { force: true });
     const boot = bootFilesOf(image);
     const hostKhz = spec.machine === 'microvm' ? await this.hostKhz() : undefined;
-    const argv = buildArgv({ spec, boot, files, accelerator: req.accelerator, hostKhz });
+    const argv = buildArgv({ spec, boot, files: { ...files, seed }, accelerator: req.accelerator, hostKhz });
     const system = await this.binaries.system();
     await writeFile(f('cmdline'), `${JSON.stringify([system, ...argv])}\n`);
     // Made (and the limits checked) before QEMU exists: a refused pin or quota starts nothing.

@@ -25,6 +25,8 @@ export const VM_FILES = {
   pid: 'qemu.pid',
   qemuLog: 'qemu.log',
   cmdline: 'qemu.cmdline',
+  /** The NoCloud seed (ISO 9660, label cidata), rewritten from the spec at each start of an image with a first-boot step. */
+  seed: 'cidata.iso',
   /** Extra disks, one `<disk>.qcow2` each (extraDiskFile). */
   disks: 'disks',
 } as const;
