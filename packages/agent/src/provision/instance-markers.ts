@@ -2,7 +2,7 @@
 // succeeded, so a done step never runs again for this instance and a failed one runs at the next boot.
 
 import { mkdir, open, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PROVISION_STATE_DIR } from '@lodge/api/guest';
 import { at, type GuestSystem } from './guest-system.js';
 
@@ -29,6 +29,8 @@ export class InstanceMarkers {
 
   /** Synced (file and folder): a VM powered off right after a script must not run it again. */
   async markDone(marker: string): Promise<void> {
+    // Parents 0755 (mkdir -p would give them the 0700 too, and user-mode scripts live beside the state folder).
+    await mkdir(dirname(this.dir), { recursive: true, mode: 0o755 });
     await mkdir(this.dir, { recursive: true, mode: 0o700 });
     await syncedWrite(join(this.dir, marker), `${new Date().toISOString()}\n`);
     const dir = await open(this.dir, 'r');

@@ -209,6 +209,36 @@ describe('provision', () => {
     await guest.write('/var/lib/lodge/provision/state', 'a file where the state folder goes');
     const lines = await boot();
     expect(summary(lines).slice(-3)).toEqual(['users ops started', 'users ops ok', 'done failed']);
-    expect(lines.at(-1)).toMatchObject({ done: true, ok: false, message: expect.stringContaining('unexpected error: ENOTDIR') });
+    expect(lines.at(-1)).toMatchObject({ done: true, ok: false, message: expect.stringContaining('unexpected error: EEXIST') });
+  });
+
+  it('names scripts and sees time-outs in the shapes Lodge writes them (user mode, sh, per-boot wrappers)', async () => {
+    const wrapper = `#!/bin/sh\nexec 'timeout' '-k' '10s' '60s' 'runuser' '-l' 'dev' '-c' '${script('03-tick')}'\n`;
+    await guest.seed(META, {
+      ...CONFIG, packages: [], package_update: false,
+      write_files: [{ path: '/var/lib/cloud/scripts/per-boot/03-tick', content: wrapper, permissions: '0755', owner: 'root:root' }],
+      runcmd: [['timeout', '-k', '10s', '600s', 'runuser', '-l', 'dev', '-c', `/bin/sh ${script('01-as-user')}`], ['timeout', '-k', '10s', '600s', '/bin/sh', script('02-plain')]],
+    });
+    guest.script = (argv) => (argv[0]?.endsWith('03-tick') ? { code: 137 } : undefined);
+    const lines = await boot();
+    expect(summary(lines).filter((l) => l.startsWith('script'))).toEqual([
+      'script 01-as-user started', 'script 01-as-user ok', 'script 02-plain started', 'script 02-plain ok', 'script 03-tick started', 'script 03-tick failed',
+    ]);
+    expect(lines.at(-2)).toMatchObject({ exitCode: 137, timedOut: true });
+  });
+
+  it('keeps the state folder private but not its parents (user scripts live beside it)', async () => {
+    await guest.seed(META, CONFIG);
+    await boot();
+    expect((await stat(guest.path('/var/lib/lodge/provision'))).mode & 0o777).toBe(0o755);
+    expect((await stat(guest.path('/var/lib/lodge/provision/state'))).mode & 0o777).toBe(0o755);
+    expect((await stat(guest.path('/var/lib/lodge/provision/state/vm-1'))).mode & 0o777).toBe(0o700);
+  });
+
+  it('gives a user whose group exists already that group', async () => {
+    await guest.write('/etc/group', 'root:x:0:\ndev:x:500:\n');
+    await guest.seed(META, { ...CONFIG, users: [CONFIG.users[0] as LodgeCloudConfig['users'][number]] });
+    await boot();
+    expect(guest.commands()[0]).toBe('useradd -m -g dev -s /bin/bash dev');
   });
 });

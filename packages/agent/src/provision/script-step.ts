@@ -1,7 +1,7 @@
 // Scripts: runcmd entries in order, each once per instance; then PER_BOOT_SCRIPTS_DIR's executables, every boot.
 
-import { readdir, stat } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import { PER_BOOT_SCRIPTS_DIR, PROVISION_SCRIPTS_DIR } from '@lodge/api/guest';
 import { at, cleanEnv, CommandFailed } from './guest-system.js';
 import { once, TimedOut, tracked, type StepContext } from './step-run.js';
@@ -9,23 +9,34 @@ import { once, TimedOut, tracked, type StepContext } from './step-run.js';
 /** Exit codes of `timeout`: 124 when its TERM ended the command, 137 when its -k KILL did. */
 const TIMEOUT_CODES = [124, 137];
 
-/** A runcmd entry's name: the base name of the provision script it runs, else runcmd-<n> (1-based). */
+const SCRIPT_PATH = new RegExp(`(?:^|[\\s'"])${PROVISION_SCRIPTS_DIR.replaceAll('/', '\\/')}\\/([^\\s'"/]+)`);
+
+/** A runcmd entry's name: the base name of the provision script it runs (maybe inside `sh -c` text), else runcmd-<n>. */
 export function runcmdName(argv: string[], n: number): string {
-  const script = argv.find((a) => dirname(a) === PROVISION_SCRIPTS_DIR);
-  return script === undefined ? `runcmd-${n}` : basename(script);
+  for (const a of argv) {
+    const m = SCRIPT_PATH.exec(a);
+    if (m) return m[1] as string;
+  }
+  return `runcmd-${n}`;
 }
 
-/** True when the `timeout` wrapper runs the command (argv[0], or before the script behind runuser/env). */
+/** True when the `timeout` wrapper runs the command: argv[0], or an argument before the script (behind runuser or env). */
 function underTimeout(argv: string[]): boolean {
-  const script = argv.findIndex((a) => dirname(a) === PROVISION_SCRIPTS_DIR || dirname(a) === PER_BOOT_SCRIPTS_DIR);
+  const script = argv.findIndex((a) => SCRIPT_PATH.test(a));
   return argv.slice(0, script < 0 ? 1 : script).some((a) => basename(a) === 'timeout');
 }
 
-async function runScript(ctx: StepContext, name: string, argv: string[]): Promise<void> {
+/** A per-boot wrapper that execs `timeout` (as Lodge writes them) reports its time-outs like runcmd does. */
+async function wrapsTimeout(path: string): Promise<boolean> {
+  const text = await readFile(path, 'utf8').catch(() => '');
+  return /^exec '?timeout'? /m.test(text.slice(0, 4096));
+}
+
+async function runScript(ctx: StepContext, name: string, argv: string[], timed = underTimeout(argv)): Promise<void> {
   await tracked(ctx, 'script', name, async () => {
     const result = await ctx.system.run(argv, { env: cleanEnv('/root'), logAs: name });
     if (result.code === 0) return;
-    throw TIMEOUT_CODES.includes(result.code) && underTimeout(argv) ? new TimedOut(argv, result) : new CommandFailed(argv, result);
+    throw TIMEOUT_CODES.includes(result.code) && timed ? new TimedOut(argv, result) : new CommandFailed(argv, result);
   });
 }
 
@@ -50,5 +61,8 @@ export async function perBootScripts(ctx: StepContext): Promise<string[]> {
 }
 
 export async function runPerBoot(ctx: StepContext): Promise<void> {
-  for (const name of await perBootScripts(ctx)) await runScript(ctx, name, [join(at(ctx.system, PER_BOOT_SCRIPTS_DIR), name)]);
+  for (const name of await perBootScripts(ctx)) {
+    const path = join(at(ctx.system, PER_BOOT_SCRIPTS_DIR), name);
+    await runScript(ctx, name, [path], await wrapsTimeout(path));
+  }
 }

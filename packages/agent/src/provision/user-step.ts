@@ -52,8 +52,9 @@ async function addUser(ctx: StepContext, user: CloudUser): Promise<void> {
   if ((await userNames(ctx.system)).has(user.name)) {
     await runChecked(ctx.system, ['usermod', '-s', user.shell, ...(groups.length > 0 ? ['-a', ...group] : []), '-L', user.name]);
   } else {
-    // useradd leaves the password locked ("!" in /etc/shadow).
-    await runChecked(ctx.system, ['useradd', '-m', '-U', '-s', user.shell, ...group, user.name]);
+    // useradd leaves the password locked ("!" in /etc/shadow); the user's own group is made unless it exists.
+    const own = (await groupNames(ctx.system)).has(user.name) ? ['-g', user.name] : ['-U'];
+    await runChecked(ctx.system, ['useradd', '-m', ...own, '-s', user.shell, ...group, user.name]);
   }
   await writeKeys(ctx, user);
   if (user.sudo !== undefined) await writeSudoRule(ctx, user.name, user.sudo);
