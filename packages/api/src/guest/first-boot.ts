@@ -75,6 +75,7 @@ export interface CloudMetaData {
 }
 
 export type ProvisionStep = 'seed' | 'hostname' | 'users' | 'files' | 'packages' | 'script';
+/** started, then ok or failed; skipped comes alone (no seed, or a step done at an earlier boot of the instance). */
 export type ProvisionStatus = 'started' | 'ok' | 'skipped' | 'failed';
 
 /** One line of PROVISION_PROGRESS_FILE. */

@@ -88,6 +88,7 @@ export async function buildDebianImage(opts: BuildImageOptions, recipe?: ImageRe
       name, ...files, kernelCmdline: DEBIAN_KERNEL_CMDLINE, kernelVersion: boot.release,
       sizeBytes: await imageSize(tmp, Object.values(files)), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
       recipe: recipe ? { name, description: recipe.description, base: recipe.base, packages: recipe.packages } : { name },
+      firstBoot: 'lodge',
     };
     await writeManifest(tmp, { ...info, packages, agent: agent.sha256 });
     return await publishRecipe({ tmp, folder, hash, info, opts });
