@@ -213,11 +213,11 @@ describe('provision', () => {
   });
 
   it('names scripts and sees time-outs in the shapes Lodge writes them (user mode, sh, per-boot wrappers)', async () => {
-    const wrapper = `#!/bin/sh\nexec 'timeout' '-k' '10s' '60s' 'runuser' '-l' 'dev' '-c' '${script('03-tick')}'\n`;
+    const wrapper = `#!/bin/sh\nexec 'timeout' '-k' '10s' '60s' 'runuser' '-u' 'dev' '--' '/bin/sh' '-c' 'cd && exec ${script('03-tick')}'\n`;
     await guest.seed(META, {
       ...CONFIG, packages: [], package_update: false,
       write_files: [{ path: '/var/lib/cloud/scripts/per-boot/03-tick', content: wrapper, permissions: '0755', owner: 'root:root' }],
-      runcmd: [['timeout', '-k', '10s', '600s', 'runuser', '-l', 'dev', '-c', `/bin/sh ${script('01-as-user')}`], ['timeout', '-k', '10s', '600s', '/bin/sh', script('02-plain')]],
+      runcmd: [['timeout', '-k', '10s', '600s', 'runuser', '-u', 'dev', '--', '/bin/sh', '-c', `cd && exec /bin/sh ${script('01-as-user')}`], ['timeout', '-k', '10s', '600s', '/bin/sh', script('02-plain')]],
     });
     guest.script = (argv) => (argv[0]?.endsWith('03-tick') ? { code: 137 } : undefined);
     const lines = await boot();

@@ -50,7 +50,7 @@ describe('seedOf', () => {
       { path: '/var/lib/lodge/provision/scripts/02-script-2', content: 'echo every boot', permissions: '0755', owner: 'root:root' },
       {
         path: '/var/lib/cloud/scripts/per-boot/02-script-2',
-        content: "#!/bin/sh\nexec 'timeout' '-k' '10s' '600s' 'runuser' '-l' 'al' '-c' '/bin/sh /var/lib/lodge/provision/scripts/02-script-2'\n",
+        content: "#!/bin/sh\nexec 'timeout' '-k' '10s' '600s' 'runuser' '-u' 'al' '--' '/bin/sh' '-c' 'cd && exec /bin/sh /var/lib/lodge/provision/scripts/02-script-2'\n",
         permissions: '0755', owner: 'root:root',
       },
     ]);
