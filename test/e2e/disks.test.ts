@@ -20,7 +20,7 @@ const lodge = new TestLodge();
 const folder = dataFolder(lodge.home, {});
 const driver = new QemuDriver(folder, { system: async () => 'qemu-system-x86_64', img: async () => 'qemu-img' }, () => readHostKhz(), niceCgroups('the disks e2e test needs no cgroup'));
 let image: ImageEntry;
-const spec: VmSpec = { name: 'dk', image: 'micro', cpus: 1, memory: 256 * MiB, disk: 1024 * MiB, machine: 'q35', cpuWeight: 100, disks: [] };
+const spec: VmSpec = { name: 'dk', image: 'micro', cpus: 1, memory: 256 * MiB, disk: 1024 * MiB, machine: 'q35', cpuWeight: 100, disks: [], users: [], packages: [], files: [], provision: [] };
 let runtime: QemuSupervisor;
 let guest: GuestChannel;
 

@@ -16,7 +16,7 @@ import { BOOT_MARKER, IMAGES_DIR, sleep, TestLodge } from './harness.js';
 
 const MiB = 2 ** 20;
 const lodge = new TestLodge();
-const spec: VmSpec = { name: 'mem', image: 'micro', cpus: 1, maxCpus: 2, memory: 1024 * MiB, disk: 4096 * MiB, machine: 'q35', cpuWeight: 100, disks: [] };
+const spec: VmSpec = { name: 'mem', image: 'micro', cpus: 1, maxCpus: 2, memory: 1024 * MiB, disk: 4096 * MiB, machine: 'q35', cpuWeight: 100, disks: [], users: [], packages: [], files: [], provision: [] };
 let driver: QemuDriver;
 let runtime: VmRuntime;
 let guest: GuestConsole;
