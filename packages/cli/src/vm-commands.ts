@@ -3,6 +3,7 @@ import { formatSize, VM_DEFAULTS, type VmInfo } from '@lodge/api/lite';
 import type { CreateFlags } from './create-request.js';
 import { forEachName } from './each-name.js';
 import { ensureImage } from './image-builder.js';
+import { firstBootOptions } from './first-boot-options.js';
 import { resourceOptions } from './resource-flags.js';
 import type { Session } from './session.js';
 
@@ -20,11 +21,12 @@ export function registerVmCommands(program: Command, session: Session): void {
     .option('--memory <size>', `memory, e.g. 512M or 2G (default: ${formatSize(VM_DEFAULTS.memory)})`)
     .option('--disk <size>', `disk size, e.g. 4G (default: ${formatSize(VM_DEFAULTS.disk)})`)
     .option('--machine <type>', `q35, pc or microvm (default: ${VM_DEFAULTS.machine})`);
-  resourceOptions(create, { clearable: false, create: true })
+  firstBootOptions(resourceOptions(create, { clearable: false, create: true }))
     .option('--json', 'print the new VM as JSON')
     .action(async (name: string, flags: CreateFlags) => {
       const { createRequestFrom } = await import('./create-request.js'); // loads zod only for create
-      const req = createRequestFrom(name, flags); // before any request: bad input never starts the daemon
+      const { hostUser } = await import('./host-user.js');
+      const req = createRequestFrom(name, flags, hostUser()); // before any request: bad input never starts the daemon
       const client = await session.connect();
       await ensureImage(client, session, req.image ?? VM_DEFAULTS.image);
       const vm = await client.create(req);
