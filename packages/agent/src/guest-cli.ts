@@ -16,9 +16,11 @@ Talk to the Lodge agent's message bus from inside the guest.
                                    publish and print the first reply (default timeout 30 s)
   serve TOPIC [--count N] -- CMD [ARGS...]  for each message run CMD with the body on stdin and reply with its stdout
   info                             print what the agent knows about this guest, as JSON
+  provision                        do the first-boot settings of the NoCloud seed (run by lodge-provision.service
+                                   at every boot); progress in /run/lodge/provision.jsonl
 
 Options: --socket PATH (default $LODGE_BUS_SOCKET or /run/lodge/bus.sock), --help, --version
-Exit codes: 0 done, 1 failed (no agent, timeout, no subscriber), 2 wrong usage.
+Exit codes: 0 done, 1 failed (no agent, timeout, no subscriber, a provisioning step), 2 wrong usage.
 `;
 
 class UsageError extends Error {}
@@ -153,6 +155,11 @@ async function run(argv: string[]): Promise<number> {
       if (count !== undefined && served >= count) return 0;
       process.stderr.write('lodge-guest: the agent closed the bus connection\n');
       return 1;
+    }
+    case 'provision': {
+      // Loaded only here: the bus commands do not pay for the provisioner's code.
+      const { provisionMain } = await import('./provision/provision-main.js');
+      return provisionMain();
     }
     case 'info':
       await write(`${JSON.stringify(await bus.info(), null, 2)}\n`);

@@ -50,6 +50,16 @@ describe('debian root files', () => {
     expect(DEBIAN_CUSTOMIZE[0]).toContain('systemd-networkd.service');
     expect(file('etc/systemd/network/80-lodge-dhcp.network')).toMatch(/^DHCP=ipv4$/m);
   });
+  it('runs the provisioner at every boot, off the agent path, with the tools it calls', () => {
+    const unit = file('etc/systemd/system/lodge-provision.service');
+    expect(unit).toMatch(/^Type=oneshot$/m);
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/lodge-guest provision$/m);
+    expect(unit).toMatch(/^After=.*systemd-networkd\.service/m);
+    expect(unit).toMatch(/^Nice=10$/m);
+    expect(unit).not.toMatch(/lodge-agent/);
+    expect(DEBIAN_CUSTOMIZE[0]).toContain('lodge-provision.service');
+    for (const p of ['passwd', 'mount', 'sudo', 'kmod']) expect(DEBIAN_PACKAGES).toContain(p);
+  });
   it('makes sshd host keys per VM: keygen before the config test', () => {
     expect(file('etc/systemd/system/ssh.service.d/lodge-host-keys.conf')).toMatch(/ExecStartPre=\nExecStartPre=\/usr\/lib\/lodge\/ssh-host-keys\nExecStartPre=\/usr\/sbin\/sshd -t/);
     expect(file('usr/lib/lodge/ssh-host-keys')).toContain('ssh-keygen -q -t "$t"');

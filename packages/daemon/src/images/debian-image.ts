@@ -78,6 +78,7 @@ export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image
     const info: ImageInfo = {
       name: DEBIAN_IMAGE_NAME, ...files, kernelCmdline: DEBIAN_KERNEL_CMDLINE, kernelVersion: boot.release,
       sizeBytes: await imageSize(tmp, Object.values(files)), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
+      firstBoot: 'lodge',
     };
     await writeManifest(tmp, { ...info, packages, agent: agent.sha256 });
     return await publishRecipe({ tmp, folder, hash, info, opts });

@@ -84,6 +84,30 @@ ExecStart=/bin/sh -c 'echo "${DEBIAN_BOOT_MARKER}" >/dev/console'
 WantedBy=multi-user.target
 `;
 
+/**
+ * The first-boot provisioner (lodge-guest provision), at every boot. Off the agent's path: not ordered before it,
+ * niced behind it (the agent runs at -10; the provisioner goes back to 0 for packages and scripts), and it holds
+ * no target (DefaultDependencies=no), so the boot marker and logins do not wait for a long apt install.
+ */
+const PROVISION_UNIT = `[Unit]
+Description=Lodge first-boot provisioning (the NoCloud seed: hostname, users, files, packages, scripts)
+DefaultDependencies=no
+After=sysinit.target local-fs.target systemd-tmpfiles-setup.service systemd-networkd.service
+Conflicts=shutdown.target
+Before=shutdown.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/bin/lodge-guest provision
+Nice=10
+# Scripts have their own time limits (timeout); apt may take long.
+TimeoutStartSec=infinity
+
+[Install]
+WantedBy=multi-user.target
+`;
+
 /** Every Ethernet NIC (QEMU user networking's included) by DHCP. */
 const NETWORK = `[Match]
 Type=ether
@@ -123,6 +147,7 @@ export const DEBIAN_ROOT_FILES: RootFile[] = [
   { path: 'etc/systemd/system/lodge-agent.service', mode: 0o644, text: AGENT_UNIT },
   { path: 'etc/systemd/system/lodge-grow-root.service', mode: 0o644, text: GROW_ROOT_UNIT },
   { path: 'etc/systemd/system/lodge-booted.service', mode: 0o644, text: BOOTED_UNIT },
+  { path: 'etc/systemd/system/lodge-provision.service', mode: 0o644, text: PROVISION_UNIT },
   { path: 'etc/systemd/system/ssh.service.d/lodge-host-keys.conf', mode: 0o644, text: SSH_HOST_KEYS_UNIT },
   { path: 'usr/lib/lodge/ssh-host-keys', mode: 0o755, text: SSH_HOST_KEYS },
   { path: 'etc/ssh/sshd_config.d/lodge-host-keys.conf', mode: 0o644, text: SSHD_CONFIG },
@@ -143,7 +168,7 @@ export const DEBIAN_ROOT_FILES: RootFile[] = [
  * console), root with an empty password on the console only (sshd refuses empty passwords), no shared host keys.
  */
 export const DEBIAN_CUSTOMIZE = [
-  'systemctl enable systemd-networkd.service systemd-resolved.service lodge-grow-root.service lodge-booted.service',
+  'systemctl enable systemd-networkd.service systemd-resolved.service lodge-grow-root.service lodge-booted.service lodge-provision.service',
   // e2scrub_reap looks for LVM snapshots at every boot (~20 s of CPU under TCG); there is no LVM here.
   'systemctl mask systemd-firstboot.service e2scrub_reap.service',
   'update-initramfs -u -k all',

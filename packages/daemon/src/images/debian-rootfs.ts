@@ -7,6 +7,9 @@ export const DEBIAN_PACKAGES = [
   'systemd', 'systemd-sysv', 'udev', 'dbus', 'libpam-systemd', 'systemd-resolved',
   'linux-image-cloud-amd64', 'initramfs-tools', 'zstd', 'e2fsprogs',
   'nodejs', 'qemu-guest-agent', 'openssh-server', 'sudo', 'iproute2', 'procps',
+  // What lodge-guest provision calls besides the essential set (coreutils' timeout, util-linux's runuser):
+  // useradd/groupadd/usermod, mount/umount (isofs is a module of the cloud kernel, loaded by mount).
+  'passwd', 'mount', 'kmod',
 ];
 
 /** Leaner root: no manuals, docs (but their copyright files) or translations; apt fetches no translations. */

@@ -84,6 +84,8 @@ export async function buildMicroImage(opts: BuildImageOptions): Promise<{ image:
       builtAt: new Date().toISOString(),
       recipeHash: hash,
       bootMarker: MICRO_BOOT_MARKER,
+      // busybox init runs no provisioner and no cloud-init: first-boot settings are refused for micro VMs.
+      firstBoot: 'none',
     };
     // Extra fields (dropped by the ImageInfo schema) say exactly what went in, for humans and `force` decisions.
     const packages = Object.fromEntries([kernelPkg, busyboxPkg, ...userland].map((p) => [p.name, p.version]));
