@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { LodgeError, type LodgeEventBody, type VmSpec } from '@lodge/api';
 import type { ProvisionLine } from '@lodge/api/guest';
 import type { FileRange, FileWindow } from '../ports/guest-channel.js';
-import { followProvisioning, provisionDeadlineSec, type ProvisionWatch } from './first-boot-watch.js';
+import { followProvisioning, type ProvisionWatch } from './first-boot-watch.js';
+import { provisionDeadlineSec } from './provision-limits.js';
 
 const script = (name: string, timeout = 600): VmSpec['provision'][number] => ({ name, mode: 'system', run: 'once', script: 'true', timeout });
 const SPEC = { provision: [script('setup'), script('app', 5), script('late')], packages: [] as string[] };
