@@ -66,6 +66,11 @@ describe('lodge start follows provisioning (debian-12)', () => {
     }
     clearTimeout(timer);
     events.close();
+    const at = (pred: (e: LodgeEventRecord) => boolean): number => Date.parse(seen.find(pred)?.time ?? '');
+    const ready = at((e) => e.type === 'vm.guest' && e.state === 'ready');
+    const firstRecord = at((e) => e.type === 'vm.provision');
+    const done = at((e) => e.type === 'vm.provision' && e.step === 'done');
+    console.log(`good: guest ready → first provisioning record ${((firstRecord - ready) / 1000).toFixed(1)} s → done ${((done - ready) / 1000).toFixed(1)} s`);
     const provision = seen.flatMap((e) => (e.type === 'vm.provision' ? [`${e.step} ${e.name ?? ''} ${e.status}`.replace('  ', ' ')] : []));
     expect(provision).toEqual(expect.arrayContaining(['script setup started', 'script setup ok', 'script tick started', 'script tick ok', 'done ok']));
   });
