@@ -45,7 +45,7 @@ describe('first-boot provisioning in debian-12', () => {
   /** `lodge start` follows provisioning: a failed script fails it (the VM keeps running), with its name and exit code. */
   const boot = async (action: 'start' | 'restart', failure?: RegExp) => {
     const t0 = performance.now();
-    const r = await lodge.cli(action === 'start' ? ['start', VM, '--ready-timeout', '300'] : ['restart', VM], { timeoutMs: 320_000 });
+    const r = await lodge.cli(action === 'start' ? ['start', VM, '--ready-timeout', '300'] : ['restart', VM], { timeoutMs: 540_000 }); // start now includes provisioning
     expect(r.code, `${r.stderr}\n${lodge.consoleLog(VM).slice(-3000)}`).toBe(failure ? 1 : 0);
     if (failure) expect(r.stderr).toMatch(failure);
     const ready = performance.now() - t0;

@@ -15,7 +15,7 @@ export interface WatchLimits {
 }
 
 export const WATCH_LIMITS: WatchLimits = {
-  pollMs: 500, firstReportMs: 90_000, readBytes: 64 * 1024, maxReportBytes: 4 * 2 ** 20, maxRecords: 4096, maxGarbageLines: 100,
+  pollMs: 500, firstReportMs: 180_000, readBytes: 64 * 1024, maxReportBytes: 4 * 2 ** 20, maxRecords: 4096, maxGarbageLines: 100,
 };
 
 /** Seconds of room for the steps besides scripts and packages (seed, users, files), and for packages (apt under TCG). */
