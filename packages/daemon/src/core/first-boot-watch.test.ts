@@ -112,6 +112,28 @@ describe('followProvisioning', () => {
     expect(w.events.at(-1)).toMatchObject({ step: 'done', status: 'failed' });
   });
 
+  it('takes messages that quote a long output line, as the provisioner writes them (up to the line bound)', async () => {
+    const x = 'x'.repeat(12_000);
+    const message = `/var/lib/lodge/provision/scripts/01-setup exited with 7: ${x} / flaky-end`;
+    const file = new FakeGuestFile((f) => f.reads === 1 && f.append(
+      line({ step: 'script', name: '01-setup', status: 'failed', message, exitCode: 7, output: `${x.slice(-8180)}\nflaky-end\n` }) +
+      line({ done: true, ok: false, message: `script 01-setup: ${message}` }),
+    ));
+    const w = watch(file);
+    const err = (await w.run.catch((e: unknown) => e)) as LodgeError;
+    expect(err.message).toMatch(/^provisioning of VM "web" failed: script "setup" exited with code 7\n/);
+    expect(err.message.endsWith('  | flaky-end')).toBe(true);
+    expect(w.warnings).toEqual([]);
+    expect(w.steps.at(-1)).toBe('provisioning: script setup (1/3): failed (exited with code 7)');
+  });
+
+  it('fails at once on a malformed done line instead of waiting for the deadline', async () => {
+    const file = new FakeGuestFile((f) => f.reads === 1 && f.append(line({ done: true, ok: 'yes' })));
+    const w = watch(file);
+    await expect(w.run).rejects.toThrow(/ended its provisioning report with a malformed line \(not a progress record: ok:/);
+    expect(w.elapsed()).toBeLessThan(5_000);
+  });
+
   it('says a timed-out script ran past its own timeout', async () => {
     const file = new FakeGuestFile((f) => f.reads === 1 && f.append(line({ step: 'script', name: '02-app', status: 'failed', timedOut: true, exitCode: 124 }) + line({ done: true, ok: false })));
     await expect(watch(file).run).rejects.toThrow(/script "app" timed out after 5 s/);

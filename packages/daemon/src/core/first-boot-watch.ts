@@ -87,6 +87,7 @@ export async function followProvisioning(w: ProvisionWatch): Promise<void> {
       if (text.trim() === '') continue;
       const parsed = parseProvisionLine(text);
       if ('error' in parsed) {
+        if (parsed.done) throw fail(`the guest of VM "${w.vm}" ended its provisioning report with a malformed line (${parsed.error})`, `the VM is still running; ${logHint}`);
         w.log.warn({ vm: w.vm, error: parsed.error }, 'malformed provisioning record ignored');
         if (++garbage > lim.maxGarbageLines) throw fail(`the guest of VM "${w.vm}" wrote over ${lim.maxGarbageLines} malformed provisioning records (the last: ${parsed.error})`, logHint);
         continue;

@@ -13,6 +13,12 @@ const DOING: Record<Exclude<ProvisionStep, 'script'>, string> = {
   packages: 'installing packages',
 };
 
+/** A guest message as one short line (messages may quote a command's output). */
+const firstLine = (text: string, max = 300): string => {
+  const line = text.split('\n')[0] ?? '';
+  return line.length > max ? `${line.slice(0, max)}…` : line;
+};
+
 /** The spec's name of a script record (records name scripts by file, "<NN>-<name>"). */
 const specName = (r: Pick<ProvisionRecord, 'name'>): string => scriptNameOf(r.name ?? '?');
 
@@ -29,7 +35,7 @@ export function progressStep(r: ProvisionRecord, spec: Pick<VmSpec, 'provision'>
   const label = `provisioning: ${stepLabel(r, spec)}`;
   if (r.status === 'started') return label;
   const why = r.status === 'failed' ? failureReason(r, spec) : r.message;
-  return `${label}: ${r.status}${why ? ` (${why.split('\n')[0]})` : ''}`;
+  return `${label}: ${r.status}${why ? ` (${firstLine(why)})` : ''}`;
 }
 
 /** "exited with code 3", "timed out after 5 s", else the guest's message. */
@@ -39,7 +45,7 @@ function failureReason(r: ProvisionRecord, spec: Pick<VmSpec, 'provision'>): str
     return limit === undefined ? 'timed out' : `timed out after ${limit} s`;
   }
   if (r.exitCode !== undefined) return `exited with code ${r.exitCode}`;
-  return r.message ?? 'failed';
+  return r.message === undefined ? 'failed' : firstLine(r.message);
 }
 
 /** The last lines of an output tail, each indented, for the end of an error message. */
@@ -53,10 +59,10 @@ function outputLines(output: string): string {
 /** provision_failed for a failed record (the first failure stops the guest's provisioner), or a failed done line alone. */
 export function provisionFailure(vm: string, spec: Pick<VmSpec, 'provision'>, failed: ProvisionRecord | undefined, done?: ProvisionDone): LodgeError {
   const what = failed ? (failed.step === 'script' ? `script "${specName(failed)}"` : stepLabel(failed, spec)) : 'provisioning';
-  const reason = failed ? failureReason(failed, spec) : (done?.message ?? 'the guest reported a failure');
+  const reason = failed ? failureReason(failed, spec) : done?.message ? firstLine(done.message) : 'the guest reported a failure';
   const scripted = failed?.step === 'script' && (failed.timedOut === true || failed.exitCode !== undefined);
   // A script's own exit says it all; other steps' messages name what went wrong (a package, a user).
-  const detail = failed && !scripted && failed.message && failed.message !== reason ? `: ${failed.message.split('\n')[0]}` : '';
+  const detail = failed && !scripted && failed.message && failed.message !== reason ? `: ${firstLine(failed.message)}` : '';
   let message = `provisioning of VM "${vm}" failed: ${what} ${scripted ? reason : `failed: ${reason}`}${detail}`;
   if (failed?.output) message += `\n  output (last lines):\n${outputLines(failed.output)}`;
   return new LodgeError('provision_failed', message, {
