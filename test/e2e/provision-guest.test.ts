@@ -50,7 +50,7 @@ describe('first-boot provisioning in debian-12', () => {
     if (failure) expect(r.stderr).toMatch(failure);
     const ready = performance.now() - t0;
     const lines = await progress();
-    console.log(`lodge ${action}: agent ready after ${(ready / 1000).toFixed(1)} s, provisioning done after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    console.log(`lodge ${action} (follows provisioning) returned after ${(ready / 1000).toFixed(1)} s, done line read after ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     return lines;
   };
 
