@@ -90,10 +90,11 @@ export class TestLodge {
     await exited;
   }
 
-  cli(args: string[], opts: { input?: string | Buffer; timeoutMs?: number } = {}): Promise<CliResult> {
+  /** `env` adds to (or overrides) this home's environment for this one command. */
+  cli(args: string[], opts: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
     this.ensureHome();
     return new Promise((resolvePromise) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env: this.env, stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [CLI, ...args], { env: { ...this.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -12,3 +12,4 @@ export * from './vm-resources.js';
 export * from './metrics.js';
 export * from './first-boot.js';
 export * from './image-recipe.js';
+export * from './provision-progress.js';

@@ -33,6 +33,25 @@ describe('vmDetails', () => {
     expect(text).toContain('memory:   512M');
     expect(text).toContain('reason:   guest powered off');
   });
+
+  it('shows the first-boot settings: hostname, default user and key count, users, packages, files, scripts', () => {
+    const spec = {
+      name: 'web', image: 'debian-12', cpus: 1, memory: GiB, disk: 4 * GiB, machine: 'q35' as const, cpuWeight: 100, disks: [],
+      hostname: 'box', user: { name: 'alice', sshKeys: ['k1', 'k2'] },
+      users: [{ name: 'ops', sudo: true, sshKeys: ['k'], shell: '/bin/sh', groups: [] }, { name: 'app', sudo: false, sshKeys: [], shell: '/bin/bash', groups: [] }],
+      packages: ['curl', 'jq'],
+      files: [{ path: '/etc/motd', content: 'hi', encoding: 'text' as const, mode: '0644', owner: 'root:root' }],
+      provision: [{ name: 'setup', mode: 'system' as const, run: 'once' as const, script: 'true', timeout: 600 }, { name: 'tick', mode: 'user' as const, run: 'boot' as const, script: 'true', timeout: 5 }],
+    };
+    const text = keyValueLines(vmDetails({ name: 'web', spec, state: 'stopped', createdAt: '', updatedAt: '', folder: '/f' }));
+    expect(text).toContain('hostname:  box');
+    expect(text).toContain('user:      alice (sudo, 2 SSH keys)');
+    expect(text).toContain('users:     ops (sudo, 1 SSH key), app (0 SSH keys)');
+    expect(text).toContain('packages:  curl, jq');
+    expect(text).toContain('files:     1: /etc/motd');
+    expect(text).toContain('scripts:   setup (system, once, timeout 600 s), tick (user, boot, timeout 5 s)');
+    expect(keyValueLines(vmDetails({ name: 'web', spec: { ...spec, user: false }, state: 'stopped', createdAt: '', updatedAt: '', folder: '/f' }))).toContain('user:      none');
+  });
 });
 
 describe('hostDetails', () => {

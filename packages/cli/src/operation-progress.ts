@@ -6,6 +6,8 @@ interface ProgressView {
   stop(): void;
 }
 
+const PERSISTED_PREFIX = 'provisioning: ';
+
 const describe = (label: string, p: Progress): string => `${label}: ${p.step}${p.percent === undefined ? '' : ` (${Math.round(p.percent)}%)`}`;
 
 /** A spinner on a terminal; elsewhere one plain line per new step, so logs stay readable. Both on stderr. */
@@ -14,7 +16,19 @@ async function progressView(label: string): Promise<ProgressView> {
   if (process.stderr.isTTY && process.stderr.columns > 0) {
     const { default: ora } = await import('ora');
     const spinner = ora({ text: `${label}: waiting`, stream: process.stderr }).start();
-    return { update: (p) => void (spinner.text = describe(label, p)), stop: () => void spinner.stop() };
+    let shown = '';
+    return {
+      update(p) {
+        // Provisioning steps stay on screen as lines (a log of what the guest did); the spinner shows the current one.
+        if (p.step.startsWith(PERSISTED_PREFIX) && p.step !== shown) {
+          spinner.clear();
+          process.stderr.write(`${describe(label, p)}\n`);
+        }
+        shown = p.step;
+        spinner.text = describe(label, p);
+      },
+      stop: () => void spinner.stop(),
+    };
   }
   let last = '';
   return {

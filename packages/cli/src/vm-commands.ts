@@ -3,6 +3,7 @@ import { formatSize, VM_DEFAULTS, type VmInfo } from '@lodge/api/lite';
 import type { CreateFlags } from './create-request.js';
 import { forEachName } from './each-name.js';
 import { ensureImage } from './image-builder.js';
+import { firstBootOptions } from './first-boot-options.js';
 import { resourceOptions } from './resource-flags.js';
 import type { Session } from './session.js';
 
@@ -38,14 +39,15 @@ export function registerVmCommands(program: Command, session: Session): void {
     .option('--disk <size>', `disk size, e.g. 4G (default: ${formatSize(VM_DEFAULTS.disk)})`)
     .option('--machine <type>', `q35, pc or microvm (default: ${VM_DEFAULTS.machine})`)
     .option('--template <name|file>', 'start from a template: micro, debian-12, debian-12-desktop-less-dev, or a YAML file; flags override it');
-  resourceOptions(create, { clearable: false, create: true })
+  firstBootOptions(resourceOptions(create, { clearable: false, create: true }))
     .option('--json', 'print the new VM as JSON')
     .addHelpText('after', TEMPLATE_HELP)
     .action(async (name: string, flags: CreateFlags) => {
       const { createRequestFrom } = await import('./create-request.js'); // loads zod only for create
       const { readTemplate } = await import('./vm-template.js');
+      const { hostUser } = await import('./host-user.js');
       const template = flags.template === undefined ? undefined : await readTemplate(flags.template);
-      const req = createRequestFrom(name, flags, template); // before any request: bad input never starts the daemon
+      const req = createRequestFrom(name, flags, { template, host: hostUser() }); // before any request: bad input never starts the daemon
       const client = await session.connect();
       await ensureImage(client, session, req.image ?? VM_DEFAULTS.image);
       const vm = await client.create(req);

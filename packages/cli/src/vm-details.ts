@@ -1,4 +1,5 @@
 import { formatSize } from '@lodge/api/lite';
+import { firstBootDetails } from './first-boot-details.js';
 import { agentSummary, type VmWithGuest } from './guest-details.js';
 import type { Pair } from './key-value-lines.js';
 
@@ -22,6 +23,7 @@ export function vmDetails(vm: VmWithGuest): Pair[] {
     ['disk', [formatSize(vm.spec.disk), ioText(vm.spec.diskIops, vm.spec.diskBps)].filter(Boolean).join(', ')],
     ['disks', (vm.spec.disks ?? []).map((d) => `${d.name} ${formatSize(d.size)}`).join(', ') || undefined],
     ['machine', vm.spec.machine],
+    ...firstBootDetails(vm),
     ['folder', vm.folder],
     ['created', vm.createdAt],
   ];

@@ -21,9 +21,9 @@ const refusal = (p: Promise<unknown>): Promise<UsageError> => p.then(() => { thr
 describe('built-in templates', () => {
   it('ship micro, debian-12 and debian-12-desktop-less-dev, each a valid create request', async () => {
     expect(builtinTemplates()).toEqual(['debian-12', 'debian-12-desktop-less-dev', 'micro']);
-    for (const name of builtinTemplates()) expect(createRequestFrom('t1', {}, await readTemplate(name)).image).toEqual(name === 'micro' ? 'micro' : expect.stringMatching(/^debian-12/));
+    for (const name of builtinTemplates()) expect(createRequestFrom('t1', {}, { template: await readTemplate(name) }).image).toEqual(name === 'micro' ? 'micro' : expect.stringMatching(/^debian-12/));
     const dev = await readTemplate('debian-12-desktop-less-dev');
-    expect(createRequestFrom('dev', {}, dev)).toMatchObject({ name: 'dev', image: 'debian-12-dev', memory: '2GiB', disk: '20GiB' });
+    expect(createRequestFrom('dev', {}, { template: dev })).toMatchObject({ name: 'dev', image: 'debian-12-dev', memory: '2GiB', disk: '20GiB' });
   });
 
   it('names the built-in ones when the name is none of them', async () => {
@@ -35,8 +35,17 @@ describe('built-in templates', () => {
 describe('a template file', () => {
   it('gives the fields of a create request; flags override them', async () => {
     const t = await readTemplate(await file('dev.yaml', 'image: debian-12\ncpus: 2\nmemory: 2GiB\ndisk: 20GiB\nprovision:\n  - mode: user\n    script: echo hi\nuser:\n  name: me\n'));
-    const req = createRequestFrom('dev', { cpus: '1', memory: '512M' }, t);
+    const req = createRequestFrom('dev', { cpus: '1', memory: '512M' }, { template: t });
     expect(req).toEqual({ name: 'dev', image: 'debian-12', cpus: 1, memory: 512 * 2 ** 20, disk: '20GiB', provision: [{ mode: 'user', script: 'echo hi' }], user: { name: 'me' } });
+  });
+
+  it("keeps the template's default user over the host user's, and --user over both", async () => {
+    const host = { name: 'alice', home: dir };
+    const t = await readTemplate(await file('user.yaml', 'image: debian-12\nuser:\n  name: me\n'));
+    expect(createRequestFrom('dev', {}, { template: t, host }).user).toEqual({ name: 'me' });
+    expect(createRequestFrom('dev', { user: 'bob' }, { template: t, host }).user).toEqual({ name: 'bob', sshKeys: [] });
+    const plain = await readTemplate(await file('plain.yaml', 'image: debian-12\n'));
+    expect(createRequestFrom('dev', {}, { template: plain, host }).user).toEqual({ name: 'alice', sshKeys: [] });
   });
 
   it('refuses an unknown key naming it and the file, with what to write instead for a Lima key', async () => {
@@ -52,10 +61,10 @@ describe('a template file', () => {
 
   it('reports a bad value with the file and field, unless a flag overrides it', async () => {
     const t = await readTemplate(await file('bad.yaml', 'memory: lots\nprovision:\n  - script: ""\n'));
-    const err = (() => { try { createRequestFrom('dev', {}, t); } catch (e) { return e as UsageError; } return undefined; })();
+    const err = (() => { try { createRequestFrom('dev', {}, { template: t }); } catch (e) { return e as UsageError; } return undefined; })();
     expect(err?.message).toMatch(new RegExp(`^template ${join(dir, 'bad.yaml')}: memory: `));
     const t2 = await readTemplate(await file('bad2.yaml', 'memory: lots\n'));
-    expect(createRequestFrom('dev', { memory: '1G' }, t2)).toMatchObject({ memory: 2 ** 30 });
+    expect(createRequestFrom('dev', { memory: '1G' }, { template: t2 })).toMatchObject({ memory: 2 ** 30 });
   });
 
   it('says which file is missing or not YAML', async () => {

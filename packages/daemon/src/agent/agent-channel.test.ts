@@ -110,6 +110,21 @@ describe('agent channel over a unix socket', () => {
     await expect(channel.getFiles('long', sink)).rejects.toThrow(/past the 5 bytes left of dir\/a/);
   });
 
+  it('reads a window of a file, keeping only the asked bytes, and cancels the rest of the stream', async () => {
+    open();
+    await synced();
+    const content = Buffer.from(Array.from({ length: 3 * 65536 }, (_, i) => i % 251));
+    agent.files.set('/run/lodge/provision.jsonl', content);
+    const win = await channel.readFile('/run/lodge/provision.jsonl', { offset: 1000, maxBytes: 70_000 });
+    expect(win.size).toBe(content.length);
+    expect(win.data.equals(content.subarray(1000, 71_000))).toBe(true);
+    const tail = await channel.readFile('/run/lodge/provision.jsonl', { offset: content.length - 10, maxBytes: 70_000 });
+    expect(tail.data.equals(content.subarray(-10))).toBe(true);
+    expect(await channel.readFile('/run/lodge/provision.jsonl', { offset: content.length, maxBytes: 100 })).toEqual({ data: Buffer.alloc(0), size: content.length });
+    await expect(channel.readFile('/run/lodge/none', { offset: 0, maxBytes: 10 })).rejects.toMatchObject({ code: 'not_found' });
+    expect((await channel.info()).hostname).toBe('fake'); // the session is fine after the cancels
+  });
+
   it('uploads entries and bytes', async () => {
     open();
     await synced();

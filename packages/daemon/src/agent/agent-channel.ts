@@ -4,6 +4,7 @@ import type { GuestInfo, OpenRequest, TimeSetResult } from '@lodge/api/guest';
 import type { GuestChannel } from '../ports/guest-channel.js';
 import { AgentBus } from './agent-bus.js';
 import { agentExec } from './agent-exec.js';
+import { agentReadFile } from './agent-file-read.js';
 import { agentGetFiles, agentPutFiles } from './agent-files.js';
 import { AgentLink, type LinkTiming } from './agent-link.js';
 import { guestFailure } from './guest-failure.js';
@@ -52,6 +53,7 @@ export function createAgentChannel(o: AgentChannelOptions): GuestChannel {
     shutdown: async (action) => void (await request(link, { op: 'shutdown', action })),
     getFiles: (path, sink, signal) => agentGetFiles(link, path, sink, signal),
     putFiles: (path, source, signal) => agentPutFiles(link, path, source, signal),
+    readFile: (path, range, signal) => agentReadFile(link, path, range, signal),
     publish: (message) => bus.publish(message),
     onPublish: (handler) => bus.onPublish(handler),
     close: () => link.close(),

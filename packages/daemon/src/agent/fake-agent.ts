@@ -23,6 +23,8 @@ export class FakeAgent {
   readonly requests: Req[] = [];
   readonly published: BusDelivery[] = [];
   readonly uploads: { entries: unknown[]; bytes: number }[] = [];
+  /** Single files files.get serves whole (in 64 KiB writes, as the agent does), by path. */
+  readonly files = new Map<string, Buffer>();
   readonly session: Session;
   socket: Socket | undefined;
   private server: Server | undefined;
@@ -121,11 +123,23 @@ export class FakeAgent {
   }
 
   private async download(stream: Stream, path: string): Promise<void> {
+    if (path.startsWith('/')) return this.downloadFile(stream, path);
     const entry = { type: 'entry', path: 'dir/a', kind: 'file', mode: 0o644, size: 5, mtimeMs: 0 };
     stream.control({ type: 'entry', path: 'dir', kind: 'dir', mode: 0o755, size: 0, mtimeMs: 0 });
     stream.control(entry);
     await stream.write(Channel.Output, Buffer.from(path === 'long' ? 'hello!!' : 'hello'));
     stream.finish({ entries: 2, bytes: path === 'long' ? 7 : 5 });
+  }
+
+  private async downloadFile(stream: Stream, path: string): Promise<void> {
+    const data = this.files.get(path);
+    if (!data) return stream.reset({ code: 'not_found', message: `stat ${path}: no such file or directory` });
+    stream.control({ type: 'entry', path: path.split('/').at(-1), kind: 'file', mode: 0o644, size: data.length, mtimeMs: 0 });
+    for (let at = 0; at < data.length && !stream.finished; at += 65536) {
+      const chunk = data.subarray(at, at + 65536);
+      await stream.write(Channel.Output, chunk);
+    }
+    if (!stream.finished) stream.finish({ entries: 1, bytes: data.length });
   }
 
   private upload(stream: Stream): void {

@@ -1,5 +1,5 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { AgentState, GuestVia, LodgeEventBody, VmState } from '@lodge/api';
+import { LodgeError, type AgentState, type GuestVia, type LodgeEventBody, type VmState } from '@lodge/api';
 import type { GuestInfo } from '@lodge/api/guest';
 import type { BusDelivery, GuestChannel } from '../ports/guest-channel.js';
 import type { VmRecord } from '../store/vm-table.js';
@@ -47,6 +47,13 @@ class FakeChannel implements GuestChannel {
   shutdown = vi.fn(async () => undefined);
   getFiles = vi.fn(async () => ({ entries: 0, bytes: 0 }));
   putFiles = vi.fn(async () => ({ entries: 0, bytes: 0 }));
+  /** What readFile serves, by path. */
+  readonly files = new Map<string, Buffer>();
+  readFile = vi.fn(async (path: string, range: { offset: number; maxBytes: number }) => {
+    const data = this.files.get(path);
+    if (!data) throw new LodgeError('not_found', `${path}: no such file`);
+    return { data: data.subarray(range.offset, range.offset + range.maxBytes), size: data.length };
+  });
   publish = async (m: BusDelivery): Promise<{ delivered: number }> => (this.published.push(m), { delivered: 1 });
   onPublish(h: (m: BusDelivery) => Promise<number>): void {
     this.publishHandler = h;
@@ -69,6 +76,23 @@ function setup(vmState: VmState = 'running', withQga = true) {
 }
 
 describe('GuestService', () => {
+  it('follows provisioning through the ready channel: the progress file, vm.provision events, progress steps', async () => {
+    const { guest, qga, events } = setup();
+    guest.attach('vm1');
+    qga.set('ready'); // only qemu-ga answers: the file is read through it
+    const t = '2026-01-01T00:00:00Z';
+    qga.files.set('/run/lodge/provision.jsonl', Buffer.from(`{"time":"${t}","step":"script","name":"01-setup","status":"ok"}\n{"time":"${t}","done":true,"ok":true}\n`));
+    const steps: string[] = [];
+    const spec = { provision: [{ name: 'setup', mode: 'system' as const, run: 'once' as const, script: 'true', timeout: 60 }], packages: [] };
+    await guest.followProvisioning('vm1', { spec, progress: (p) => steps.push(p.step), stateOf: () => 'running' });
+    expect(qga.readFile).toHaveBeenCalledWith('/run/lodge/provision.jsonl', { offset: 0, maxBytes: 65536 }, undefined);
+    expect(steps).toEqual(['provisioning: waiting for the guest to report', 'provisioning: script setup (1/1): ok', 'provisioning: done']);
+    expect(events.filter((e) => e.type === 'vm.provision')).toEqual([
+      { type: 'vm.provision', vm: 'vm1', step: 'script', name: 'setup', status: 'ok' },
+      { type: 'vm.provision', vm: 'vm1', step: 'done', status: 'ok' },
+    ]);
+  });
+
   it('prefers the Lodge agent, falls back to the QEMU guest agent, and reports readiness', async () => {
     const { guest, agent, qga, events } = setup();
     guest.attach('vm1');

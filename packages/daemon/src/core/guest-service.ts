@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { INBOX_PREFIX, isTopic, TOPIC_PATTERN, type GuestInfo } from '@lodge/api/guest';
+import { INBOX_PREFIX, isTopic, PROVISION_PROGRESS_FILE, TOPIC_PATTERN, type GuestInfo } from '@lodge/api/guest';
 import { LodgeError, type ExecStart, type GuestStatus, type GuestVia, type PublishReceipt, type VmGuest } from '@lodge/api';
-import type { BusDelivery, ExecSinks, FilesSink, FilesSource, GuestChannel, GuestExecution, GuestLinks } from '../ports/guest-channel.js';
+import type { BusDelivery, ExecSinks, FileRange, FilesSink, FilesSource, FileWindow, GuestChannel, GuestExecution, GuestLinks } from '../ports/guest-channel.js';
 import type { EventBus } from './event-bus.js';
+import { followProvisioning, type ProvisionWatch } from './first-boot-watch.js';
 import { GuestConnection, type GuestLog } from './guest-connection.js';
 import { MessageBus, type Deliver } from './message-bus.js';
 import { withTimeLimit } from './time-limit.js';
@@ -107,6 +108,17 @@ export class GuestService {
 
   putFiles(vm: string, path: string, source: FilesSource, signal?: AbortSignal): Promise<{ entries: number; bytes: number }> {
     return this.channel(vm).putFiles(path, source, signal);
+  }
+
+  /** A window of a guest file (following a file the guest appends to), through whichever channel answers. */
+  readFile(vm: string, path: string, range: FileRange, signal?: AbortSignal): Promise<FileWindow> {
+    return this.channel(vm).readFile(path, range, signal);
+  }
+
+  /** Follows the guest's first-boot provisioning to its done line (lodge start); throws provision_failed. */
+  followProvisioning(vm: string, o: Pick<ProvisionWatch, 'spec' | 'progress' | 'stateOf'>): Promise<void> {
+    const read: ProvisionWatch['read'] = (range, signal) => this.readFile(vm, PROVISION_PROGRESS_FILE, range, signal);
+    return followProvisioning({ vm, read, publish: (event) => void this.d.events.publish(event), log: this.d.log, ...o });
   }
 
   /** For stop: whether the guest can be asked to power off (ready, with the ability). */

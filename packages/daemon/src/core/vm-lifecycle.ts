@@ -1,4 +1,5 @@
-import { LodgeError, StartOptions, type Capacity, type Operation, type VmSpec, type VmState } from '@lodge/api';
+import { LodgeError, StartOptions, type Capacity, type ImageEntry, type Operation, type Progress, type VmSpec, type VmState } from '@lodge/api';
+import { finishFirstBoot } from './first-boot-start.js';
 import { admit, capacityOf, type Overcommit } from './admission.js';
 import { awaitGuestReadiness } from './guest-readiness.js';
 import type { GuestService } from './guest-service.js';
@@ -170,9 +171,10 @@ export class VmLifecycle {
 
   private async boot(spec: VmSpec, ctx: OperationContext, wait: GuestWait): Promise<void> {
     const abort = new AbortController();
+    let image: ImageEntry | undefined;
     const done = (async () => {
       ctx.progress({ step: 'preparing', percent: 5 });
-      const image = await this.d.images.get(spec.image);
+      image = await this.d.images.get(spec.image);
       const { accelerator } = await this.d.host.info();
       const runtime = await this.d.driver.launch({ spec, image, accelerator, signal: abort.signal, onProgress: (p) => ctx.progress(p) });
       this.adopt(spec.name, runtime);
@@ -192,7 +194,9 @@ export class VmLifecycle {
     // Outside the starting window: a stop during the wait is an ordinary stop of a running VM.
     if (!wait.wait) return;
     const stateOf = (): VmState | undefined => this.d.records.find(spec.name)?.state;
-    await awaitGuestReadiness({ guest: this.d.guest, vm: spec.name, timeoutSec: wait.readyTimeout, stateOf, progress: (p) => ctx.progress(p) });
+    const progress = (p: Progress): void => ctx.progress(p);
+    const via = await awaitGuestReadiness({ guest: this.d.guest, vm: spec.name, timeoutSec: wait.readyTimeout, stateOf, progress });
+    if (image) await finishFirstBoot({ guest: this.d.guest, spec, image, via, stateOf, progress });
   }
 
   private async shutdown(name: string, runtime: VmRuntime, opts: { force: boolean; timeout?: number; from: 'running' | 'paused' | string }, ctx: OperationContext): Promise<void> {

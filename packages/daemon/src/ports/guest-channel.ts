@@ -34,6 +34,17 @@ export interface FilesSource {
   [Symbol.asyncIterator](): AsyncIterator<{ entry: FileEntry } | { data: Buffer }>;
 }
 
+export interface FileRange {
+  offset: number;
+  maxBytes: number;
+}
+
+/** Bytes of a file from the asked offset (at most maxBytes; fewer at its end), and the file's size when read. */
+export interface FileWindow {
+  data: Buffer;
+  size: number;
+}
+
 export interface BusDelivery {
   topic: string;
   replyTo?: string;
@@ -58,6 +69,8 @@ export interface GuestChannel {
   shutdown(action: 'poweroff' | 'reboot'): Promise<void>;
   getFiles(path: string, sink: FilesSink, signal?: AbortSignal): Promise<FilesResult>;
   putFiles(path: string, source: FilesSource, signal?: AbortSignal): Promise<FilesResult>;
+  /** Up to maxBytes of a regular file from byte `offset` on (following a growing file), and its size; not_found when missing. */
+  readFile(path: string, range: FileRange, signal?: AbortSignal): Promise<FileWindow>;
   /** Publishes to the guest's bus; resolves when the guest handed it to its subscribers. */
   publish(message: BusDelivery): Promise<{ delivered: number }>;
   /** Messages the guest's programs publish; the handler's promise is awaited before the guest may send the next (back-pressure). */

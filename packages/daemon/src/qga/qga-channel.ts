@@ -1,12 +1,13 @@
 import type { AgentState, ExecStart } from '@lodge/api';
 import type { FilesResult, GuestInfo } from '@lodge/api/guest';
-import type { BusDelivery, ExecSinks, FilesSink, FilesSource, GuestChannel, GuestExecution } from '../ports/guest-channel.js';
+import type { BusDelivery, ExecSinks, FileRange, FilesSink, FilesSource, FileWindow, GuestChannel, GuestExecution } from '../ports/guest-channel.js';
 import { AgentReadiness } from './agent-readiness.js';
 import { runChecked, startProcess } from './guest-process.js';
 import { QgaClient } from './qga-client.js';
 import { agentInfo, getTime, ping, setTime, shutdown, type AgentInfo } from './qga-commands.js';
 import { QgaError, needsAgent } from './qga-errors.js';
 import { QgaExecution } from './qga-execution.js';
+import { qgaReadFile } from './qga-file-read.js';
 import { getFile, putFile, type FilesContext } from './qga-files.js';
 import { readInfo } from './qga-info.js';
 import { silentLogger, type QgaLogger } from './qga-logger.js';
@@ -121,6 +122,10 @@ class QgaGuestChannel implements QgaChannel {
 
   async putFiles(path: string, source: FilesSource, signal?: AbortSignal): Promise<FilesResult> {
     return putFile(await this.#filesContext(), path, source, signal);
+  }
+
+  readFile(path: string, range: FileRange, signal?: AbortSignal): Promise<FileWindow> {
+    return qgaReadFile(this.#client, this.#log, path, range, signal);
   }
 
   publish(_message: BusDelivery): Promise<{ delivered: number }> {

@@ -97,3 +97,18 @@ describe('QGA putFiles', () => {
     await expect(ch.putFiles('/tmp/x', src([{ entry: fileEntry('x', 1) }, { data: Buffer.from('abc') }]))).rejects.toThrow(/more bytes/);
   });
 });
+
+describe('QGA readFile', () => {
+  it('reads only the asked window with seek, and reports the size', async () => {
+    const { server, ch } = await setup();
+    const content = Buffer.from('0123456789'.repeat(20_000));
+    server.guest.files.set('/run/lodge/provision.jsonl', { data: content, mode: 0o644, mtimeMs: 0 });
+    const win = await ch.readFile('/run/lodge/provision.jsonl', { offset: 5, maxBytes: FILE_CHUNK + 10 });
+    expect(win).toEqual({ data: content.subarray(5, 5 + FILE_CHUNK + 10), size: content.length });
+    const reads = server.received.filter((r) => r.execute === 'guest-file-read').map((r) => r.arguments?.count);
+    expect(reads).toEqual([FILE_CHUNK, 10]);
+    expect((await ch.readFile('/run/lodge/provision.jsonl', { offset: content.length, maxBytes: 100 })).data.length).toBe(0);
+    await expect(ch.readFile('/run/lodge/none', { offset: 0, maxBytes: 10 })).rejects.toMatchObject({ code: 'not_found' });
+    expect(server.commands().filter((c) => c === 'guest-file-close')).toHaveLength(2);
+  });
+});
