@@ -19,7 +19,7 @@ export interface GuestSystem {
   readonly root: string;
   run(argv: string[], opts: RunOptions): Promise<CommandResult>;
   chown(path: string, uid: number, gid: number): Promise<void>;
-  /** Back to normal CPU priority for the long work (the service starts niced, behind the agent). */
+  /** Back to normal CPU priority for the long work (scripts and apt), whatever nice level the service was started at. */
   normalPriority(): void;
   sleep(ms: number): Promise<void>;
 }

@@ -100,7 +100,8 @@ Before=shutdown.target
 Type=oneshot
 RemainAfterExit=yes
 ExecStart=/usr/bin/lodge-guest provision
-Nice=10
+# Default priority: lodge start waits for it (the agent, at Nice -10, still goes first); at Nice 10 the rest of
+# boot starved it ~20 s under TCG.
 # Scripts have their own time limits (timeout); apt may take long.
 TimeoutStartSec=infinity
 
