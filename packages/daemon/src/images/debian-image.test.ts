@@ -16,6 +16,10 @@ describe('debianRecipeHash', () => {
     expect(debianRecipeHash(agent('a'))).toBe(debianRecipeHash(agent('a')));
     expect(debianRecipeHash(agent('a'))).not.toBe(debianRecipeHash(agent('b')));
   });
+  it('differs for the GRUB variant, and direct is the default', () => {
+    expect(debianRecipeHash(agent('a'), 'grub')).not.toBe(debianRecipeHash(agent('a')));
+    expect(debianRecipeHash(agent('a'), 'direct')).toBe(debianRecipeHash(agent('a')));
+  });
 });
 
 describe('mmdebstrapArgs', () => {
@@ -45,6 +49,10 @@ describe('debian root files', () => {
   });
   it('grows the root once per disk size and enables its units', () => {
     expect(file('usr/lib/lodge/grow-root')).toContain('resize2fs "$dev"');
+    expect(file('usr/lib/lodge/grow-root')).toContain(`echo ', +' | sfdisk --quiet --no-reread --no-tell-kernel -N "$part" "/dev/$disk"`);
+    expect(file('usr/lib/lodge/grow-root')).toContain('partx -u -n "$part" "/dev/$disk"');
+    expect(DEBIAN_PACKAGES).toContain('fdisk');
+    expect(file('etc/fstab')).toBe('/dev/vda / ext4 rw,errors=remount-ro 0 1\n');
     expect(file('etc/systemd/system/lodge-grow-root.service')).toMatch(/^Type=oneshot$/m);
     expect(DEBIAN_CUSTOMIZE[0]).toContain('lodge-grow-root.service');
     expect(DEBIAN_CUSTOMIZE[0]).toContain('systemd-networkd.service');

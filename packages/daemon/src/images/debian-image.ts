@@ -1,10 +1,11 @@
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ImageEntry, ImageInfo } from '@lodge/api';
+import type { ImageEntry, ImageInfo, ImageRecipe } from '@lodge/api';
 import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, type AgentFiles } from './agent-files.js';
 import { hostReleaseSources } from './apt-sources.js';
-import { DEBIAN_FILES, extractBootFiles } from './debian-boot-files.js';
-import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
+import { buildDebianDisk, debianGrubTexts } from './debian-disk.js';
+import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_KERNEL_CMDLINE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
+import { GRUB_RECIPE_TEXTS } from './grub-boot.js';
 import { assertNothingMounted, buildRootfs, mmdebstrapArgs } from './debian-rootfs.js';
 import { removeStaleTemps, tempPrefix } from './image-folder.js';
 import { recipeHash, writeManifest } from './image-manifest.js';
@@ -12,7 +13,6 @@ import { publishRecipe, startRecipe } from './recipe-start.js';
 import { imageSize, writeFiles } from './micro-assembly.js';
 import type { BuildImageOptions } from './recipe-start.js';
 import { runCommand } from './host-command.js';
-import { buildRootDisk } from './root-disk.js';
 
 export const DEBIAN_IMAGE_NAME = 'debian-12';
 const CODENAME = 'bookworm';
@@ -20,15 +20,19 @@ const CODENAME = 'bookworm';
 const BUILDER_VERSION = 'debian-builder/1';
 /** The base file system; a VM's disk is at least this big and its root grows to it at first boot (grow-root). */
 const ROOT_DISK_MIB = 2048;
-/** quiet: console output costs boot time under TCG; panic=-1: a panic resets; cryptomgr.notests: ~0.5 s saved. */
-export const DEBIAN_KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet panic=-1 cryptomgr.notests';
+export { DEBIAN_KERNEL_CMDLINE };
+
+/** What of a recipe this builder reads so far: its name and how it boots. */
+export type DebianRecipe = Pick<ImageRecipe, 'name' | 'boot'>;
+const DEBIAN_12: DebianRecipe = { name: DEBIAN_IMAGE_NAME, boot: 'direct' };
 
 /** The recipe hash: every text that shapes the image (mmdebstrap's arguments with placeholder paths) and the agent files. */
-export function debianRecipeHash(agent: Pick<AgentFiles, 'sha256'>): string {
+export function debianRecipeHash(agent: Pick<AgentFiles, 'sha256'>, boot: ImageRecipe['boot'] = 'direct'): string {
   const args = mmdebstrapArgs({ codename: CODENAME, target: 'TARGET', debCache: 'CACHE', filesDir: 'FILES', customize: DEBIAN_CUSTOMIZE });
   return recipeHash([
     BUILDER_VERSION, JSON.stringify(args), JSON.stringify(DEBIAN_ROOT_FILES), MACHINE_ID_TEXT, String(ROOT_DISK_MIB),
     DEBIAN_KERNEL_CMDLINE, DEBIAN_BOOT_MARKER, JSON.stringify(Object.entries(agent.sha256).sort()),
+    ...(boot === 'grub' ? [...debianGrubTexts(), ...GRUB_RECIPE_TEXTS] : []),
   ]);
 }
 
@@ -42,16 +46,17 @@ async function installedPackages(rootfs: string, signal?: AbortSignal): Promise<
  * Builds (or finds) the "debian-12" image: an mmdebstrap'd Debian 12 with systemd, apt, the cloud kernel,
  * Node and the Lodge agent, qemu-guest-agent and sshd, as a compressed qcow2 plus kernel and initrd.
  */
-export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image: ImageEntry; cached: boolean }> {
+export async function buildDebianImage(opts: BuildImageOptions, recipe: DebianRecipe = DEBIAN_12): Promise<{ image: ImageEntry; cached: boolean }> {
   const { imagesDir, signal } = opts;
-  const started = await startRecipe(DEBIAN_IMAGE_NAME, debianRecipeHash, opts);
+  const { name } = recipe;
+  const started = await startRecipe(name, (agent) => debianRecipeHash(agent, recipe.boot), opts);
   if ('cached' in started) return started.cached;
   const { folder, hash, agent, progress } = started;
   progress('reading apt sources', 0);
   const sources = await hostReleaseSources(CODENAME);
   await mkdir(imagesDir, { recursive: true });
-  await removeStaleTemps(imagesDir, DEBIAN_IMAGE_NAME);
-  const tmp = await mkdtemp(join(imagesDir, tempPrefix(DEBIAN_IMAGE_NAME)));
+  await removeStaleTemps(imagesDir, name);
+  const tmp = await mkdtemp(join(imagesDir, tempPrefix(name)));
   try {
     await chmod(tmp, 0o755); // mkdtemp makes it 0700; QEMU may run as another user than the builder
     const work = join(tmp, '.work');
@@ -64,20 +69,14 @@ export async function buildDebianImage(opts: BuildImageOptions): Promise<{ image
     const debCache = join(imagesDir, '.cache', `${DEBIAN_IMAGE_NAME}-debs`);
     await buildRootfs({ codename: CODENAME, target: rootfs, debCache, filesDir, customize: DEBIAN_CUSTOMIZE, sources, log: join(work, 'mmdebstrap.log'), signal });
     await writeFile(join(rootfs, 'etc/machine-id'), MACHINE_ID_TEXT);
-    progress('extracting kernel and initrd', 70);
-    const boot = await extractBootFiles(rootfs, tmp, signal);
     const packages = await installedPackages(rootfs, signal);
-    progress('building root disk', 75);
-    await buildRootDisk(
-      { stageDir: rootfs, rawFile: join(work, 'disk.raw'), output: join(tmp, DEBIAN_FILES.disk), sizeMiB: ROOT_DISK_MIB, label: 'lodge-root', compress: true, signal },
-      () => progress('converting to compressed qcow2', 85),
-    );
+    const boot = await buildDebianDisk({ rootfs, out: tmp, rawFile: join(work, 'disk.raw'), sizeMiB: ROOT_DISK_MIB, boot: recipe.boot, progress, signal });
     await rm(work, { recursive: true, force: true });
     progress('writing manifest', 95);
-    const files = { kernel: boot.kernelFile, initrd: DEBIAN_FILES.initrd, disk: DEBIAN_FILES.disk };
+    const files = [boot.kernel, boot.initrd, boot.disk].filter((f) => f !== undefined);
     const info: ImageInfo = {
-      name: DEBIAN_IMAGE_NAME, ...files, kernelCmdline: DEBIAN_KERNEL_CMDLINE, kernelVersion: boot.release,
-      sizeBytes: await imageSize(tmp, Object.values(files)), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
+      name, ...boot,
+      sizeBytes: await imageSize(tmp, files), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
     };
     await writeManifest(tmp, { ...info, packages, agent: agent.sha256 });
     return await publishRecipe({ tmp, folder, hash, info, opts });
