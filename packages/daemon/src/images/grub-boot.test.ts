@@ -17,6 +17,7 @@ describe('grub texts', () => {
     expect(cfg).toMatch(/^set timeout_style=hidden$/m);
     expect(cfg).toContain(`\tlinux /vmlinuz console=ttyS0 root=UUID=${UUID} rw quiet\n\tinitrd /initrd.img\n`);
     expect(cfg).toMatch(/^terminal_output serial$/m);
+    expect(cfg).not.toMatch(/^terminal_input/m);
   });
   it('finds grub.cfg by the file system UUID, and refuses anything else in that line', () => {
     expect(grubEarlyConfig(UUID)).toBe(`search.fs_uuid ${UUID} root\nset prefix=($root)/boot/grub\n`);
