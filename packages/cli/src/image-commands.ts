@@ -30,7 +30,7 @@ export function registerImageCommands(program: Command, session: Session): void 
   image
     .command('build')
     .description('build an image from its recipe (a cache hit when already built from the same recipe)')
-    .argument('[name]', 'a built-in recipe: micro, debian-12, debian-12-dev (with --recipe: the name in the file)')
+    .argument('[name]', 'a built-in recipe: micro, debian-12, debian-12-dev, debian-12-grub (with --recipe: the name in the file)')
     .option('--recipe <file>', 'build the YAML recipe in this file (name, description, base: debian-12, packages)')
     .option('--force', 'rebuild even when the recipe has not changed')
     .option('--json', 'print the finished operation as JSON')

@@ -24,6 +24,10 @@ describe('debianRecipeHash', () => {
     expect(debianRecipeHash(agent('a'), { ...dev, description: 'x' })).not.toBe(debianRecipeHash(agent('a'), dev));
     expect(debianRecipeHash(agent('a'), undefined)).toBe(base);
   });
+  it('differs for the GRUB variant', () => {
+    const grub = { name: 'g', base: 'debian-12', packages: [], boot: 'grub' } as const;
+    expect(debianRecipeHash(agent('a'), grub)).not.toBe(debianRecipeHash(agent('a'), { ...grub, boot: 'direct' }));
+  });
 });
 
 describe('mmdebstrapArgs', () => {
@@ -57,6 +61,10 @@ describe('debian root files', () => {
   });
   it('grows the root once per disk size and enables its units', () => {
     expect(file('usr/lib/lodge/grow-root')).toContain('resize2fs "$dev"');
+    expect(file('usr/lib/lodge/grow-root')).toContain(`echo ', +' | sfdisk --quiet --no-reread --no-tell-kernel -N "$part" "/dev/$disk"`);
+    expect(file('usr/lib/lodge/grow-root')).toContain('partx -u -n "$part" "/dev/$disk"');
+    expect(DEBIAN_PACKAGES).toContain('fdisk');
+    expect(file('etc/fstab')).toBe('/dev/vda / ext4 rw,errors=remount-ro 0 1\n');
     expect(file('etc/systemd/system/lodge-grow-root.service')).toMatch(/^Type=oneshot$/m);
     expect(DEBIAN_CUSTOMIZE[0]).toContain('lodge-grow-root.service');
     expect(DEBIAN_CUSTOMIZE[0]).toContain('systemd-networkd.service');

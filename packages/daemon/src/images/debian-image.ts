@@ -3,8 +3,9 @@ import { join } from 'node:path';
 import type { ImageEntry, ImageInfo, ImageRecipe } from '@lodge/api';
 import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, type AgentFiles } from './agent-files.js';
 import { hostReleaseSources } from './apt-sources.js';
-import { DEBIAN_FILES, extractBootFiles } from './debian-boot-files.js';
-import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
+import { buildDebianDisk, debianGrubTexts } from './debian-disk.js';
+import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_KERNEL_CMDLINE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
+import { GRUB_RECIPE_TEXTS } from './grub-boot.js';
 import { assertNothingMounted, buildRootfs, mmdebstrapArgs } from './debian-rootfs.js';
 import { removeStaleTemps, tempPrefix } from './image-folder.js';
 import { recipeHash, writeManifest } from './image-manifest.js';
@@ -12,8 +13,7 @@ import { publishRecipe, startRecipe } from './recipe-start.js';
 import { imageSize, writeFiles } from './micro-assembly.js';
 import type { BuildImageOptions } from './recipe-start.js';
 import { runCommand } from './host-command.js';
-import { checkRecipePackages, refuseUnsupportedBoot } from './recipe-check.js';
-import { buildRootDisk } from './root-disk.js';
+import { checkRecipePackages } from './recipe-check.js';
 
 export const DEBIAN_IMAGE_NAME = 'debian-12';
 const CODENAME = 'bookworm';
@@ -21,8 +21,7 @@ const CODENAME = 'bookworm';
 const BUILDER_VERSION = 'debian-builder/1';
 /** The base file system; a VM's disk is at least this big and its root grows to it at first boot (grow-root). */
 const ROOT_DISK_MIB = 2048;
-/** quiet: console output costs boot time under TCG; panic=-1: a panic resets; cryptomgr.notests: ~0.5 s saved. */
-export const DEBIAN_KERNEL_CMDLINE = 'console=ttyS0 root=/dev/vda rw quiet panic=-1 cryptomgr.notests';
+export { DEBIAN_KERNEL_CMDLINE };
 
 /**
  * The recipe hash: every text that shapes the image (mmdebstrap's arguments with placeholder paths) and the agent
@@ -34,6 +33,7 @@ export function debianRecipeHash(agent: Pick<AgentFiles, 'sha256'>, recipe?: Ima
     BUILDER_VERSION, JSON.stringify(args), JSON.stringify(DEBIAN_ROOT_FILES), MACHINE_ID_TEXT, String(ROOT_DISK_MIB),
     DEBIAN_KERNEL_CMDLINE, DEBIAN_BOOT_MARKER, JSON.stringify(Object.entries(agent.sha256).sort()),
     ...(recipe ? [JSON.stringify(recipe)] : []),
+    ...(recipe?.boot === 'grub' ? [...debianGrubTexts(), ...GRUB_RECIPE_TEXTS] : []),
   ]);
 }
 
@@ -51,7 +51,6 @@ async function installedPackages(rootfs: string, signal?: AbortSignal): Promise<
 export async function buildDebianImage(opts: BuildImageOptions, recipe?: ImageRecipe): Promise<{ image: ImageEntry; cached: boolean }> {
   const { imagesDir, signal } = opts;
   const name = recipe?.name ?? DEBIAN_IMAGE_NAME;
-  if (recipe) refuseUnsupportedBoot(recipe);
   const started = await startRecipe(name, (agent) => debianRecipeHash(agent, recipe), opts);
   if ('cached' in started) return started.cached;
   const { folder, hash, agent, progress } = started;
@@ -73,20 +72,14 @@ export async function buildDebianImage(opts: BuildImageOptions, recipe?: ImageRe
     const debCache = join(imagesDir, '.cache', `${DEBIAN_IMAGE_NAME}-debs`);
     await buildRootfs({ codename: CODENAME, target: rootfs, debCache, filesDir, customize: DEBIAN_CUSTOMIZE, packages: recipe?.packages, sources, log: join(work, 'mmdebstrap.log'), signal });
     await writeFile(join(rootfs, 'etc/machine-id'), MACHINE_ID_TEXT);
-    progress('extracting kernel and initrd', 70);
-    const boot = await extractBootFiles(rootfs, tmp, signal);
     const packages = await installedPackages(rootfs, signal);
-    progress('building root disk', 75);
-    await buildRootDisk(
-      { stageDir: rootfs, rawFile: join(work, 'disk.raw'), output: join(tmp, DEBIAN_FILES.disk), sizeMiB: ROOT_DISK_MIB, label: 'lodge-root', compress: true, signal },
-      () => progress('converting to compressed qcow2', 85),
-    );
+    const boot = await buildDebianDisk({ rootfs, out: tmp, rawFile: join(work, 'disk.raw'), sizeMiB: ROOT_DISK_MIB, boot: recipe?.boot ?? 'direct', progress, signal });
     await rm(work, { recursive: true, force: true });
     progress('writing manifest', 95);
-    const files = { kernel: boot.kernelFile, initrd: DEBIAN_FILES.initrd, disk: DEBIAN_FILES.disk };
+    const files = [boot.kernel, boot.initrd, boot.disk].filter((f) => f !== undefined);
     const info: ImageInfo = {
-      name, ...files, kernelCmdline: DEBIAN_KERNEL_CMDLINE, kernelVersion: boot.release,
-      sizeBytes: await imageSize(tmp, Object.values(files)), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
+      name, ...boot,
+      sizeBytes: await imageSize(tmp, files), builtAt: new Date().toISOString(), recipeHash: hash, bootMarker: DEBIAN_BOOT_MARKER,
       recipe: recipe ? { name, description: recipe.description, base: recipe.base, packages: recipe.packages } : { name },
       firstBoot: 'lodge',
     };

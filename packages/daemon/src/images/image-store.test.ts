@@ -78,7 +78,7 @@ describe('getImage', () => {
 
 describe('buildImage', () => {
   it('rejects an unknown recipe with invalid_argument, listing the known ones', async () => {
-    expect(KNOWN_RECIPES).toEqual(['micro', 'debian-12', 'debian-12-dev']);
+    expect(KNOWN_RECIPES).toEqual(['micro', 'debian-12', 'debian-12-dev', 'debian-12-grub']);
     const err = (await buildImage('toString', { imagesDir: dir }).catch((e: unknown) => e)) as LodgeError;
     expect(err.code).toBe('invalid_argument');
     expect(err.message).toContain('known images: micro');
@@ -94,11 +94,6 @@ describe('buildImage with a recipe given whole', () => {
     expect(await fails('debian-12-dev', recipe({ name: 'debian-12-dev' }))).toMatchObject({ code: 'conflict', message: expect.stringContaining('built-in recipe') });
     await image('mine', { ...info('mine'), importedFrom: '/tmp/x.qcow2' });
     expect(await fails('mine', recipe({}))).toMatchObject({ code: 'conflict', message: expect.stringContaining('imported from /tmp/x.qcow2') });
-  });
-
-  it('refuses boot: grub before any work, leaving nothing behind', async () => {
-    expect(await fails('mine', recipe({ boot: 'grub' }))).toMatchObject({ code: 'invalid_argument', message: 'image recipe "mine": boot: grub is not supported yet' });
-    expect(await readdir(dir)).toEqual([]);
   });
 
   it('fails at once naming every package apt does not know, with nothing left in the store', async () => {

@@ -3,15 +3,6 @@ import { missingPackages, type AptOptions } from './debian-packages.js';
 
 const quoted = (names: readonly string[]): string => names.map((n) => `"${n}"`).join(', ');
 
-/** boot: grub images (a partitioned disk that boots from firmware) are not built yet. */
-export function refuseUnsupportedBoot(recipe: Pick<ImageRecipe, 'name' | 'boot'>): void {
-  if (recipe.boot !== 'grub') return;
-  throw new LodgeError('invalid_argument', `image recipe "${recipe.name}": boot: grub is not supported yet`, {
-    hint: 'leave boot out (or write boot: direct): the VM boots the image\'s kernel and initrd directly',
-    details: { recipe: recipe.name, boot: recipe.boot },
-  });
-}
-
 /**
  * Checks with apt, before anything is downloaded or written, that every package the recipe adds can be
  * installed: an unknown name fails the build at once, naming every such package.

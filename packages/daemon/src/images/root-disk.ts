@@ -15,18 +15,38 @@ export interface RootDiskOptions {
   signal?: AbortSignal;
 }
 
-/** Makes an ext4 filesystem from a folder with `mke2fs -d` (nothing is mounted, no root needed), then converts it to qcow2. */
+export interface Ext4Options {
+  stageDir: string;
+  file: string;
+  sizeMiB: number;
+  label: string;
+  /** Where in the file the file system starts (a partition's offset); default 0. */
+  offsetBytes?: number;
+  uuid?: string;
+  signal?: AbortSignal;
+}
+
+/** Makes an ext4 filesystem from a folder with `mke2fs -d` (nothing is mounted, no root needed). */
+export async function makeExt4(o: Ext4Options): Promise<void> {
+  const extended = ['root_owner=0:0', ...(o.offsetBytes ? [`offset=${o.offsetBytes}`] : [])].join(',');
+  await runCommand(
+    'mke2fs',
+    ['-q', '-F', '-t', 'ext4', '-L', o.label, ...(o.uuid ? ['-U', o.uuid] : []), '-m', '0', '-E', extended, '-d', o.stageDir, o.file, `${o.sizeMiB}M`],
+    { signal: o.signal },
+  );
+}
+
+/** Blocks left zero stay unallocated in the qcow2, so a roomy filesystem costs little on disk. */
+export async function rawToQcow2(raw: string, output: string, compress: boolean | undefined, signal?: AbortSignal): Promise<void> {
+  await runCommand('qemu-img', ['convert', '-q', ...(compress ? ['-c'] : []), '-f', 'raw', '-O', 'qcow2', raw, output], { signal });
+}
+
+/** An ext4 filesystem made from a folder, as the whole of a qcow2 disk (no partition table). */
 export async function buildRootDisk(opts: RootDiskOptions, onConverting?: () => void): Promise<void> {
-  const { signal } = opts;
   try {
-    await runCommand(
-      'mke2fs',
-      ['-q', '-F', '-t', 'ext4', '-L', opts.label, '-m', '0', '-E', 'root_owner=0:0', '-d', opts.stageDir, opts.rawFile, `${opts.sizeMiB}M`],
-      { signal },
-    );
+    await makeExt4({ stageDir: opts.stageDir, file: opts.rawFile, sizeMiB: opts.sizeMiB, label: opts.label, signal: opts.signal });
     onConverting?.();
-    // Blocks mke2fs left zero stay unallocated in the qcow2, so a roomy filesystem costs little on disk.
-    await runCommand('qemu-img', ['convert', '-q', ...(opts.compress ? ['-c'] : []), '-f', 'raw', '-O', 'qcow2', opts.rawFile, opts.output], { signal });
+    await rawToQcow2(opts.rawFile, opts.output, opts.compress, opts.signal);
   } finally {
     await rm(opts.rawFile, { force: true });
   }
