@@ -1,16 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { createRequestFrom } from './create-request.js';
-import { UsageError } from './flag-values.js';
+import { usageFailure } from './usage-failure.js';
 
-const failure = (fn: () => unknown): UsageError => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof UsageError) return err;
-    throw err;
-  }
-  throw new Error('expected a UsageError');
-};
+const failure = usageFailure;
 
 describe('createRequestFrom', () => {
   it('sends only the given fields, sizes in bytes, so the daemon keeps its defaults', () => {

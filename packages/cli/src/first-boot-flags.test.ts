@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRequestFrom } from './create-request.js';
 import { scriptNameFromFile } from './first-boot-flags.js';
-import { UsageError } from './flag-values.js';
+import { usageFailure } from './usage-failure.js';
 import { hostUser, scanSshKeys } from './host-user.js';
 
 const ED = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly0123456789abcdefghijk alice@host';
@@ -17,15 +17,7 @@ function homeWithKeys(files: Record<string, string>): string {
   return home;
 }
 
-const usage = (fn: () => unknown): UsageError => {
-  try {
-    fn();
-  } catch (err) {
-    if (err instanceof UsageError) return err;
-    throw err;
-  }
-  throw new Error('expected a UsageError');
-};
+const usage = usageFailure;
 
 describe('scanSshKeys', () => {
   it('takes every valid *.pub in ~/.ssh, sorted, leaving out private keys, certificates and copies', () => {
