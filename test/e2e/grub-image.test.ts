@@ -7,7 +7,7 @@ import { builtinRecipes } from '../../packages/daemon/src/images/builtin-recipes
 import { IMAGES_DIR, TestLodge } from './harness.js';
 
 // The debian-12 recipe with boot: grub, built once per image cache beside debian-12 (its .debs shared): the VM
-// boots through SeaBIOS and GRUB from its partitioned disk, no kernel given to QEMU. Boot times of both print.
+// boots through SeaBIOS and GRUB from its partitioned disk, no kernel given to QEMU (bench/grub-boot compares its boot time with direct boot).
 const GRUB_IMAGE = 'debian-12-grub';
 const GiB = 2 ** 30;
 const PARTITION_START = 2048;
