@@ -20,7 +20,6 @@ export class FakeGuest implements GuestSystem {
   readonly ran: Ran[] = [];
   readonly chowns: { path: string; uid: number; gid: number }[] = [];
   slept = 0;
-  niced = true;
   script: Script = () => undefined;
 
   private constructor(readonly root: string, readonly seedDir: string) {}
@@ -83,10 +82,6 @@ export class FakeGuest implements GuestSystem {
   async chown(path: string, uid: number, gid: number): Promise<void> {
     // A file is chowned under its temp name before the rename: record it under the name it gets.
     this.chowns.push({ path: path.replace(this.root, '').replace(/\/\.([^/]+)\.lodge-tmp$/, '/$1'), uid, gid });
-  }
-
-  normalPriority(): void {
-    this.niced = false;
   }
 
   async sleep(ms: number): Promise<void> {

@@ -19,8 +19,6 @@ export interface GuestSystem {
   readonly root: string;
   run(argv: string[], opts: RunOptions): Promise<CommandResult>;
   chown(path: string, uid: number, gid: number): Promise<void>;
-  /** Back to normal CPU priority for the long work (scripts and apt), whatever nice level the service was started at. */
-  normalPriority(): void;
   sleep(ms: number): Promise<void>;
 }
 

@@ -3,7 +3,6 @@
 import { spawn } from 'node:child_process';
 import { appendFile, chown, mkdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { setPriority } from 'node:os';
 import { constants } from 'node:os';
 import { PROVISION_LOG_FILE, PROVISION_OUTPUT_TAIL_BYTES } from '@lodge/api/guest';
 import { at, type CommandResult, type GuestSystem, type RunOptions } from './guest-system.js';
@@ -42,14 +41,6 @@ export class NodeSystem implements GuestSystem {
 
   chown(path: string, uid: number, gid: number): Promise<void> {
     return chown(path, uid, gid);
-  }
-
-  normalPriority(): void {
-    try {
-      setPriority(0);
-    } catch {
-      // Not allowed (not root): stay niced.
-    }
   }
 
   sleep(ms: number): Promise<void> {

@@ -106,7 +106,6 @@ describe('provision', () => {
     expect(apt?.env).toEqual({ PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin', HOME: '/root', LANG: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' });
     expect(apt?.logAs).toBe('packages');
     expect(guest.slept).toBe(60_000);
-    expect(guest.niced).toBe(false);
     const runcmd = guest.ran.find((r) => r.argv[0] === '/bin/sh');
     expect(runcmd).toEqual({ argv: ['/bin/sh', '-c', 'echo two'], env: { PATH: expect.any(String), HOME: '/root', LANG: 'C.UTF-8' }, logAs: 'runcmd-2' });
   });

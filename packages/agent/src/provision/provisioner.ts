@@ -19,7 +19,6 @@ export const STEPS: readonly ((ctx: StepContext) => Promise<void>)[] = [
   setHostname,
   addUsers,
   (ctx) => writeFiles(ctx, false),
-  async (ctx) => ctx.system.normalPriority(),
   installPackages,
   (ctx) => writeFiles(ctx, true),
   runcmd,

@@ -96,7 +96,7 @@ WantedBy=multi-user.target
 
 /**
  * The first-boot provisioner (lodge-guest provision), at every boot. Off the agent's path: not ordered before it,
- * niced behind it (the agent runs at -10; the provisioner goes back to 0 for packages and scripts), and it holds
+ * behind it at the default priority (the agent runs at -10), and it holds
  * no target (DefaultDependencies=no), so the boot marker and logins do not wait for a long apt install.
  */
 const PROVISION_UNIT = `[Unit]
