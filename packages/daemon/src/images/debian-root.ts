@@ -98,11 +98,13 @@ WantedBy=multi-user.target
  * The first-boot provisioner (lodge-guest provision), at every boot. Off the agent's path: not ordered before it,
  * behind it at the default priority (the agent runs at -10), and it holds
  * no target (DefaultDependencies=no), so the boot marker and logins do not wait for a long apt install.
+ * It starts as soon as the file systems are writable: it finds the seed through sysfs (no udev needed) and its
+ * package step waits for a route itself, so waiting for sysinit.target or networkd only delayed lodge start.
  */
 const PROVISION_UNIT = `[Unit]
 Description=Lodge first-boot provisioning (the NoCloud seed: hostname, users, files, packages, scripts)
 DefaultDependencies=no
-After=sysinit.target local-fs.target systemd-tmpfiles-setup.service systemd-networkd.service
+After=local-fs.target systemd-remount-fs.service systemd-journald.socket
 Conflicts=shutdown.target
 Before=shutdown.target
 
