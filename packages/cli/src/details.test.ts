@@ -64,6 +64,7 @@ describe('hostDetails', () => {
       cgroup: { version: 'v2', controllers: ['cpu', 'memory'], writable: false, note: 'not delegated' },
       accelerator: 'tcg',
       acceleratorNote: '/dev/kvm is missing',
+      vsock: { available: false, note: 'no /dev/vhost-vsock' },
       probedAt: '2025-11-25T21:40:00.000Z',
       bootId: 'b',
       capacity: {
@@ -75,6 +76,7 @@ describe('hostDetails', () => {
     const text = keyValueLines(hostDetails(host));
     expect(text).toContain('accelerator:       tcg (/dev/kvm is missing)');
     expect(text).toContain('qemu:              /usr/bin/qemu-system-x86_64 8.2.2');
+    expect(text).toContain('vsock:             no (no /dev/vhost-vsock)');
     expect(text).toContain('cgroup:            v2, controllers: cpu memory, not writable (not delegated)');
     expect(text).toContain('limits:            nice on QEMU for CPU weight only');
     expect(text).toContain('memory committed:  512M of 12G (overcommit 1.5x)');
