@@ -27,6 +27,8 @@ export const VmInfo = z.object({
   /** Why the VM is in its state, e.g. "guest powered off" or "QEMU exited with code 1: ...". */
   stateReason: z.string().optional(),
   pid: z.number().int().optional(),
+  /** The guest's vsock CID while it runs with a vsock device (hosts with vhost-vsock). */
+  vsockCid: z.number().int().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   folder: z.string(),

@@ -34,6 +34,12 @@ describe('vmDetails', () => {
     expect(text).toContain('reason:   guest powered off');
   });
 
+  it('shows the pid and the vsock CID of a running VM that has one', () => {
+    const spec = { name: 't2', image: 'micro', cpus: 1, memory: GiB, disk: GiB, machine: 'q35' as const, cpuWeight: 100, disks: [] };
+    const text = keyValueLines(vmDetails({ name: 't2', spec, state: 'running', pid: 77, vsockCid: 123456, createdAt: '', updatedAt: '', folder: '/f' }));
+    expect(text).toContain('pid:      77\nvsock:    cid 123456');
+  });
+
   it('shows the first-boot settings: hostname, default user and key count, users, packages, files, scripts', () => {
     const spec = {
       name: 'web', image: 'debian-12', cpus: 1, memory: GiB, disk: 4 * GiB, machine: 'q35' as const, cpuWeight: 100, disks: [],

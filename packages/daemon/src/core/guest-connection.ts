@@ -14,6 +14,8 @@ const CLOCK_DEBOUNCE_MS = 1000;
 
 export interface GuestConnectionOptions {
   vm: string;
+  /** The guest's vsock CID: the Lodge agent is reached over vsock first, the virtio-serial port as fallback. */
+  vsockCid?: number;
   links: GuestLinks;
   events: EventBus;
   log: GuestLog;
@@ -30,7 +32,7 @@ export class GuestConnection {
   private readonly offs: (() => void)[] = [];
 
   constructor(private readonly o: GuestConnectionOptions) {
-    this.agent = o.links.lodgeAgent(o.vm);
+    this.agent = o.links.lodgeAgent(o.vm, o.vsockCid);
     this.qga = o.links.qemuGuestAgent(o.vm);
     this.agent.onPublish((message) => o.onPublish(message));
     for (const ch of this.channels()) this.offs.push(ch.onState((state) => this.changed(ch, state)));

@@ -81,7 +81,8 @@ export interface GuestChannel {
 
 /** Makes the channels of one VM (main.ts builds them on the VM's agent.sock and qga.sock); core never sees sockets. */
 export interface GuestLinks {
-  lodgeAgent(vm: string): GuestChannel;
+  /** vsockCid: the guest also has a vsock device; the channel prefers it and falls back to the virtio-serial port. */
+  lodgeAgent(vm: string, vsockCid?: number): GuestChannel;
   /** Undefined when the QEMU guest agent fallback is not available in this build. */
   qemuGuestAgent(vm: string): GuestChannel | undefined;
 }
