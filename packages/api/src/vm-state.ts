@@ -17,6 +17,8 @@ export const VmGuest = z.object({
   via: GuestViaSchema.optional(),
   version: z.string().optional(),
   readyAt: z.string().optional(),
+  /** The Lodge agent's channel in use: vsock where the VM has it, else the virtio-serial port. */
+  transport: z.enum(['vsock', 'virtio-serial']).optional(),
 });
 export type VmGuest = z.infer<typeof VmGuest>;
 

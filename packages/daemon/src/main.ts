@@ -86,7 +86,7 @@ async function main(): Promise<void> {
   const records = new VmRecords(new VmTable(db), bus, driver.folderOf);
   const guestLog = log.child({ part: 'guest' });
   const links: GuestLinks = {
-    lodgeAgent: (vm) => createAgentChannel({ socketPath: folder.vmFile(vm, 'agent'), logger: guestLog.child({ vm }) }),
+    lodgeAgent: (vm, vsockCid) => createAgentChannel({ socketPath: folder.vmFile(vm, 'agent'), vsockCid, logger: guestLog.child({ vm }) }),
     qemuGuestAgent: (vm) => createQgaChannel({ socketPath: folder.vmFile(vm, 'qga'), logger: guestLog.child({ vm, via: 'qemu-guest-agent' }) }),
   };
   const guest = new GuestService({ links, records, events: bus, log: guestLog });

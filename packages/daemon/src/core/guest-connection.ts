@@ -50,7 +50,7 @@ export class GuestConnection {
 
   summary(): VmGuest {
     const ch = this.active();
-    if (ch) return { state: 'ready', via: ch.via, version: ch.version, readyAt: this.readyAt.get(ch.via) };
+    if (ch) return { state: 'ready', via: ch.via, version: ch.version, readyAt: this.readyAt.get(ch.via), ...(ch.transport ? { transport: ch.transport } : {}) };
     const state = this.agent.state;
     return state === 'gone' ? { state, via: 'lodge-agent', version: this.agent.version } : { state };
   }
