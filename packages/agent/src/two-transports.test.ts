@@ -1,4 +1,5 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterEach, expect, it } from 'vitest';
@@ -95,4 +96,21 @@ it('finds a virtio vsock device by its virtio id in sysfs, not by /dev/vsock', (
   dev('virtio2', '0x0013');
   expect(hasVsockDevice(root)).toBe(true);
   expect(hasVsockDevice(`${root}/missing`)).toBe(false);
+});
+
+it('a new vsock listener first ends the one a killed agent left waiting in accept()', async () => {
+  const vdir = mkdtempSync(`${tmpdir()}/lodge-orphan-`);
+  cleanups.push(() => rmSync(vdir, { recursive: true, force: true }));
+  const address = `UNIX-LISTEN:${vdir}/v.sock,unlink-early`;
+  // What a SIGKILLed agent leaves: its socat, same arguments, still listening.
+  const orphan = spawn('socat', ['-b', '65536', address, 'STDIO'], { stdio: ['pipe', 'ignore', 'ignore'] });
+  cleanups.push(() => void orphan.kill('SIGKILL'));
+  await until(() => existsSync(`${vdir}/v.sock`), 'the orphan to listen');
+  const exited = new Promise((r) => orphan.once('exit', (_code, signal) => r(signal)));
+  const h = await startHarness({ vsock: { address, startAfterMs: 0 } });
+  cleanups.push(() => h.close());
+  expect(await exited).toBe('SIGKILL');
+  const v = vsockHost(`${vdir}/v.sock`);
+  cleanups.push(() => v.close());
+  await until(() => v.session.ready, 'the new listener to serve');
 });

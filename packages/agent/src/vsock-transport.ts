@@ -2,6 +2,7 @@
 // Tested with the listen address pointed at a unix socket; AF_VSOCK itself has not run (no vhost-vsock on the dev host).
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { AGENT_VSOCK_PORT } from '@lodge/api/guest';
 import type { Transport, TransportHandlers } from './transport.js';
 
@@ -20,10 +21,13 @@ export function openVsockTransport(handlers: TransportHandlers, socat = 'socat',
   let respawnMs = RESPAWN_MS;
   const stats = { bytesIn: 0, bytesOut: 0, writes: 0, reads: 0 };
 
+  const argv = ['-b', '65536', address, 'STDIO'];
+  // A socat waiting in accept() never sees its stdin close: one left by a killed agent would hold the port.
+  killOrphans(argv);
   const listen = (): void => {
     timer = undefined;
     if (closed) return;
-    const c = spawn(socat, ['-b', '65536', address, 'STDIO'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const c = spawn(socat, argv, { stdio: ['pipe', 'pipe', 'inherit'] });
     child = c;
     c.stdout?.on('data', (chunk: Buffer) => {
       stats.reads++;
@@ -67,4 +71,18 @@ export function openVsockTransport(handlers: TransportHandlers, socat = 'socat',
     },
     stats,
   };
+}
+
+/** Kills listeners an earlier agent left: processes running exactly our socat arguments (only the agent starts those). */
+function killOrphans(argv: string[], proc = '/proc'): void {
+  const tail = `${argv.join('\0')}\0`;
+  for (const pid of readdirSync(proc)) {
+    if (!/^\d+$/.test(pid) || Number(pid) === process.pid) continue;
+    try {
+      const cmdline = readFileSync(`${proc}/${pid}/cmdline`, 'latin1');
+      if (cmdline.endsWith(`\0${tail}`) && /(^|\/)socat$/.test(cmdline.slice(0, cmdline.indexOf('\0')))) process.kill(Number(pid), 'SIGKILL');
+    } catch {
+      // gone meanwhile, or not ours to kill
+    }
+  }
 }
