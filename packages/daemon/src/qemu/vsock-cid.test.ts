@@ -1,4 +1,9 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { LodgeError } from '@lodge/api';
+import { fakeQemu } from '../host/fake-qemu.js';
+import { launchDaemonized } from './qemu-launcher.js';
 import { describe, expect, it } from 'vitest';
 import { cidFromArgv, launchWithFreeCid, MAX_GUEST_CID, MIN_GUEST_CID, preferredCid, randomCid, vsockArgv } from './vsock-cid.js';
 
@@ -52,6 +57,26 @@ describe('launchWithFreeCid', () => {
     expect(err).toBeInstanceOf(LodgeError);
     expect(err.code).toBe('qemu_failed');
     expect(err.message).toContain('(3, 100, 101, 102)');
+  });
+});
+
+describe('through the real launcher', () => {
+  it('a QEMU that fails on a taken CID is started again with the next one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'vsock-launch-'));
+    try {
+      // Stands in for QEMU with CID 7 held by another VM: its exact start-up error, else a pid file and exit 0.
+      const qemu = await fakeQemu(dir, 'qemu', [
+        'case "$*" in *guest-cid=7*)',
+        '  echo "qemu-system-x86_64: -device vhost-vsock-pci,id=vsock0,guest-cid=7: vhost-vsock: unable to set guest cid: Address already in use" >&2; exit 1;;',
+        'esac',
+        `echo 4242 > ${join(dir, 'qemu.pid')}`,
+      ].join('\n'));
+      const files = { pid: join(dir, 'qemu.pid'), log: join(dir, 'qemu.log') };
+      const started = await launchWithFreeCid(7, (cid) => launchDaemonized({ binary: qemu, argv: vsockArgv(cid, 'q35'), cwd: dir, files }), () => 8);
+      expect(started).toEqual({ cid: 8, value: 4242 });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 
