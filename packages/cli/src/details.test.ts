@@ -36,8 +36,9 @@ describe('vmDetails', () => {
 
   it('shows the pid and the vsock CID of a running VM that has one', () => {
     const spec = { name: 't2', image: 'micro', cpus: 1, memory: GiB, disk: GiB, machine: 'q35' as const, cpuWeight: 100, disks: [] };
-    const text = keyValueLines(vmDetails({ name: 't2', spec, state: 'running', pid: 77, vsockCid: 123456, createdAt: '', updatedAt: '', folder: '/f' }));
-    expect(text).toContain('pid:      77\nvsock:    cid 123456');
+    const guest = { state: 'ready' as const, via: 'lodge-agent' as const, version: '0.1.0', transport: 'vsock' as const };
+    const text = keyValueLines(vmDetails({ name: 't2', spec, state: 'running', pid: 77, vsockCid: 123456, guest, createdAt: '', updatedAt: '', folder: '/f' }));
+    expect(text).toContain('guest:    ready via lodge-agent 0.1.0 (vsock)\npid:      77\nvsock:    cid 123456');
   });
 
   it('shows the first-boot settings: hostname, default user and key count, users, packages, files, scripts', () => {
