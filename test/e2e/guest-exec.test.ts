@@ -51,7 +51,7 @@ describe('exec and shell through the Lodge agent', () => {
     expect(info.guest?.transport).toBe('virtio-serial');
     expect((await lodge.cli(['info', 'ex'])).stdout).not.toMatch(/^vsock:/m);
     const cmdline = JSON.parse(readFileSync(join(lodge.home, 'vms', 'ex', 'qemu.cmdline'), 'utf8')) as string[];
-    expect(cmdline.join(' ')).not.toContain('vsock');
+    expect(cmdline.filter((a) => a.startsWith('vhost-vsock'))).toEqual([]); // (the worktree's own path may say vsock)
     // The agent saw no virtio vsock device, so it started no socat (which the image has).
     expect((await lodge.cli(['exec', 'ex', '--', 'socat', '-V'])).code).toBe(0);
     expect((await lodge.cli(['exec', 'ex', '--sh', 'pidof socat || echo none'])).stdout).toBe('none\n');
