@@ -64,6 +64,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const onOpen = createDispatcher(ctx);
   let vsock: Line | undefined;
   let startTimer: NodeJS.Timeout | undefined;
+  let closed = false;
   const startVsock = (): void => {
     clearTimeout(startTimer);
     if (vsock || closed || !options.vsock) return;
@@ -74,7 +75,6 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       vsock?.transport.close();
     });
   };
-  let closed = false;
   const port = openLine(options, onOpen, options.port, options.onFatal ?? ((e: Error) => logError(e.message)), () => setImmediate(startVsock));
   if (options.vsock) startTimer = setTimeout(startVsock, options.vsock.startAfterMs ?? VSOCK_START_MS);
   // Guest publishes go to the host over vsock when that session is up, else over the port.
