@@ -35,6 +35,8 @@ export class AgentLink {
   readonly garbage: GarbageMeter;
   private current: AgentState = 'connecting';
   private socket: AgentConnection | undefined;
+  /** The connection being dialled: a socat bridge waiting in connect() is a process, closed with the link too. */
+  private dialling: AgentConnection | undefined;
   private readonly connect: AgentDial;
   private closed = false;
   private backoffMs: number;
@@ -103,6 +105,7 @@ export class AgentLink {
     this.liveness.stop();
     this.session.close();
     this.socket?.destroy();
+    this.dialling?.destroy();
     this.socket = undefined;
     this.setState('none');
   }
@@ -122,7 +125,9 @@ export class AgentLink {
   private dial(): void {
     if (this.closed) return;
     const sock = this.connect();
+    this.dialling = sock;
     sock.once('connect', () => {
+      if (this.dialling === sock) this.dialling = undefined;
       if (this.closed) return void sock.destroy();
       this.backoffMs = this.t.minBackoffMs;
       this.socket = sock;
@@ -138,6 +143,7 @@ export class AgentLink {
     sock.on('drain', () => this.socket === sock && this.session.drain());
     sock.on('error', (err) => this.o.logger.debug({ socket: this.o.endpoint, err: err.message }, 'agent socket error'));
     sock.on('close', () => {
+      if (this.dialling === sock) this.dialling = undefined;
       if (this.socket === sock) {
         this.socket = undefined;
         this.liveness.stop();

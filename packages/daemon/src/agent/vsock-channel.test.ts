@@ -129,6 +129,16 @@ describe('agent channel with vsock (socat to a unix socket standing in for AF_VS
     await until(() => pidsWith('nobody.sock').length === 0, 'no bridge socat after close');
   });
 
+  it('closing while a bridge is still connecting kills that socat too', async () => {
+    const slow = join(dir, 'later.sock');
+    const ch = open(`UNIX-CONNECT:${slow},retry=1000,interval=0.1`); // socat keeps trying: a connect that hangs
+    await until(() => pidsWith(slow).length === 1, 'the pending bridge');
+    await sleep(300);
+    expect(pidsWith(slow)).toHaveLength(1);
+    ch.close();
+    await until(() => pidsWith(slow).length === 0, 'the pending bridge to be killed', 2000);
+  });
+
   it('reports why a dial failed (socat\'s own error), then closes', async () => {
     const conn = dialSocat(`UNIX-CONNECT:${join(dir, 'missing.sock')}`)();
     const events: string[] = [];
