@@ -11,8 +11,8 @@ export const CID_ATTEMPTS = 8;
 
 /**
  * The CID first tried for a VM: a hash of the data folder and the VM's name, so a VM usually keeps its CID across
- * starts and two daemons' VMs rarely meet. There is no registry to ask without an ioctl (libvirt and Incus hold
- * the vhost fd and call VHOST_VSOCK_SET_GUEST_CID, which Node cannot), so a collision is found by QEMU and retried.
+ * starts and two daemons' VMs rarely meet. Asking the kernel first takes an ioctl (libvirt calls
+ * VHOST_VSOCK_SET_GUEST_CID on its own vhost fd), which Node cannot make, so QEMU finds a collision and we retry.
  */
 export function preferredCid(dataRoot: string, vm: string): number {
   const n = createHash('sha256').update(`${dataRoot}\0${vm}`).digest().readUInt32BE(0);
