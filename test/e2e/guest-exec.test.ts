@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REPO, sleep, TestLodge } from './harness.js';
@@ -39,6 +40,21 @@ describe('exec and shell through the Lodge agent', () => {
     const human = await lodge.cli(['info', 'ex']);
     expect(human.stdout).toMatch(/lodge-agent/);
     expect(human.stdout).toMatch(/cloud-amd64/);
+  });
+
+  it('this host has no vhost-vsock: the VM gets no vsock device and the agent talks over the virtio-serial port', async () => {
+    const host = await lodge.client.host();
+    expect(host.vsock).toEqual({ available: false, note: expect.stringContaining('/dev/vhost-vsock') });
+    expect((await lodge.cli(['host'])).stdout).toMatch(/^vsock: +no \(/m);
+    const info = await lodge.client.get('ex');
+    expect(info.vsockCid).toBeUndefined();
+    expect(info.guest?.transport).toBe('virtio-serial');
+    expect((await lodge.cli(['info', 'ex'])).stdout).not.toMatch(/^vsock:/m);
+    const cmdline = JSON.parse(readFileSync(join(lodge.home, 'vms', 'ex', 'qemu.cmdline'), 'utf8')) as string[];
+    expect(cmdline.filter((a) => a.startsWith('vhost-vsock'))).toEqual([]); // (the worktree's own path may say vsock)
+    // The agent saw no virtio vsock device, so it started no socat (which the image has).
+    expect((await lodge.cli(['exec', 'ex', '--', 'socat', '-V'])).code).toBe(0);
+    expect((await lodge.cli(['exec', 'ex', '--sh', 'pidof socat || echo none'])).stdout).toBe('none\n');
   });
 
   it('exit codes are exact: 0, 1, and 137 for a SIGKILL', async () => {

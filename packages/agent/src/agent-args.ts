@@ -5,6 +5,8 @@ export interface AgentArgs {
   portIn?: string;
   portOut?: string;
   vsock: boolean;
+  /** Testing: socat's listen address for the vsock side (e.g. UNIX-LISTEN:/tmp/x.sock), served next to the port. */
+  vsockListen?: string;
   busSocket: string | undefined;
   ptyDir: string;
   version: boolean;
@@ -16,7 +18,9 @@ The Lodge guest agent: serves the host's requests on the virtio-serial port and 
 
   --port PATH         the port device (default /dev/virtio-ports/org.lodge.agent.0, else found in
                       /sys/class/virtio-ports); a unix socket is connected to instead (host-side tests)
-  --vsock             listen on AF_VSOCK port 7070 through socat instead (also used when no port exists)
+  --vsock             listen on AF_VSOCK port 7070 through socat only (also used when no port exists);
+                      with a port and a virtio vsock device, both are served and the host picks
+  --vsock-listen ADDR testing: serve this socat listen address as the vsock side, next to the port
   --port-in PATH      testing: read from this FIFO instead of a port (with --port-out)
   --port-out PATH     testing: write to this FIFO
   --bus-socket PATH   the message bus socket (default /run/lodge/bus.sock)
@@ -40,6 +44,7 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
       case '--port-in': args.portIn = value(); break;
       case '--port-out': args.portOut = value(); break;
       case '--vsock': args.vsock = true; break;
+      case '--vsock-listen': args.vsockListen = value(); break;
       case '--bus-socket': args.busSocket = value(); break;
       case '--no-bus': args.busSocket = undefined; break;
       case '--pty-dir': args.ptyDir = value(); break;

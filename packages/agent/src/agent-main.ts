@@ -2,7 +2,7 @@
 
 import './node18-compat.js';
 import { spawn } from 'node:child_process';
-import { createSession, type Session } from '@lodge/api/guest';
+import { createSession, type Session, type Stream } from '@lodge/api/guest';
 import { connectBusToHost } from './bus-bridge.js';
 import { listenBusSocket, type BusSocketServer } from './bus-socket.js';
 import { Bus } from './bus.js';
@@ -20,11 +20,21 @@ export type AgentPort =
   | { kind: 'device'; path: string }
   | { kind: 'socket'; path: string }
   | { kind: 'fifo'; input: string; output: string }
-  /** `socat`: the program to run (tests put a stand-in here). */
-  | { kind: 'vsock'; socat?: string };
+  /** `socat`: the program to run; `address`: socat's listen address (tests: a unix socket). */
+  | { kind: 'vsock'; socat?: string; address?: string };
+
+/** vsock served next to the port: the host prefers it where it has vhost-vsock, the port stays the fallback. */
+export interface SecondVsock {
+  socat?: string;
+  address?: string;
+  /** Started once the port's session is ready, or after this long without (default 2 s): start-up stays lean. */
+  startAfterMs?: number;
+}
 
 export interface AgentOptions {
   port: AgentPort;
+  /** Also serve vsock (the guest has a vsock device); each transport has its own session. */
+  vsock?: SecondVsock;
   /** The bus socket; none when undefined. */
   busSocket?: string;
   ptyDir: string;
@@ -37,32 +47,38 @@ export interface AgentOptions {
 }
 
 export interface Agent {
+  /** The session on `port`. */
   session: Session;
   transport: Transport;
+  /** The vsock session next to the port, once started. */
+  readonly vsock: { session: Session; transport: Transport } | undefined;
   bus: Bus;
   close(): Promise<void>;
 }
 
+const VSOCK_START_MS = 2000;
+
 export async function startAgent(options: AgentOptions): Promise<Agent> {
-  let transport: Transport | undefined;
   const bus = new Bus();
   const ctx: OpContext = { ptyDir: options.ptyDir, bus, run: options.run ?? runCommand, ...(options.userDb ? { userDb: options.userDb } : {}) };
-  const session = createSession({
-    role: 'guest',
-    agent: { version: AGENT_VERSION, pid: process.pid },
-    write: (bytes) => transport?.write(bytes) ?? true,
-    onOpen: createDispatcher(ctx),
-    ...(options.helloIntervalMs !== undefined ? { helloIntervalMs: options.helloIntervalMs } : {}),
-  });
-  const handlers: TransportHandlers = {
-    onConnect: () => session.connect(),
-    onData: (chunk) => session.receive(chunk),
-    onDisconnect: (reason) => session.disconnect(reason),
-    onDrain: () => session.drain(),
-    onFatal: (error) => (options.onFatal ?? ((e: Error) => logError(e.message)))(error),
+  const onOpen = createDispatcher(ctx);
+  let vsock: Line | undefined;
+  let startTimer: NodeJS.Timeout | undefined;
+  let closed = false;
+  const startVsock = (): void => {
+    clearTimeout(startTimer);
+    if (vsock || closed || !options.vsock) return;
+    const v = options.vsock;
+    vsock = openLine(options, onOpen, { kind: 'vsock', socat: v.socat, address: v.address }, (error) => {
+      // Not fatal: the port still serves the host.
+      logError(`vsock: ${error.message}; serving the port only`);
+      vsock?.transport.close();
+    });
   };
-  transport = openTransport(options.port, handlers);
-  connectBusToHost(bus, () => session);
+  const port = openLine(options, onOpen, options.port, options.onFatal ?? ((e: Error) => logError(e.message)), () => setImmediate(startVsock));
+  if (options.vsock) startTimer = setTimeout(startVsock, options.vsock.startAfterMs ?? VSOCK_START_MS);
+  // Guest publishes go to the host over vsock when that session is up, else over the port.
+  connectBusToHost(bus, () => (vsock?.session.ready ? vsock.session : port.session));
   let server: BusSocketServer | undefined;
   if (options.busSocket) {
     try {
@@ -71,18 +87,51 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       logError(`bus socket ${options.busSocket}: ${describe(error)}`);
     }
   }
-  const t = transport;
   return {
-    session,
-    transport: t,
+    session: port.session,
+    transport: port.transport,
+    get vsock() {
+      return vsock;
+    },
     bus,
     async close() {
-      session.close();
-      t.close();
+      closed = true;
+      clearTimeout(startTimer);
+      for (const line of [port, vsock]) {
+        line?.session.close();
+        line?.transport.close();
+      }
       bus.setForwarder(undefined);
       await server?.close();
     },
   };
+}
+
+interface Line {
+  session: Session;
+  transport: Transport;
+}
+
+/** A guest-role session on one transport; both lines share the dispatcher, so either serves every operation. */
+function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unknown) => void, port: AgentPort, onFatal: (error: Error) => void, onReady?: () => void): Line {
+  let transport: Transport | undefined;
+  const session = createSession({
+    role: 'guest',
+    agent: { version: AGENT_VERSION, pid: process.pid },
+    write: (bytes) => transport?.write(bytes) ?? true,
+    onOpen,
+    ...(onReady ? { onReady } : {}),
+    ...(options.helloIntervalMs !== undefined ? { helloIntervalMs: options.helloIntervalMs } : {}),
+  });
+  const handlers: TransportHandlers = {
+    onConnect: () => session.connect(),
+    onData: (chunk) => session.receive(chunk),
+    onDisconnect: (reason) => session.disconnect(reason),
+    onDrain: () => session.drain(),
+    onFatal,
+  };
+  transport = openTransport(port, handlers);
+  return { session, transport };
 }
 
 function openTransport(port: AgentPort, handlers: TransportHandlers): Transport {
@@ -90,7 +139,7 @@ function openTransport(port: AgentPort, handlers: TransportHandlers): Transport 
     case 'device': return openPortTransport({ device: port.path }, handlers);
     case 'fifo': return openPortTransport({ input: port.input, output: port.output }, handlers);
     case 'socket': return openSocketTransport(port.path, handlers);
-    case 'vsock': return openVsockTransport(handlers, port.socat);
+    case 'vsock': return openVsockTransport(handlers, port.socat, port.address);
   }
 }
 

@@ -4,7 +4,7 @@ import './node18-compat.js';
 import { AGENT_USAGE, parseAgentArgs, type AgentArgs } from './agent-args.js';
 import { startAgent, type AgentPort } from './agent-main.js';
 import { describe, logError } from './log.js';
-import { findAgentPort } from './port-discovery.js';
+import { findAgentPort, hasVsockDevice } from './port-discovery.js';
 import { AGENT_VERSION } from './version.js';
 
 const PORT_RETRY_MS = 1000;
@@ -40,8 +40,12 @@ async function main(): Promise<void> {
   }
   process.on('uncaughtException', (error) => logError(`uncaught: ${error.stack ?? error.message}`));
   process.on('unhandledRejection', (reason) => logError(`unhandled rejection: ${describe(reason)}`));
+  const port = await choosePort(args);
+  // Where the host gave us a vsock device, serve it too (the host prefers it); the port stays the fallback.
+  const vsock = port.kind !== 'vsock' && (args.vsockListen !== undefined || hasVsockDevice());
   await startAgent({
-    port: await choosePort(args),
+    port,
+    ...(vsock ? { vsock: args.vsockListen ? { address: args.vsockListen } : {} } : {}),
     ptyDir: args.ptyDir,
     ...(args.busSocket ? { busSocket: args.busSocket } : {}),
     onFatal: (error) => {

@@ -24,3 +24,21 @@ export function findAgentPort(explicit: string | undefined, wantVsock: boolean):
   }
   return existsSync('/dev/vsock') ? { kind: 'vsock' } : { kind: 'none' };
 }
+
+/** virtio's device id for vsock: the host gave this guest a vsock device (vhost-vsock-pci or -device). */
+const VIRTIO_ID_VSOCK = 19;
+
+/** Whether a virtio vsock device exists; /dev/vsock alone says only that the module is loaded. */
+export function hasVsockDevice(devices = '/sys/bus/virtio/devices'): boolean {
+  try {
+    return readdirSync(devices).some((d) => {
+      try {
+        return Number.parseInt(readFileSync(`${devices}/${d}/device`, 'utf8').trim(), 16) === VIRTIO_ID_VSOCK;
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false;
+  }
+}

@@ -13,6 +13,8 @@ export interface GuestStatus {
   /** Agent version, from its Hello. */
   version?: string;
   readyAt?: string;
+  /** The Lodge agent's channel in use: `vsock` where the VM has it, else `virtio-serial`. */
+  transport?: 'vsock' | 'virtio-serial';
   /** Live from the guest; absent when the guest cannot be reached (see `note`). */
   info?: GuestInfo;
   /** E.g. "streaming and messages need the Lodge agent" under the QEMU guest agent. */

@@ -4,6 +4,10 @@ import { HostUsage } from './metrics.js';
 export const Accelerator = z.enum(['kvm', 'tcg']);
 export type Accelerator = z.infer<typeof Accelerator>;
 
+/** Whether VMs get a vsock device: /dev/vhost-vsock opened read-write once per daemon start. */
+export const VsockSupport = z.object({ available: z.boolean(), note: z.string() });
+export type VsockSupport = z.infer<typeof VsockSupport>;
+
 export const HostInfo = z.object({
   cpus: z.object({ count: z.number(), model: z.string() }),
   memory: z.object({ totalBytes: z.number(), availableBytes: z.number() }),
@@ -25,6 +29,8 @@ export const HostInfo = z.object({
   accelerator: Accelerator,
   /** Why this accelerator: e.g. why KVM was not usable. */
   acceleratorNote: z.string(),
+  /** vhost-vsock on this host; absent from daemons before it was probed. */
+  vsock: VsockSupport.optional(),
   /** When the probe ran and for which host boot; results are cached per boot. */
   probedAt: z.string(),
   bootId: z.string(),

@@ -17,6 +17,8 @@ export const VmGuest = z.object({
   via: GuestViaSchema.optional(),
   version: z.string().optional(),
   readyAt: z.string().optional(),
+  /** The Lodge agent's channel in use: vsock where the VM has it, else the virtio-serial port. */
+  transport: z.enum(['vsock', 'virtio-serial']).optional(),
 });
 export type VmGuest = z.infer<typeof VmGuest>;
 
@@ -27,6 +29,8 @@ export const VmInfo = z.object({
   /** Why the VM is in its state, e.g. "guest powered off" or "QEMU exited with code 1: ...". */
   stateReason: z.string().optional(),
   pid: z.number().int().optional(),
+  /** The guest's vsock CID while it runs with a vsock device (hosts with vhost-vsock). */
+  vsockCid: z.number().int().optional(),
   createdAt: z.string(),
   updatedAt: z.string(),
   folder: z.string(),

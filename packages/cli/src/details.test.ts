@@ -34,6 +34,13 @@ describe('vmDetails', () => {
     expect(text).toContain('reason:   guest powered off');
   });
 
+  it('shows the pid and the vsock CID of a running VM that has one', () => {
+    const spec = { name: 't2', image: 'micro', cpus: 1, memory: GiB, disk: GiB, machine: 'q35' as const, cpuWeight: 100, disks: [] };
+    const guest = { state: 'ready' as const, via: 'lodge-agent' as const, version: '0.1.0', transport: 'vsock' as const };
+    const text = keyValueLines(vmDetails({ name: 't2', spec, state: 'running', pid: 77, vsockCid: 123456, guest, createdAt: '', updatedAt: '', folder: '/f' }));
+    expect(text).toContain('guest:    ready via lodge-agent 0.1.0 (vsock)\npid:      77\nvsock:    cid 123456');
+  });
+
   it('shows the first-boot settings: hostname, default user and key count, users, packages, files, scripts', () => {
     const spec = {
       name: 'web', image: 'debian-12', cpus: 1, memory: GiB, disk: 4 * GiB, machine: 'q35' as const, cpuWeight: 100, disks: [],
@@ -64,6 +71,7 @@ describe('hostDetails', () => {
       cgroup: { version: 'v2', controllers: ['cpu', 'memory'], writable: false, note: 'not delegated' },
       accelerator: 'tcg',
       acceleratorNote: '/dev/kvm is missing',
+      vsock: { available: false, note: 'no /dev/vhost-vsock' },
       probedAt: '2025-11-25T21:40:00.000Z',
       bootId: 'b',
       capacity: {
@@ -75,6 +83,7 @@ describe('hostDetails', () => {
     const text = keyValueLines(hostDetails(host));
     expect(text).toContain('accelerator:       tcg (/dev/kvm is missing)');
     expect(text).toContain('qemu:              /usr/bin/qemu-system-x86_64 8.2.2');
+    expect(text).toContain('vsock:             no (no /dev/vhost-vsock)');
     expect(text).toContain('cgroup:            v2, controllers: cpu memory, not writable (not delegated)');
     expect(text).toContain('limits:            nice on QEMU for CPU weight only');
     expect(text).toContain('memory committed:  512M of 12G (overcommit 1.5x)');

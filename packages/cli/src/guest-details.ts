@@ -7,13 +7,15 @@ export interface VmGuestSummary {
   via?: GuestStatus['via'];
   version?: string;
   readyAt?: string;
+  /** The Lodge agent's channel in use. */
+  transport?: 'vsock' | 'virtio-serial';
 }
 export type VmWithGuest = VmInfo & { guest?: VmGuestSummary };
 
 /** "ready via lodge-agent 0.1.0" — the agent in a few words, for `lodge info` and the list's GUEST column. */
 export function agentSummary(g: VmGuestSummary, opts: { short?: boolean } = {}): string {
   if (opts.short || g.state !== 'ready') return g.state === 'ready' && g.via === 'qemu-guest-agent' ? 'ready (qga)' : g.state;
-  return [g.state, g.via && `via ${g.via}`, g.version].filter(Boolean).join(' ');
+  return [g.state, g.via && `via ${g.via}`, g.version, g.transport && `(${g.transport})`].filter(Boolean).join(' ');
 }
 
 /** 93784 s → "1d 2h 3m"; under an hour with seconds. */

@@ -19,6 +19,7 @@ export function hostDetails(h: HostReport): Pair[] {
     ['cgroup', withNote(cgroup, h.cgroup.note)],
     ['limits', limitsLine(h)],
     ['accelerator', withNote(h.accelerator, h.acceleratorNote)],
+    ['vsock', h.vsock && withNote(h.vsock.available ? 'yes' : 'no', h.vsock.note)],
     ['memory committed', `${formatSize(memory.committedBytes)} of ${formatSize(memory.limitBytes)} (overcommit ${memory.overcommit}x)`],
     ['vCPUs committed', `${cpus.committed} of ${cpus.limit} (overcommit ${cpus.overcommit}x)`],
     ['in use', h.usage && `${h.usage.cpuPercent.toFixed(1)}% of one CPU, ${formatSize(h.usage.memoryBytes)} QEMU memory (latest samples)`],

@@ -16,6 +16,7 @@ export function vmDetails(vm: VmWithGuest): Pair[] {
     ['reason', vm.stateReason],
     ['guest', vm.guest && agentSummary(vm.guest)],
     ['pid', vm.pid === undefined ? undefined : String(vm.pid)],
+    ['vsock', vm.vsockCid === undefined ? undefined : `cid ${vm.vsockCid}`],
     ['image', vm.spec.image],
     ['cpus', vm.spec.maxCpus && vm.spec.maxCpus !== vm.spec.cpus ? `${vm.spec.cpus} (up to ${vm.spec.maxCpus} live)` : String(vm.spec.cpus)],
     ['cpu', cpuText(vm.spec)],

@@ -30,6 +30,7 @@ import { probeHost } from './host/host-probe.js';
 import { readMemInfo } from './host/meminfo.js';
 import { locateQemu } from './host/qemu-binaries.js';
 import { readHostKhz } from './host/tsc-khz.js';
+import { probeVsock } from './host/vsock-probe.js';
 import { buildImage, getImage, importImage, listImages, removeImage } from './images/image-store.js';
 import { diskFacts } from './images/overlay-disk.js';
 import { QemuDriver, type QemuBinaries } from './qemu/qemu-driver.js';
@@ -67,8 +68,9 @@ async function main(): Promise<void> {
   const bus = new EventBus(new EventTable(db));
   bus.subscribe((ev) => ev.type !== 'vm.metrics' && log.info({ event: ev }, ev.type)); // samples have their own table
   const ops = new Operations(bus);
+  const vsock = probeVsock(); // once per daemon start: the module may be loaded after boot
   const host: HostPort = {
-    info: (o) => probeHost({ dataDir: folder.root, refresh: o?.refresh }),
+    info: async (o) => ({ ...(await probeHost({ dataDir: folder.root, refresh: o?.refresh })), vsock: await vsock }),
     resources: async () => ({ ...(await readMemInfo()), cpus: cpus().length }),
   };
   const catalog: ImageCatalog = {
@@ -84,7 +86,7 @@ async function main(): Promise<void> {
   const records = new VmRecords(new VmTable(db), bus, driver.folderOf);
   const guestLog = log.child({ part: 'guest' });
   const links: GuestLinks = {
-    lodgeAgent: (vm) => createAgentChannel({ socketPath: folder.vmFile(vm, 'agent'), logger: guestLog.child({ vm }) }),
+    lodgeAgent: (vm, vsockCid) => createAgentChannel({ socketPath: folder.vmFile(vm, 'agent'), vsockCid, logger: guestLog.child({ vm }) }),
     qemuGuestAgent: (vm) => createQgaChannel({ socketPath: folder.vmFile(vm, 'qga'), logger: guestLog.child({ vm, via: 'qemu-guest-agent' }) }),
   };
   const guest = new GuestService({ links, records, events: bus, log: guestLog });

@@ -5,7 +5,10 @@ export const PROTOCOL_VERSION = 1;
 export const AGENT_PORT_NAME = 'org.lodge.agent.0';
 /** The QEMU guest agent's conventional port name, used for the fallback. */
 export const QGA_PORT_NAME = 'org.qemu.guest_agent.0';
+/** The agent's AF_VSOCK port, where the host has vhost-vsock and gave the VM a vsock device. */
 export const AGENT_VSOCK_PORT = 7070;
+/** Which byte stream a session runs on. */
+export type AgentTransport = 'vsock' | 'virtio-serial';
 
 export const FRAME_MAGIC = 0x4c47;
 export const HEADER_SIZE = 12;

@@ -1,7 +1,7 @@
 import { LodgeError } from '@lodge/api';
 import { Channel, MAX_MESSAGE_BYTES, type PublishRequest, type PublishResult, type Stream } from '@lodge/api/guest';
 import type { BusDelivery } from '../ports/guest-channel.js';
-import type { AgentLink } from './agent-link.js';
+import type { StreamOpener } from './preferred-link.js';
 import { guestFailure } from './guest-failure.js';
 
 const noop = (): void => undefined;
@@ -11,7 +11,7 @@ export class AgentBus {
   private readonly tails = new Map<string, Promise<unknown>>();
   private handler: ((message: BusDelivery) => Promise<number>) | undefined;
 
-  constructor(private readonly link: AgentLink) {}
+  constructor(private readonly link: StreamOpener) {}
 
   publish(message: BusDelivery): Promise<{ delivered: number }> {
     const prev = this.tails.get(message.topic) ?? Promise.resolve();

@@ -2,12 +2,12 @@ import type { ExecStart } from '@lodge/api';
 import { Channel, type ExecResult, type Stream } from '@lodge/api/guest';
 import type { ExecSinks, GuestExecution } from '../ports/guest-channel.js';
 import { guestFailure } from './guest-failure.js';
-import type { AgentLink } from './agent-link.js';
+import type { StreamOpener } from './preferred-link.js';
 
 const noop = (): void => undefined;
 
 /** Runs one guest process on an `exec` stream; output credit goes back only when a sink says it passed the bytes on. */
-export function agentExec(link: AgentLink, request: ExecStart, sinks: ExecSinks): GuestExecution {
+export function agentExec(link: StreamOpener, request: ExecStart, sinks: ExecSinks): GuestExecution {
   const stream: Stream = link.open({ op: 'exec', ...request });
   let started: (pid: number) => void = noop;
   let failed: (err: unknown) => void = noop;

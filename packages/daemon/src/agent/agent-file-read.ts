@@ -1,14 +1,14 @@
 import { LodgeError } from '@lodge/api';
 import { Channel, type FileEntry } from '@lodge/api/guest';
 import type { FileRange, FileWindow } from '../ports/guest-channel.js';
-import type { AgentLink } from './agent-link.js';
+import type { StreamOpener } from './preferred-link.js';
 import { guestFailure } from './guest-failure.js';
 
 /**
  * A window of a guest file through files.get: the agent has no ranged read, so it sends the file from its start
  * and we keep only [offset, offset + maxBytes), then cancel. Memory stays bounded by maxBytes whatever the file's size.
  */
-export function agentReadFile(link: AgentLink, path: string, range: FileRange, signal?: AbortSignal): Promise<FileWindow> {
+export function agentReadFile(link: StreamOpener, path: string, range: FileRange, signal?: AbortSignal): Promise<FileWindow> {
   signal?.throwIfAborted();
   const stream = link.open({ op: 'files.get', path });
   const parts: Buffer[] = [];

@@ -1,7 +1,7 @@
 import { LodgeError } from '@lodge/api';
 import { Channel, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
 import type { FilesSink, FilesSource } from '../ports/guest-channel.js';
-import type { AgentLink } from './agent-link.js';
+import type { StreamOpener } from './preferred-link.js';
 import { EntryBytes } from './entry-path.js';
 import { guestFailure } from './guest-failure.js';
 
@@ -20,7 +20,7 @@ function checkTotals(result: FilesResult, seen: EntryBytes, what: string): Files
 }
 
 /** Downloads from the guest; each step waits for the sink, and credit returns only after the sink took the bytes. */
-export async function agentGetFiles(link: AgentLink, path: string, sink: FilesSink, signal?: AbortSignal): Promise<FilesResult> {
+export async function agentGetFiles(link: StreamOpener, path: string, sink: FilesSink, signal?: AbortSignal): Promise<FilesResult> {
   signal?.throwIfAborted();
   const stream = link.open({ op: 'files.get', path });
   const release = abortWith(stream, signal);
@@ -59,7 +59,7 @@ export async function agentGetFiles(link: AgentLink, path: string, sink: FilesSi
 }
 
 /** Uploads to the guest: entries as Control, bytes on channel 0 within the guest's credit. */
-export async function agentPutFiles(link: AgentLink, path: string, source: FilesSource, signal?: AbortSignal): Promise<FilesResult> {
+export async function agentPutFiles(link: StreamOpener, path: string, source: FilesSource, signal?: AbortSignal): Promise<FilesResult> {
   signal?.throwIfAborted();
   const stream = link.open({ op: 'files.put', path });
   const release = abortWith(stream, signal);

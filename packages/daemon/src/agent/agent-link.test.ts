@@ -12,7 +12,7 @@ it('sends only a few Hellos to a port nobody answers (QEMU would deliver the bac
   let received = 0;
   const server = createServer((sock) => sock.on('data', (d: Buffer) => (received += d.length)));
   await new Promise<void>((resolve) => server.listen(path, resolve));
-  const link = new AgentLink({ socketPath: path, logger: pino({ level: 'silent' }), onPublish: () => undefined, timing: { helloIntervalMs: 5 } });
+  const link = new AgentLink({ endpoint: path, logger: pino({ level: 'silent' }), onPublish: () => undefined, timing: { helloIntervalMs: 5 } });
   try {
     await new Promise((r) => setTimeout(r, 1000));
     expect(received).toBeGreaterThan(0);

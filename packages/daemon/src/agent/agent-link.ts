@@ -1,8 +1,8 @@
-import { connect, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { LodgeError, type AgentState } from '@lodge/api';
 import { createSession, MAX_GUEST_STREAMS, type Hello, type OpenRequest, type PublishRequest, type Session, type Stream } from '@lodge/api/guest';
 import { PublishRequestSchema } from '@lodge/api/guest-schemas';
+import { dialUnix, type AgentConnection, type AgentDial } from './agent-connection.js';
 import { GarbageMeter } from './garbage-meter.js';
 import { checkGuestPayload } from './guest-payload.js';
 import { guestFailure } from './guest-failure.js';
@@ -20,18 +20,24 @@ const UNANSWERED_HELLO_BYTES = 4096;
 const TIMING: LinkTiming = { minBackoffMs: 100, maxBackoffMs: 1000, pingIntervalMs: 2000, maxMissedPings: 3, helloIntervalMs: 500 };
 
 export interface AgentLinkOptions {
-  socketPath: string;
+  /** Where the agent is, for logs (agent.sock's path, or the vsock address); also the unix socket dialled without `dial`. */
+  endpoint: string;
+  /** Opens a connection; default: the unix socket at `endpoint`. */
+  dial?: AgentDial;
   logger: Logger;
   /** A stream the guest opened with a valid bus.publish request (anything else is refused here). */
   onPublish(stream: Stream, request: PublishRequest): void;
   timing?: Partial<LinkTiming>;
 }
 
-/** The daemon's end of one VM's agent.sock: reconnects while the VM runs, keeps the session in sync, watches liveness. */
+/** The daemon's end of one channel to a VM's agent: reconnects while the VM runs, keeps the session in sync, watches liveness. */
 export class AgentLink {
   readonly garbage: GarbageMeter;
   private current: AgentState = 'connecting';
-  private socket: Socket | undefined;
+  private socket: AgentConnection | undefined;
+  /** The connection being dialled: a socat bridge waiting in connect() is a process, closed with the link too. */
+  private dialling: AgentConnection | undefined;
+  private readonly connect: AgentDial;
   private closed = false;
   private backoffMs: number;
   private redial: NodeJS.Timeout | undefined;
@@ -44,7 +50,8 @@ export class AgentLink {
   constructor(private readonly o: AgentLinkOptions) {
     this.t = { ...TIMING, ...o.timing };
     this.backoffMs = this.t.minBackoffMs;
-    this.garbage = new GarbageMeter(o.logger, o.socketPath);
+    this.connect = o.dial ?? dialUnix(o.endpoint);
+    this.garbage = new GarbageMeter(o.logger, o.endpoint);
     this.session = createSession({
       role: 'host',
       write: (bytes) => this.write(bytes),
@@ -98,6 +105,7 @@ export class AgentLink {
     this.liveness.stop();
     this.session.close();
     this.socket?.destroy();
+    this.dialling?.destroy();
     this.socket = undefined;
     this.setState('none');
   }
@@ -116,13 +124,15 @@ export class AgentLink {
 
   private dial(): void {
     if (this.closed) return;
-    const sock = connect(this.o.socketPath);
+    const sock = this.connect();
+    this.dialling = sock;
     sock.once('connect', () => {
+      if (this.dialling === sock) this.dialling = undefined;
       if (this.closed) return void sock.destroy();
       this.backoffMs = this.t.minBackoffMs;
       this.socket = sock;
       this.unanswered = 0;
-      this.o.logger.debug({ socket: this.o.socketPath }, 'agent socket connected');
+      this.o.logger.debug({ socket: this.o.endpoint }, 'agent socket connected');
       this.session.connect(); // a fresh Hello resyncs whatever the agent thought before
     });
     sock.on('data', (chunk: Buffer) => {
@@ -131,8 +141,9 @@ export class AgentLink {
       this.session.receive(chunk);
     });
     sock.on('drain', () => this.socket === sock && this.session.drain());
-    sock.on('error', (err) => this.o.logger.debug({ socket: this.o.socketPath, err: err.message }, 'agent socket error'));
+    sock.on('error', (err) => this.o.logger.debug({ socket: this.o.endpoint, err: err.message }, 'agent socket error'));
     sock.on('close', () => {
+      if (this.dialling === sock) this.dialling = undefined;
       if (this.socket === sock) {
         this.socket = undefined;
         this.liveness.stop();
@@ -146,14 +157,14 @@ export class AgentLink {
   }
 
   private ready(peer: Hello): void {
-    this.o.logger.info({ socket: this.o.socketPath, agent: peer.agent }, 'guest agent ready');
+    this.o.logger.info({ socket: this.o.endpoint, agent: peer.agent }, 'guest agent ready');
     this.setState('ready');
     this.liveness.start();
   }
 
   private reset(reason: string): void {
     this.liveness.stop();
-    this.o.logger.debug({ socket: this.o.socketPath, reason }, 'guest session reset');
+    this.o.logger.debug({ socket: this.o.endpoint, reason }, 'guest session reset');
     // A gone agent stays gone until it says Hello again; a ready one is resyncing.
     if (this.current === 'ready') this.setState('connecting');
   }

@@ -14,6 +14,8 @@ const CLOCK_DEBOUNCE_MS = 1000;
 
 export interface GuestConnectionOptions {
   vm: string;
+  /** The guest's vsock CID: the Lodge agent is reached over vsock first, the virtio-serial port as fallback. */
+  vsockCid?: number;
   links: GuestLinks;
   events: EventBus;
   log: GuestLog;
@@ -30,7 +32,7 @@ export class GuestConnection {
   private readonly offs: (() => void)[] = [];
 
   constructor(private readonly o: GuestConnectionOptions) {
-    this.agent = o.links.lodgeAgent(o.vm);
+    this.agent = o.links.lodgeAgent(o.vm, o.vsockCid);
     this.qga = o.links.qemuGuestAgent(o.vm);
     this.agent.onPublish((message) => o.onPublish(message));
     for (const ch of this.channels()) this.offs.push(ch.onState((state) => this.changed(ch, state)));
@@ -48,7 +50,7 @@ export class GuestConnection {
 
   summary(): VmGuest {
     const ch = this.active();
-    if (ch) return { state: 'ready', via: ch.via, version: ch.version, readyAt: this.readyAt.get(ch.via) };
+    if (ch) return { state: 'ready', via: ch.via, version: ch.version, readyAt: this.readyAt.get(ch.via), ...(ch.transport ? { transport: ch.transport } : {}) };
     const state = this.agent.state;
     return state === 'gone' ? { state, via: 'lodge-agent', version: this.agent.version } : { state };
   }

@@ -32,10 +32,10 @@ export class GuestService {
   constructor(private readonly d: GuestServiceDeps) {}
 
   /** The VM's QEMU runs (started or re-attached): start reaching its guest. */
-  attach(vm: string): void {
+  attach(vm: string, vsockCid?: number): void {
     this.connections.get(vm)?.close();
     const onPublish = (message: BusDelivery): Promise<number> => this.bus.deliver(vm, message);
-    this.connections.set(vm, new GuestConnection({ vm, links: this.d.links, events: this.d.events, log: this.d.log, onPublish }));
+    this.connections.set(vm, new GuestConnection({ vm, vsockCid, links: this.d.links, events: this.d.events, log: this.d.log, onPublish }));
   }
 
   detach(vm: string): void {

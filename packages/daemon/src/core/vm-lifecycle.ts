@@ -134,7 +134,7 @@ export class VmLifecycle {
         continue;
       }
       this.adopt(rec.name, found);
-      this.d.records.transition(rec.name, await found.status(), { pid: found.pid });
+      this.d.records.transition(rec.name, await found.status(), { pid: found.pid, vsockCid: found.vsockCid });
     }
   }
 
@@ -175,10 +175,10 @@ export class VmLifecycle {
     const done = (async () => {
       ctx.progress({ step: 'preparing', percent: 5 });
       image = await this.d.images.get(spec.image);
-      const { accelerator } = await this.d.host.info();
-      const runtime = await this.d.driver.launch({ spec, image, accelerator, signal: abort.signal, onProgress: (p) => ctx.progress(p) });
+      const { accelerator, vsock } = await this.d.host.info();
+      const runtime = await this.d.driver.launch({ spec, image, accelerator, vsock: vsock?.available === true, signal: abort.signal, onProgress: (p) => ctx.progress(p) });
       this.adopt(spec.name, runtime);
-      this.d.records.transition(spec.name, 'running', { pid: runtime.pid });
+      this.d.records.transition(spec.name, 'running', { pid: runtime.pid, vsockCid: runtime.vsockCid });
     })();
     this.starting.set(spec.name, { abort, done });
     try {
@@ -217,7 +217,7 @@ export class VmLifecycle {
 
   private adopt(name: string, runtime: VmRuntime): void {
     this.runtimes.set(name, runtime);
-    this.d.guest.attach(name);
+    this.d.guest.attach(name, runtime.vsockCid);
     for (const watch of this.runtimeWatchers) watch(name, runtime);
     const off = runtime.onRunState((running) => {
       const state = this.d.records.find(name)?.state;

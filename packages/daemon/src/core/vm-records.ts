@@ -46,7 +46,7 @@ export class VmRecords {
     this.bus.publish({ type: 'vm.updated', vm: name, fields });
   }
 
-  transition(name: string, to: VmState, opts: { reason?: string; pid?: number | null } = {}): void {
+  transition(name: string, to: VmState, opts: { reason?: string; pid?: number | null; vsockCid?: number } = {}): void {
     const rec = this.table.get(name);
     if (!rec) return;
     if (rec.state === to && rec.stateReason === opts.reason && opts.pid === undefined) return;

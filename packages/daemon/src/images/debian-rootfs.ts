@@ -2,11 +2,11 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { LodgeError } from '@lodge/api';
 import { pipeCommand } from './host-command.js';
 
-/** What goes into the debian-12 rootfs besides the essential set and apt (--variant=apt); no Recommends. fdisk: grow-root's sfdisk. */
+/** What goes into the debian-12 rootfs besides the essential set and apt (--variant=apt); no Recommends. fdisk: grow-root's sfdisk; socat: the agent's vsock side. */
 export const DEBIAN_PACKAGES = [
   'systemd', 'systemd-sysv', 'udev', 'dbus', 'libpam-systemd', 'systemd-resolved',
   'linux-image-cloud-amd64', 'initramfs-tools', 'zstd', 'e2fsprogs', 'fdisk',
-  'nodejs', 'qemu-guest-agent', 'openssh-server', 'sudo', 'iproute2', 'procps',
+  'nodejs', 'socat', 'qemu-guest-agent', 'openssh-server', 'sudo', 'iproute2', 'procps',
   // What lodge-guest provision calls besides the essential set (coreutils' timeout, util-linux's runuser):
   // useradd/groupadd/usermod, mount/umount (isofs is a module of the cloud kernel, loaded by mount).
   'passwd', 'mount', 'kmod',

@@ -8,12 +8,12 @@ import { missingLibraries } from './elf-deps.js';
  * Debian packages whose dependency closure goes into the root disk next to busybox (which stays init and shell);
  * bsdutils brings util-linux `script`, the agent's pseudo-terminal (Node has none without native modules);
  * e2fsprogs brings mkfs.ext4, e2fsck and resize2fs for disks grown live, with its libraries named here because
- * they are Pre-Depends, which the closure leaves out.
+ * they are Pre-Depends, which the closure leaves out; socat carries the agent's vsock side (Node has no AF_VSOCK).
  */
-export const GUEST_PACKAGES = ['nodejs', 'qemu-guest-agent', 'bsdutils', 'e2fsprogs', 'libext2fs2', 'libcom-err2', 'libss2', 'libuuid1', 'libblkid1'];
+export const GUEST_PACKAGES = ['nodejs', 'qemu-guest-agent', 'bsdutils', 'socat', 'e2fsprogs', 'libext2fs2', 'libcom-err2', 'libss2', 'libuuid1', 'libblkid1'];
 
 /** Programs that must find their loader and every shared library inside the image; the build checks them. */
-export const GUEST_PROGRAMS = ['/usr/bin/node', '/usr/sbin/qemu-ga', '/usr/bin/script', '/sbin/mke2fs', '/sbin/e2fsck', '/sbin/resize2fs'];
+export const GUEST_PROGRAMS = ['/usr/bin/node', '/usr/sbin/qemu-ga', '/usr/bin/script', '/usr/bin/socat', '/sbin/mke2fs', '/sbin/e2fsck', '/sbin/resize2fs'];
 
 /**
  * Removed after unpacking: documentation, translations, other init systems' files, glibc's iconv modules

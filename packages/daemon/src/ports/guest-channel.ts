@@ -1,4 +1,4 @@
-import type { ExecResult, FileEntry, FilesResult, GuestInfo } from '@lodge/api/guest';
+import type { AgentTransport, ExecResult, FileEntry, FilesResult, GuestInfo } from '@lodge/api/guest';
 import type { AgentState, ExecStart, GuestVia } from '@lodge/api';
 
 /** A running guest process: output arrives through the callbacks given to exec(). */
@@ -56,6 +56,8 @@ export interface GuestChannel {
   readonly via: GuestVia;
   readonly state: AgentState;
   readonly version: string | undefined;
+  /** The Lodge agent's byte stream in use (vsock or the virtio-serial port); undefined for the QEMU guest agent. */
+  readonly transport?: AgentTransport;
   /** Lodge agent: everything; QGA: exec (buffered), files (single files), info. */
   readonly abilities: { streaming: boolean; bus: boolean; tty: boolean; folders: boolean; shutdown: boolean };
   /** What this channel cannot do, for GuestStatus (the QEMU guest agent says which abilities need the Lodge agent). */
@@ -81,7 +83,8 @@ export interface GuestChannel {
 
 /** Makes the channels of one VM (main.ts builds them on the VM's agent.sock and qga.sock); core never sees sockets. */
 export interface GuestLinks {
-  lodgeAgent(vm: string): GuestChannel;
+  /** vsockCid: the guest also has a vsock device; the channel prefers it and falls back to the virtio-serial port. */
+  lodgeAgent(vm: string, vsockCid?: number): GuestChannel;
   /** Undefined when the QEMU guest agent fallback is not available in this build. */
   qemuGuestAgent(vm: string): GuestChannel | undefined;
 }

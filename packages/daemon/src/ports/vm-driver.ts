@@ -46,6 +46,8 @@ export interface DiskThrottle {
 /** One running QEMU, owned by its supervisor: the only way core touches a live VM. */
 export interface VmRuntime {
   readonly pid: number;
+  /** The guest's vsock CID (the host has vhost-vsock); undefined: the virtio-serial port is the only channel. */
+  readonly vsockCid?: number;
   /** Settles once QEMU has exited and its sockets are cleaned up. */
   readonly exited: Promise<ExitInfo>;
   status(): Promise<'running' | 'paused'>;
@@ -83,6 +85,8 @@ export interface LaunchRequest {
   spec: VmSpec;
   image: ImageEntry;
   accelerator: Accelerator;
+  /** Give the VM a vsock device (the host's vhost-vsock probe passed). */
+  vsock?: boolean;
   signal?: AbortSignal;
   onProgress?: (p: Progress) => void;
 }

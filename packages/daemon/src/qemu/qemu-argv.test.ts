@@ -103,3 +103,17 @@ describe('buildArgv', () => {
     expect(valueOf(micro, '-append')[0]).toMatch(/tsc_early_khz=2000000$/);
   });
 });
+
+describe('vsock', () => {
+  it('adds no vsock device without a CID (a host without vhost-vsock)', () => {
+    const argv = buildArgv({ spec, boot, files, accelerator: 'tcg' });
+    expect(argv.join(' ')).not.toContain('vsock');
+  });
+  it('adds the vsock device with the CID, next to the virtio-serial ports (the fallback channel)', () => {
+    const argv = buildArgv({ spec, boot, files, accelerator: 'tcg', vsockCid: 1234 });
+    expect(valueOf(argv, '-device')).toContain('vhost-vsock-pci,id=vsock0,guest-cid=1234');
+    expect(valueOf(argv, '-device')).toContain('virtserialport,bus=vser0.0,chardev=agent,name=org.lodge.agent.0');
+    const micro = buildArgv({ spec: { ...spec, machine: 'microvm' }, boot, files, accelerator: 'tcg', vsockCid: 9 });
+    expect(valueOf(micro, '-device')).toContain('vhost-vsock-device,id=vsock0,guest-cid=9');
+  });
+});

@@ -5,6 +5,7 @@ import { extraDiskFile } from '../sys/data-folder.js';
 import { extraDisksArgv, rootDiskArgv, seedDiskArgv } from './disk-argv.js';
 import { balloonArgv, smpOption, tcgThread } from './guest-argv.js';
 import { option } from './qemu-option.js';
+import { vsockArgv } from './vsock-cid.js';
 
 /** A kernel booted directly; a VM without one boots from its disk through the firmware. */
 export interface BootFiles {
@@ -37,6 +38,8 @@ export interface ArgvInput {
   accelerator: Accelerator;
   /** Host TSC frequency; microvm guests need it to skip a calibration that sometimes hangs. */
   hostKhz?: number;
+  /** The guest's vsock CID where the host has vhost-vsock; no vsock device when undefined. */
+  vsockCid?: number;
 }
 
 /**
@@ -126,6 +129,7 @@ export function buildArgv(input: ArgvInput): string[] {
     '-chardev', option('socket', { id: 'qmp', path: files.qmp, server: true, wait: false }),
     '-mon', 'chardev=qmp,mode=control',
     ...agentChannelArgv(files, spec.machine),
+    ...(input.vsockCid !== undefined ? vsockArgv(input.vsockCid, spec.machine) : []),
     '-pidfile', files.pid,
     '-daemonize',
     '-S',

@@ -14,6 +14,7 @@ import { readLogFile } from './console-log.js';
 import { bootFilesOf, buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
 import { QemuSupervisor } from './qemu-supervisor.js';
+import { cidFromArgv, launchWithFreeCid, preferredCid } from './vsock-cid.js';
 import { guestResources } from './guest-resources.js';
 import { applyBootThrottles, QmpDiskControl } from './disk-control.js';
 import { DiskFiles, type DiskFileInfo } from './disk-files.js';
@@ -69,15 +70,27 @@ export class QemuDriver implements VmDriver {
     else await rm(f('seed'), { force: true });
     const boot = bootFilesOf(image);
     const hostKhz = spec.machine === 'microvm' ? await this.hostKhz() : undefined;
-    const argv = buildArgv({ spec, boot, files: { ...files, seed }, accelerator: req.accelerator, hostKhz });
     const system = await this.binaries.system();
-    await writeFile(f('cmdline'), `${JSON.stringify([system, ...argv])}\n`);
     // Made (and the limits checked) before QEMU exists: a refused pin or quota starts nothing.
     const group = await this.cgroups.create(spec.name, { cpu: cpuLimitsOf(spec), memoryBytes: memoryLimitOf(spec) });
     req.onProgress?.({ step: 'launching QEMU', percent: 20 });
+    const start = async (vsockCid: number | undefined): Promise<number> => {
+      const argv = buildArgv({ spec, boot, files: { ...files, seed }, accelerator: req.accelerator, hostKhz, vsockCid });
+      await writeFile(f('cmdline'), `${JSON.stringify([system, ...argv])}\n`);
+      return launchDaemonized({ binary: system, argv, cwd: this.folder.vmDir(spec.name), files: { pid: files.pid, log: f('qemuLog') }, signal: req.signal });
+    };
     let pid: number | undefined;
+    let vsockCid: number | undefined;
     try {
-      pid = await launchDaemonized({ binary: system, argv, cwd: this.folder.vmDir(spec.name), files: { pid: files.pid, log: f('qemuLog') }, signal: req.signal });
+      if (req.vsock) {
+        // A CID another VM on the host holds fails QEMU at start: nothing ran, so the next CID starts clean.
+        ({ cid: vsockCid, value: pid } = await launchWithFreeCid(preferredCid(this.folder.root, spec.name), async (cid) => {
+          await removeRunFiles();
+          return start(cid);
+        }));
+      } else {
+        pid = await start(undefined);
+      }
       req.onProgress?.({ step: 'connecting to QMP', percent: 60 });
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 10_000, signal: req.signal });
       // QEMU is still paused (-S): in its group before the first guest instruction, all threads at once.
@@ -85,7 +98,7 @@ export class QemuDriver implements VmDriver {
       let runtime: QemuSupervisor | undefined;
       const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
       const guest = await guestResources(() => runtime?.qmp() ?? monitor);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks });
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks }, vsockCid);
       await applyBootThrottles(disks, spec.disks);
       req.onProgress?.({ step: 'starting vCPUs', percent: 90 });
       await cont(monitor);
@@ -114,7 +127,7 @@ export class QemuDriver implements VmDriver {
       let runtime: QemuSupervisor | undefined;
       const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
       const guest = await guestResources(() => runtime?.qmp() ?? monitor);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks });
+      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks }, cidFromArgv(argv));
       return runtime;
     } catch (err) {
       await killAndWait(pid);

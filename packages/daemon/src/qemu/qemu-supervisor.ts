@@ -28,6 +28,7 @@ export class QemuSupervisor implements VmRuntime {
     monitor: QmpMonitor,
     private readonly files: SupervisedFiles,
     private readonly controls: RuntimeControls,
+    readonly vsockCid?: number,
   ) {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
     this.monitor = monitor;

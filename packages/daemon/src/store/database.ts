@@ -29,6 +29,8 @@ const MIGRATIONS = [
    );
    CREATE INDEX samples_vm_time ON samples (vm, time);
    CREATE INDEX samples_time ON samples (time);`,
+  // The guest's vsock CID, kept and cleared with the pid (runtime state of a running VM).
+  `ALTER TABLE vms ADD COLUMN vsock_cid INTEGER;`,
 ];
 
 export function openDatabase(path: string): Db {

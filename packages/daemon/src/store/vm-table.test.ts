@@ -31,6 +31,20 @@ describe('VmTable', () => {
     expect(t.list()).toEqual([]);
   });
 
+  it('keeps the vsock CID with the pid and clears it with the pid', () => {
+    const t = new VmTable(db());
+    t.insert({ name: 'a', spec, state: 'stopped', createdAt: 'x', updatedAt: 'x' });
+    t.setState('a', 'running', { pid: 42, vsockCid: 1234 });
+    expect(t.get('a')).toMatchObject({ pid: 42, vsockCid: 1234 });
+    t.setState('a', 'paused');
+    expect(t.get('a')?.vsockCid).toBe(1234);
+    t.setState('a', 'stopped', { pid: null });
+    expect(t.get('a')?.vsockCid).toBeUndefined();
+    t.setState('a', 'running', { pid: 43 }); // started again on a host without vhost-vsock
+    expect(t.get('a')).toMatchObject({ pid: 43 });
+    expect(t.get('a')?.vsockCid).toBeUndefined();
+  });
+
   it('refuses a duplicate name', () => {
     const t = new VmTable(db());
     t.insert({ name: 'a', spec, state: 'stopped', createdAt: 'x', updatedAt: 'x' });

@@ -7,6 +7,8 @@ export interface VmRecord {
   state: VmState;
   stateReason?: string;
   pid?: number;
+  /** The guest's vsock CID while it runs with a vsock device. */
+  vsockCid?: number;
   createdAt: string;
   updatedAt: string;
 }
@@ -17,6 +19,7 @@ interface Row {
   state: VmState;
   state_reason: string | null;
   pid: number | null;
+  vsock_cid: number | null;
   created_at: string;
   updated_at: string;
 }
@@ -28,6 +31,7 @@ function fromRow(row: Row): VmRecord {
     state: row.state,
     stateReason: row.state_reason ?? undefined,
     pid: row.pid ?? undefined,
+    ...(row.vsock_cid !== null ? { vsockCid: row.vsock_cid } : {}),
     createdAt: row.created_at,
     updatedAt: row.updated_at,
   };
@@ -52,12 +56,13 @@ export class VmTable {
       .run(rec.name, JSON.stringify(rec.spec), rec.state, rec.stateReason ?? null, rec.pid ?? null, rec.createdAt, rec.updatedAt);
   }
 
-  /** pid: undefined keeps the recorded one, null clears it. */
-  setState(name: string, state: VmState, opts: { reason?: string; pid?: number | null } = {}): void {
+  /** pid: undefined keeps the recorded one (and its vsock CID), null clears both; a new pid comes with its CID. */
+  setState(name: string, state: VmState, opts: { reason?: string; pid?: number | null; vsockCid?: number } = {}): void {
     const keepPid = opts.pid === undefined ? 1 : 0;
+    const cid = opts.pid === null ? null : (opts.vsockCid ?? null);
     this.db
-      .prepare('UPDATE vms SET state = ?, state_reason = ?, pid = CASE WHEN ? THEN pid ELSE ? END, updated_at = ? WHERE name = ?')
-      .run(state, opts.reason ?? null, keepPid, opts.pid ?? null, new Date().toISOString(), name);
+      .prepare('UPDATE vms SET state = ?, state_reason = ?, pid = CASE WHEN ? THEN pid ELSE ? END, vsock_cid = CASE WHEN ? THEN vsock_cid ELSE ? END, updated_at = ? WHERE name = ?')
+      .run(state, opts.reason ?? null, keepPid, opts.pid ?? null, keepPid, cid, new Date().toISOString(), name);
   }
 
   setSpec(name: string, spec: VmSpec): void {

@@ -1,0 +1,18 @@
+import { connect } from 'node:net';
+
+/** A byte stream to the agent, as AgentLink drives it: a unix socket (net.Socket fits) or the socat bridge to vsock. */
+export interface AgentConnection {
+  once(event: 'connect', listener: () => void): unknown;
+  on(event: 'data', listener: (chunk: Buffer) => void): unknown;
+  on(event: 'drain' | 'close', listener: () => void): unknown;
+  on(event: 'error', listener: (err: Error) => void): unknown;
+  /** False: wait for 'drain'. */
+  write(bytes: Buffer): boolean;
+  /** Ends the connection and everything it holds (socket, child process); 'close' follows. */
+  destroy(): void;
+}
+
+/** Opens a new connection; AgentLink calls it again after each close. */
+export type AgentDial = () => AgentConnection;
+
+export const dialUnix = (path: string): AgentDial => () => connect(path);
