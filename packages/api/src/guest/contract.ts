@@ -9,7 +9,11 @@ export const AGENT_VSOCK_PORT = 7070;
 
 export const FRAME_MAGIC = 0x4c47;
 export const HEADER_SIZE = 12;
-export const MAX_PAYLOAD = 65536;
+/** The largest payload a parser accepts (the bound on what one frame can make an end buffer). */
+export const MAX_PAYLOAD = 256 * 1024;
+/** What every peer accepts, protocol 1 agents before `maxPayload` included: JSON frames stay under it, and Data to a
+ * peer whose Hello has no `maxPayload`. */
+export const BASE_PAYLOAD = 65536;
 export const INITIAL_WINDOW = 1024 * 1024;
 export const MAX_GUEST_STREAMS = 16;
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -55,6 +59,8 @@ export interface Hello {
   session: string;
   agent?: { version: string; pid: number };
   timeMs?: number;
+  /** The largest Data payload this end accepts (BASE_PAYLOAD..MAX_PAYLOAD); absent = BASE_PAYLOAD. */
+  maxPayload?: number;
 }
 export type HelloAck = Hello;
 

@@ -1,5 +1,4 @@
 // The sending side of one channel: queued writes, the credit the peer granted, and the pending Close.
-import { MAX_PAYLOAD } from './contract.js';
 
 interface PendingWrite {
   chunk: Buffer;
@@ -30,9 +29,9 @@ export class SendQueue {
     return this.#queued;
   }
 
-  /** Payload size of the next Data frame (0 = nothing to send, or no credit). */
-  get sendable(): number {
-    return Math.min(this.credit, this.#queued, MAX_PAYLOAD);
+  /** Payload size of the next Data frame, at most `max` (0 = nothing to send, or no credit). */
+  sendable(max: number): number {
+    return Math.min(this.credit, this.#queued, max);
   }
 
   /** Queues a chunk (not copied: the caller must not change it until the promise settles). */

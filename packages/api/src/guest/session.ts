@@ -1,6 +1,6 @@
 // The session engine shared by the daemon (host) and the agent (guest): handshake, stream table, send pump.
 import {
-  FrameKind, HEADER_SIZE, INITIAL_WINDOW, MAX_GUEST_STREAMS, PROTOCOL_VERSION,
+  BASE_PAYLOAD, FrameKind, HEADER_SIZE, INITIAL_WINDOW, MAX_GUEST_STREAMS, PROTOCOL_VERSION,
   type Frame, type GuestError, type Hello, type OpenRequest, type Session, type SessionOptions, type Stream,
 } from './contract.js';
 import { GuestProtocolError, guestError, messageOf, toGuestError } from './errors.js';
@@ -163,6 +163,7 @@ class GuestSession implements Session {
   #becomeReady(peer: Hello): void {
     this.#ready = true;
     this.#peer = peer;
+    this.#streams.dataPayload = peer.maxPayload ?? BASE_PAYLOAD;
     this.#mismatched = false;
     this.#guard(() => this.#options.onReady?.(peer));
   }

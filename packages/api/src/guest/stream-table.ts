@@ -1,5 +1,5 @@
 // The open streams of one session: ids (host odd, guest even), the peer-opened limit, and the streams' link out.
-import { FrameKind, type Frame, type GuestError, type OpenRequest, type Role, type SessionOptions } from './contract.js';
+import { BASE_PAYLOAD, FrameKind, type Frame, type GuestError, type OpenRequest, type Role, type SessionOptions } from './contract.js';
 import { GuestProtocolError, guestError, messageOf } from './errors.js';
 import { encodeJsonFrame, parseJsonPayload } from './frame.js';
 import { rethrowLater } from './listeners.js';
@@ -10,6 +10,8 @@ export type PayloadCheck = NonNullable<SessionOptions['checkPayload']>;
 
 export class StreamTable implements StreamLink {
   readonly window: number;
+  /** The largest Data payload the peer takes (its Hello's maxPayload); set when the session becomes ready. */
+  dataPayload = BASE_PAYLOAD;
   readonly #streams = new Map<number, GuestStream>();
   readonly #outbox: Outbox;
   readonly #checkPayload: PayloadCheck | undefined;

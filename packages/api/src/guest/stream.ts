@@ -13,6 +13,8 @@ export interface StreamLink {
   /** The transport asked us to wait for drain(). */
   readonly blocked: boolean;
   readonly window: number;
+  /** The largest Data payload to send. */
+  readonly dataPayload: number;
   transmit(frame: Buffer): void;
   /** The stream has Data, Close or Finish to send. */
   schedule(stream: GuestStream): void;
@@ -133,14 +135,14 @@ export class GuestStream implements Stream {
     let more = false;
     for (let ch = 0; ch < this.#out.length; ch++) {
       const queue = this.#out[ch] as SendQueue;
-      const n = this.#link.blocked ? 0 : queue.sendable;
+      const n = this.#link.blocked ? 0 : queue.sendable(this.#link.dataPayload);
       if (n > 0) {
         const frame = Buffer.allocUnsafe(HEADER_SIZE + n);
         writeHeader(frame, FrameKind.Data, ch, this.id, n);
         const completed = queue.take(frame, HEADER_SIZE, n);
         this.#link.transmit(frame);
         for (const resolve of completed) resolve();
-        more ||= queue.sendable > 0;
+        more ||= queue.sendable(1) > 0;
       }
       if (!this.#outcome && queue.closing && !queue.closed && queue.queued === 0) {
         queue.closed = true;
@@ -154,7 +156,7 @@ export class GuestStream implements Stream {
       this.settle({ result: finishing.result });
       return false;
     }
-    return this.#link.blocked ? this.#out.some((q) => q.sendable > 0) : more;
+    return this.#link.blocked ? this.#out.some((q) => q.sendable(1) > 0) : more;
   }
 
   /** A frame from the peer for this stream (Open is handled by the session). */
