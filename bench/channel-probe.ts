@@ -1,12 +1,12 @@
 // Layer probe of the guest channel (no daemon): a host session straight on a VM folder's agent.sock times
 // Ping, `info`, and files.get / files.put of a guest file. Run with lodged stopped (it holds agent.sock):
-//   node bench/dist/channel-probe.js VM_FOLDER GUEST_FILE [MiB]
+//   node bench/dist/channel-probe.js VM_FOLDER GUEST_FILE [MiB [small|get]]
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Channel, createSession, type Session } from '@lodge/api/guest';
 import { median } from './bench-kit.js';
 
-const [folder, guestFile, mbArg] = process.argv.slice(2);
+const [folder, guestFile, mbArg, only] = process.argv.slice(2);
 if (!folder || !guestFile) throw new Error('usage: channel-probe VM_FOLDER GUEST_FILE [MiB]');
 const BYTES = Number(mbArg ?? 64) * 2 ** 20;
 
@@ -36,6 +36,7 @@ async function times(n: number, once: () => Promise<unknown>): Promise<string> {
 const session = await open();
 console.log(`ping      ${await times(50, () => session.ping(5000))}`);
 console.log(`info      ${await times(20, () => session.open({ op: 'info' }).result())}`);
+if (only === 'small') process.exit(0);
 let t0 = performance.now();
 let got = 0;
 const get = session.open({ op: 'files.get', path: guestFile });
@@ -43,6 +44,7 @@ get.on('data', (ch, c) => ((got += c.length), get.consumed(ch, c.length)));
 await get.result();
 const down = performance.now() - t0;
 console.log(`files.get ${got} bytes: ${(got / 2 ** 20 / (down / 1000)).toFixed(1)} MB/s`);
+if (only === 'get') process.exit(0);
 t0 = performance.now();
 const put = session.open({ op: 'files.put', path: '/tmp/probe-up.bin' });
 put.control({ type: 'entry', path: 'probe-up.bin', kind: 'file', mode: 0o644, size: BYTES, mtimeMs: Date.now() });

@@ -50,7 +50,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   const session = createSession({
     role: 'guest',
     agent: { version: AGENT_VERSION, pid: process.pid },
-    write: (bytes) => transport?.write(bytes) ?? true,
+    write: (bytes, written) => transport ? transport.write(bytes, written) : (written?.(), true),
+    writeCallbacks: true,
     onOpen: createDispatcher(ctx),
     ...(options.helloIntervalMs !== undefined ? { helloIntervalMs: options.helloIntervalMs } : {}),
   });

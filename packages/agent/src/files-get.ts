@@ -51,8 +51,9 @@ async function sendFile(stream: Stream, full: string, size: number): Promise<num
   const handle = await open(full, 'r').catch((e: unknown) => {
     throw fsError('open', full, e);
   });
-  // Two buffers, reused in turn (one read ahead while the other waits for credit): fresh 256 KiB buffers
-  // cost more than the copy under TCG (in-guest Node: 104 vs 275 MB/s for the same read loop).
+  // Two buffers, reused in turn (one read ahead while the other is sent): fresh 256 KiB buffers cost more than
+  // the copy under TCG (in-guest Node: 104 vs 275 MB/s for the same read loop). The session sends them without
+  // a copy and write() resolves once they are written, so a buffer is refilled only after it went out.
   const buffers = size > 0 ? [Buffer.allocUnsafe(Math.min(CHUNK, size)), Buffer.allocUnsafe(Math.min(CHUNK, size))] : [];
   let turn = 0;
   const readAt = async (position: number): Promise<Buffer> => {

@@ -49,7 +49,7 @@ export function openPortTransport(paths: PortPaths, handlers: TransportHandlers)
   // The Hello goes out at once; if the host is not there yet the kernel holds the write until it connects.
   queueMicrotask(() => handlers.onConnect());
   return {
-    write: (bytes) => writer.write(bytes),
+    write: (bytes, written) => writer.write(bytes, written),
     close() {
       writer.close();
       reader.close();

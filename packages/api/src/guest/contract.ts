@@ -140,8 +140,13 @@ export type OpenRequest =
 
 export interface SessionOptions {
   role: Role;
-  /** Sends bytes to the transport; returns false when the transport wants the caller to wait for drain(). */
-  write(bytes: Buffer): boolean;
+  /**
+   * Sends bytes to the transport; returns false when the transport wants the caller to wait for drain().
+   * With `writeCallbacks`, calls `written` once the bytes left the buffer (written, or dropped with the connection).
+   */
+  write(bytes: Buffer, written?: () => void): boolean;
+  /** write() calls `written`: Data is then sent from the writer's own buffers (no copy), released as they go out. */
+  writeCallbacks?: boolean;
   /** Extra fields for our Hello/HelloAck (the agent puts its version here). */
   agent?: { version: string; pid: number };
   /** The peer opened a stream; `request` is parsed JSON, not yet schema-checked (the caller checks it). */
@@ -201,6 +206,7 @@ export interface Stream {
   once<E extends keyof StreamEvents>(event: E, listener: StreamEvents[E]): this;
   control(message: object): void;
   /** Sends data, split into frames within credit; resolves when all of it is handed to the transport. Rejects if the stream ends. */
+  /** Resolves once the chunk is framed (copied) or, without copy, written: the caller may reuse it then. */
   write(channel: Channel, chunk: Buffer): Promise<void>;
   /** Sends Close for the channel (after all queued writes). */
   end(channel: Channel): void;

@@ -40,7 +40,7 @@ class GuestSession implements Session {
     if (!Number.isInteger(window) || window < 1 || window > 0xffffffff) throw new GuestProtocolError('invalid_argument', `initialWindow ${window}`);
     const maxPeerStreams = options.maxPeerStreams ?? (options.role === 'host' ? MAX_GUEST_STREAMS : GUEST_ROLE_MAX_PEER_STREAMS);
     this.#outbox = new Outbox(options.write, (error) => this.#writeFailed(error));
-    this.#streams = new StreamTable(options.role, this.#outbox, { window, maxPeerStreams }, options.checkPayload);
+    this.#streams = new StreamTable(options.role, this.#outbox, { window, maxPeerStreams, zeroCopy: options.writeCallbacks === true }, options.checkPayload);
     this.#handshake = new Handshake(options.role, options.agent, options.helloIntervalMs ?? 500, (frame) => this.#outbox.transmit(frame));
     this.#parser = new FrameParser({
       frame: (frame, hunted) => this.#guard(() => this.#onFrame(frame, hunted)),

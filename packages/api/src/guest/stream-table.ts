@@ -12,6 +12,7 @@ export class StreamTable implements StreamLink {
   readonly window: number;
   /** The largest Data payload the peer takes (its Hello's maxPayload); set when the session becomes ready. */
   dataPayload = BASE_PAYLOAD;
+  readonly zeroCopy: boolean;
   readonly #streams = new Map<number, GuestStream>();
   readonly #outbox: Outbox;
   readonly #checkPayload: PayloadCheck | undefined;
@@ -21,8 +22,9 @@ export class StreamTable implements StreamLink {
   #lastPeerId = 0;
   #peerStreams = 0;
 
-  constructor(role: Role, outbox: Outbox, limits: { window: number; maxPeerStreams: number }, checkPayload?: PayloadCheck) {
+  constructor(role: Role, outbox: Outbox, limits: { window: number; maxPeerStreams: number; zeroCopy?: boolean }, checkPayload?: PayloadCheck) {
     this.window = limits.window;
+    this.zeroCopy = limits.zeroCopy ?? false;
     this.#outbox = outbox;
     this.#checkPayload = checkPayload;
     this.#firstId = role === 'host' ? 1 : 2;
@@ -81,8 +83,8 @@ export class StreamTable implements StreamLink {
     this.#peerStreams = 0;
   }
 
-  transmit(frame: Buffer): void {
-    this.#outbox.transmit(frame);
+  transmit(frame: Buffer, written?: () => void): void {
+    this.#outbox.transmit(frame, written);
   }
 
   schedule(stream: GuestStream): void {

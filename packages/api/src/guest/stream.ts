@@ -15,7 +15,9 @@ export interface StreamLink {
   readonly window: number;
   /** The largest Data payload to send. */
   readonly dataPayload: number;
-  transmit(frame: Buffer): void;
+  /** Data goes out from the writers' buffers, released by `written` (else it is copied into the frame). */
+  readonly zeroCopy: boolean;
+  transmit(frame: Buffer, written?: () => void): void;
   /** The stream has Data, Close or Finish to send. */
   schedule(stream: GuestStream): void;
   /** The stream is over: forget its id. */
@@ -137,11 +139,7 @@ export class GuestStream implements Stream {
       const queue = this.#out[ch] as SendQueue;
       const n = this.#link.blocked ? 0 : queue.sendable(this.#link.dataPayload);
       if (n > 0) {
-        const frame = Buffer.allocUnsafe(HEADER_SIZE + n);
-        writeHeader(frame, FrameKind.Data, ch, this.id, n);
-        const completed = queue.take(frame, HEADER_SIZE, n);
-        this.#link.transmit(frame);
-        for (const resolve of completed) resolve();
+        this.#sendData(queue, ch, n);
         more ||= queue.sendable(1) > 0;
       }
       if (!this.#outcome && queue.closing && !queue.closed && queue.queued === 0) {
@@ -157,6 +155,25 @@ export class GuestStream implements Stream {
       return false;
     }
     return this.#link.blocked ? this.#out.some((q) => q.sendable(1) > 0) : more;
+  }
+
+  /** One Data frame of `n` queued bytes: header then the writers' own bytes (no copy), or one copied frame. */
+  #sendData(queue: SendQueue, ch: number, n: number): void {
+    if (this.#link.zeroCopy) {
+      const header = Buffer.allocUnsafe(HEADER_SIZE);
+      writeHeader(header, FrameKind.Data, ch, this.id, n);
+      const { slices, completed } = queue.slice(n);
+      this.#link.transmit(header);
+      const last = slices.length - 1;
+      // A write resolves when its last byte is out: then its buffer may be reused.
+      slices.forEach((s, i) => this.#link.transmit(s, i === last && completed.length > 0 ? () => completed.forEach((r) => r()) : undefined));
+      return;
+    }
+    const frame = Buffer.allocUnsafe(HEADER_SIZE + n);
+    writeHeader(frame, FrameKind.Data, ch, this.id, n);
+    const completed = queue.take(frame, HEADER_SIZE, n);
+    this.#link.transmit(frame);
+    for (const resolve of completed) resolve();
   }
 
   /** A frame from the peer for this stream (Open is handled by the session). */
