@@ -20,6 +20,9 @@ async function open(): Promise<Session> {
   await new Promise((r) => sock.once('connect', r));
   session.connect();
   await up;
+  // A just-started agent's own Hello may cross ours and reset the session once: let that settle first.
+  await new Promise((r) => setTimeout(r, 1500));
+  while (!session.ready) await new Promise((r) => setTimeout(r, 100));
   return session;
 }
 

@@ -4,7 +4,7 @@
 import { Worker } from 'node:worker_threads';
 
 const RING = 1024 * 1024;
-const MAX_BATCH = 512 * 1024;
+const MAX_BATCH = 256 * 1024;
 /** ctl cells: bytes in the ring; reconnect acknowledgements. */
 const USED = 0;
 const ACK = 1;

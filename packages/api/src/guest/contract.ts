@@ -162,6 +162,8 @@ export interface SessionOptions {
   /** Limits; defaults from the constants above. */
   maxPeerStreams?: number;
   initialWindow?: number;
+  /** The largest Data payload we take, announced in Hello (BASE_PAYLOAD..MAX_PAYLOAD, default MAX_PAYLOAD). */
+  maxPayload?: number;
   /** Resend interval of Hello until acknowledged (ms, default 500); 0 disables timers (unit tests). */
   helloIntervalMs?: number;
 }

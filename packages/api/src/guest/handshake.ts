@@ -13,8 +13,8 @@ export function newSessionId(): string {
   return id;
 }
 
-export function makeHello(role: Role, session: string, agent: Hello['agent'], timeMs?: number): Hello {
-  const hello: Hello = { protocol: PROTOCOL_VERSION, role, session, maxPayload: MAX_PAYLOAD };
+export function makeHello(role: Role, session: string, agent: Hello['agent'], timeMs?: number, maxPayload = MAX_PAYLOAD): Hello {
+  const hello: Hello = { protocol: PROTOCOL_VERSION, role, session, maxPayload };
   if (agent) hello.agent = { version: agent.version, pid: agent.pid };
   if (timeMs !== undefined) hello.timeMs = timeMs;
   return hello;
@@ -72,13 +72,15 @@ export class HelloTimer {
 export class Handshake {
   readonly #role: Role;
   readonly #agent: Hello['agent'];
+  readonly #maxPayload: number;
   readonly #transmit: (frame: Buffer) => void;
   readonly #timer: HelloTimer;
   #sessionId = '';
 
-  constructor(role: Role, agent: Hello['agent'], intervalMs: number, transmit: (frame: Buffer) => void) {
+  constructor(role: Role, agent: Hello['agent'], intervalMs: number, transmit: (frame: Buffer) => void, maxPayload = MAX_PAYLOAD) {
     this.#role = role;
     this.#agent = agent;
+    this.#maxPayload = Math.min(MAX_PAYLOAD, Math.max(BASE_PAYLOAD, maxPayload));
     this.#timer = new HelloTimer(intervalMs);
     this.#transmit = transmit;
   }
@@ -90,7 +92,7 @@ export class Handshake {
   /** A new session id, and Hello now and every interval until stop(). */
   start(): void {
     this.#sessionId = newSessionId();
-    this.#timer.start(() => this.#transmit(encodeJsonFrame(FrameKind.Hello, 0, makeHello(this.#role, this.#sessionId, this.#agent, Date.now()))));
+    this.#timer.start(() => this.#transmit(encodeJsonFrame(FrameKind.Hello, 0, makeHello(this.#role, this.#sessionId, this.#agent, Date.now(), this.#maxPayload))));
   }
 
   stop(): void {
@@ -109,7 +111,7 @@ export class Handshake {
   }
 
   ack(hello: Hello): void {
-    this.#transmit(encodeJsonFrame(FrameKind.HelloAck, 0, makeHello(this.#role, hello.session, this.#agent)));
+    this.#transmit(encodeJsonFrame(FrameKind.HelloAck, 0, makeHello(this.#role, hello.session, this.#agent, undefined, this.#maxPayload)));
   }
 
   /** Answers a peer of another protocol version with Reset on stream 0, and stops saying Hello until it does. */
