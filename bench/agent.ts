@@ -63,8 +63,9 @@ async function rawHostToGuest(qga: QgaLineClient, agentSock: string, file: strin
   await qga.execute('guest-exec', { path: '/bin/sh', arg: ['-c', `dd if=${PORT} of=/tmp/raw.bin bs=64k count=${BYTES} iflag=count_bytes,fullblock 2>/dev/null; echo done >${PORT}`] });
   await sleep(500); // let dd open the port
   const t0 = performance.now();
-  createReadStream(file, { highWaterMark: 1 << 20 }).pipe(sock);
-  const taken = (await done) - t0;
+  // end: false: a half-closed socket is end-of-file to QEMU, which would then drop the connection before "done".
+  createReadStream(file, { highWaterMark: 1 << 20 }).pipe(sock, { end: false });
+  const taken = (await Promise.race([done, sleep(600_000).then(() => Promise.reject(new Error('raw host→guest: no "done" from the guest within 10 min')))])) - t0;
   sock.destroy();
   const size = await qga.run('/bin/sh', ['-c', 'wc -c < /tmp/raw.bin']);
   if (Number(size.out.trim()) !== BYTES) throw new Error(`raw host→guest: the guest got ${size.out.trim()} bytes, not ${BYTES}`);
