@@ -65,7 +65,10 @@ async function rawHostToGuest(qga: QgaLineClient, agentSock: string, file: strin
   const t0 = performance.now();
   // end: false: a half-closed socket is end-of-file to QEMU, which would then drop the connection before "done".
   createReadStream(file, { highWaterMark: 1 << 20 }).pipe(sock, { end: false });
-  const taken = (await Promise.race([done, sleep(600_000).then(() => Promise.reject(new Error('raw host→guest: no "done" from the guest within 10 min')))])) - t0;
+  const timer = setTimeout(() => sock.destroy(new Error('raw host→guest: no "done" from the guest within 10 min')), 600_000);
+  sock.once('close', () => clearTimeout(timer));
+  const taken = (await Promise.race([done, new Promise<never>((_, rej) => sock.once('close', () => rej(new Error('raw host→guest: the port closed before the guest said done'))))])) - t0;
+  clearTimeout(timer);
   sock.destroy();
   const size = await qga.run('/bin/sh', ['-c', 'wc -c < /tmp/raw.bin']);
   if (Number(size.out.trim()) !== BYTES) throw new Error(`raw host→guest: the guest got ${size.out.trim()} bytes, not ${BYTES}`);
