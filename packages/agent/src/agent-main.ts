@@ -2,7 +2,7 @@
 
 import './node18-compat.js';
 import { spawn } from 'node:child_process';
-import { createSession, type Session, type Stream } from '@lodge/api/guest';
+import { BASE_PAYLOAD, createSession, type Session, type Stream } from '@lodge/api/guest';
 import { connectBusToHost } from './bus-bridge.js';
 import { listenBusSocket, type BusSocketServer } from './bus-socket.js';
 import { Bus } from './bus.js';
@@ -118,7 +118,11 @@ function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unkno
   const session = createSession({
     role: 'guest',
     agent: { version: AGENT_VERSION, pid: process.pid },
-    write: (bytes) => transport?.write(bytes) ?? true,
+    write: (bytes, written) => transport ? transport.write(bytes, written) : (written?.(), true),
+    writeCallbacks: true,
+    // The host sends us 64 KiB frames: the port reader hands the parser 256 KiB batches, and a frame split across
+    // two batches is copied once more; larger frames would split (and be copied) more often. We send 256 KiB.
+    maxPayload: BASE_PAYLOAD,
     onOpen,
     ...(onReady ? { onReady } : {}),
     ...(options.helloIntervalMs !== undefined ? { helloIntervalMs: options.helloIntervalMs } : {}),

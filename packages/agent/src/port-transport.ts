@@ -30,10 +30,16 @@ export function openPortTransport(paths: PortPaths, handlers: TransportHandlers)
     throw new Error('a port needs a device or an input and output path');
   }
   let connected = true;
+  const device = paths.device !== undefined;
   const writer = new FdWriter({ fd: writeFd, onDrain: () => handlers.onDrain(), onError: (e) => handlers.onFatal(e) });
   const reader = startPortReader(readSource, {
-    onData: (chunk) => handlers.onData(chunk),
+    onData: (chunk) => {
+      // The host spoke: it is there, so writes cannot block for long (see FdWriter.sync).
+      writer.sync = device;
+      handlers.onData(chunk);
+    },
     onEof: () => {
+      writer.sync = false;
       if (!connected) return;
       connected = false;
       writer.discard();
@@ -41,6 +47,7 @@ export function openPortTransport(paths: PortPaths, handlers: TransportHandlers)
     },
     onReconnect: (first) => {
       connected = true;
+      writer.sync = device;
       handlers.onConnect();
       handlers.onData(first);
     },
@@ -49,7 +56,7 @@ export function openPortTransport(paths: PortPaths, handlers: TransportHandlers)
   // The Hello goes out at once; if the host is not there yet the kernel holds the write until it connects.
   queueMicrotask(() => handlers.onConnect());
   return {
-    write: (bytes) => writer.write(bytes),
+    write: (bytes, written) => writer.write(bytes, written),
     close() {
       writer.close();
       reader.close();

@@ -43,11 +43,15 @@ export function openSocketTransport(path: string, handlers: TransportHandlers): 
   dial();
 
   return {
-    write(bytes) {
-      if (!socket || !connected) return true;
+    write(bytes, written) {
+      if (!socket || !connected) {
+        written?.();
+        return true;
+      }
       stats.writes++;
       stats.bytesOut += bytes.length;
-      return socket.write(bytes);
+      // Node calls back every queued write, with an error when the socket is destroyed first.
+      return socket.write(bytes, written && (() => written()));
     },
     close() {
       closed = true;

@@ -14,8 +14,8 @@ export interface TransportHandlers {
 }
 
 export interface Transport {
-  /** Queues bytes for the host; false asks the caller to wait for onDrain. */
-  write(bytes: Buffer): boolean;
+  /** Queues bytes for the host (not copied); `written` is called once they are out or dropped. False: wait for onDrain. */
+  write(bytes: Buffer, written?: () => void): boolean;
   /** Stops reading and writing, releases the fd, socket, worker or child. */
   close(): void;
   /** Counters for benchmarks and logs. */

@@ -58,11 +58,14 @@ export function openVsockTransport(handlers: TransportHandlers, socat = 'socat',
   listen();
 
   return {
-    write(bytes) {
-      if (!child?.stdin || !connected) return true;
+    write(bytes, written) {
+      if (!child?.stdin || !connected) {
+        written?.();
+        return true;
+      }
       stats.writes++;
       stats.bytesOut += bytes.length;
-      return child.stdin.write(bytes);
+      return child.stdin.write(bytes, written && (() => written()));
     },
     close() {
       closed = true;

@@ -1,6 +1,6 @@
 // Zod schemas for what clients send on the guest endpoints (guest-api.ts has the types); the daemon validates with these.
 import { z } from 'zod';
-import { MAX_PAYLOAD } from './guest/contract.js';
+import { BASE_PAYLOAD } from './guest/contract.js';
 import { FileEntrySchema } from './guest/schemas.js';
 import type { ExecClientMessage, ExecStart, FilesMessage } from './guest-api.js';
 
@@ -18,7 +18,7 @@ export const ExecStartSchema = z
   })
   .strict()
   // The request travels in one Open frame to the guest.
-  .refine((v) => Buffer.byteLength(JSON.stringify(v)) < MAX_PAYLOAD - 1024, { message: `the exec request must stay under ${MAX_PAYLOAD - 1024} bytes of JSON` }) satisfies z.ZodType<ExecStart>;
+  .refine((v) => Buffer.byteLength(JSON.stringify(v)) < BASE_PAYLOAD - 1024, { message: `the exec request must stay under ${BASE_PAYLOAD - 1024} bytes of JSON` }) satisfies z.ZodType<ExecStart>;
 
 export const ExecClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('stdin-end') }).strict(),

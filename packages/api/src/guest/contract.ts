@@ -12,7 +12,11 @@ export type AgentTransport = 'vsock' | 'virtio-serial';
 
 export const FRAME_MAGIC = 0x4c47;
 export const HEADER_SIZE = 12;
-export const MAX_PAYLOAD = 65536;
+/** The largest payload a parser accepts (the bound on what one frame can make an end buffer). */
+export const MAX_PAYLOAD = 256 * 1024;
+/** What every peer accepts, protocol 1 agents before `maxPayload` included: JSON frames stay under it, and Data to a
+ * peer whose Hello has no `maxPayload`. */
+export const BASE_PAYLOAD = 65536;
 export const INITIAL_WINDOW = 1024 * 1024;
 export const MAX_GUEST_STREAMS = 16;
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
@@ -58,6 +62,8 @@ export interface Hello {
   session: string;
   agent?: { version: string; pid: number };
   timeMs?: number;
+  /** The largest Data payload this end accepts (BASE_PAYLOAD..MAX_PAYLOAD); absent = BASE_PAYLOAD. */
+  maxPayload?: number;
 }
 export type HelloAck = Hello;
 
@@ -137,8 +143,13 @@ export type OpenRequest =
 
 export interface SessionOptions {
   role: Role;
-  /** Sends bytes to the transport; returns false when the transport wants the caller to wait for drain(). */
-  write(bytes: Buffer): boolean;
+  /**
+   * Sends bytes to the transport; returns false when the transport wants the caller to wait for drain().
+   * With `writeCallbacks`, calls `written` once the bytes left the buffer (written, or dropped with the connection).
+   */
+  write(bytes: Buffer, written?: () => void): boolean;
+  /** write() calls `written`: Data is then sent from the writer's own buffers (no copy), released as they go out. */
+  writeCallbacks?: boolean;
   /** Extra fields for our Hello/HelloAck (the agent puts its version here). */
   agent?: { version: string; pid: number };
   /** The peer opened a stream; `request` is parsed JSON, not yet schema-checked (the caller checks it). */
@@ -154,6 +165,8 @@ export interface SessionOptions {
   /** Limits; defaults from the constants above. */
   maxPeerStreams?: number;
   initialWindow?: number;
+  /** The largest Data payload we take, announced in Hello (BASE_PAYLOAD..MAX_PAYLOAD, default MAX_PAYLOAD). */
+  maxPayload?: number;
   /** Resend interval of Hello until acknowledged (ms, default 500); 0 disables timers (unit tests). */
   helloIntervalMs?: number;
 }
@@ -198,6 +211,7 @@ export interface Stream {
   once<E extends keyof StreamEvents>(event: E, listener: StreamEvents[E]): this;
   control(message: object): void;
   /** Sends data, split into frames within credit; resolves when all of it is handed to the transport. Rejects if the stream ends. */
+  /** Resolves once the chunk is framed (copied) or, without copy, written: the caller may reuse it then. */
   write(channel: Channel, chunk: Buffer): Promise<void>;
   /** Sends Close for the channel (after all queued writes). */
   end(channel: Channel): void;

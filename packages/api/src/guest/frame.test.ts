@@ -30,7 +30,7 @@ describe('encodeFrame', () => {
   });
 
   it('refuses a payload over MAX_PAYLOAD, bad flags and bad stream ids', () => {
-    expect(() => encodeFrame({ kind: FrameKind.Data, stream: 1, payload: Buffer.alloc(MAX_PAYLOAD + 1) })).toThrow(/over 65536/);
+    expect(() => encodeFrame({ kind: FrameKind.Data, stream: 1, payload: Buffer.alloc(MAX_PAYLOAD + 1) })).toThrow(/over 262144/);
     expect(() => encodeFrame({ kind: FrameKind.Data, flags: 256, stream: 1 })).toThrow(/flags/);
     expect(() => encodeFrame({ kind: FrameKind.Data, stream: -1 })).toThrow(/stream id/);
     expect(() => encodeFrame({ kind: 99 as FrameKind, stream: 1 })).toThrow(/kind/);

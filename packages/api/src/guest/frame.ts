@@ -1,5 +1,5 @@
 // Frame encoding (docs/guest-protocol.md "Frames"): a 12-byte big-endian header, then the payload.
-import { FRAME_MAGIC, FrameKind, HEADER_SIZE, MAX_PAYLOAD } from './contract.js';
+import { BASE_PAYLOAD, FRAME_MAGIC, FrameKind, HEADER_SIZE, MAX_PAYLOAD } from './contract.js';
 import { GuestProtocolError } from './errors.js';
 
 export interface FrameSpec {
@@ -46,6 +46,10 @@ export function encodeFrame(frame: FrameSpec): Buffer {
 /** A frame whose payload is `value` as JSON; `undefined` gives an empty payload (an empty Finish). */
 export function encodeJsonFrame(kind: FrameKind, stream: number, value: unknown, flags = 0): Buffer {
   const payload = value === undefined ? EMPTY_PAYLOAD : Buffer.from(JSON.stringify(value), 'utf8');
+  // Every peer (older agents too) takes BASE_PAYLOAD: only Data frames are sized to what the peer announced.
+  if (payload.length > BASE_PAYLOAD) {
+    throw new GuestProtocolError('invalid_argument', `JSON frame payload of ${payload.length} bytes is over ${BASE_PAYLOAD}`);
+  }
   return encodeFrame({ kind, flags, stream, payload });
 }
 

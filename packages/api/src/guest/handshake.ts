@@ -1,5 +1,5 @@
 // The Hello exchange (docs/guest-protocol.md "Session"): our Hello, the peer's checked, the resend timer.
-import { FrameKind, PROTOCOL_VERSION, type Frame, type GuestError, type Hello, type Role } from './contract.js';
+import { BASE_PAYLOAD, FrameKind, MAX_PAYLOAD, PROTOCOL_VERSION, type Frame, type GuestError, type Hello, type Role } from './contract.js';
 import { guestError } from './errors.js';
 import { encodeJsonFrame, parseJsonPayload } from './frame.js';
 
@@ -13,8 +13,8 @@ export function newSessionId(): string {
   return id;
 }
 
-export function makeHello(role: Role, session: string, agent: Hello['agent'], timeMs?: number): Hello {
-  const hello: Hello = { protocol: PROTOCOL_VERSION, role, session };
+export function makeHello(role: Role, session: string, agent: Hello['agent'], timeMs?: number, maxPayload = MAX_PAYLOAD): Hello {
+  const hello: Hello = { protocol: PROTOCOL_VERSION, role, session, maxPayload };
   if (agent) hello.agent = { version: agent.version, pid: agent.pid };
   if (timeMs !== undefined) hello.timeMs = timeMs;
   return hello;
@@ -23,7 +23,7 @@ export function makeHello(role: Role, session: string, agent: Hello['agent'], ti
 /** The engine's own minimal check of a peer's Hello/HelloAck (the daemon adds HelloSchema via checkPayload). */
 export function readHello(value: unknown, ourRole: Role): Hello | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'Hello is not an object';
-  const { protocol, role, session, agent, timeMs } = value as Record<string, unknown>;
+  const { protocol, role, session, agent, timeMs, maxPayload } = value as Record<string, unknown>;
   if (typeof protocol !== 'number' || !Number.isInteger(protocol) || protocol < 1) return 'Hello without a protocol version';
   const peerRole: Role = ourRole === 'host' ? 'guest' : 'host';
   // Our own role coming back means an echo (e.g. a loopback on an unconnected port), not a peer.
@@ -35,6 +35,8 @@ export function readHello(value: unknown, ourRole: Role): Hello | string {
     if (typeof version === 'string' && typeof pid === 'number') hello.agent = { version: version.slice(0, 256), pid };
   }
   if (typeof timeMs === 'number' && Number.isFinite(timeMs)) hello.timeMs = timeMs;
+  // A newer peer may take more than we send: never above our own bound, never below what every peer takes.
+  if (typeof maxPayload === 'number' && Number.isInteger(maxPayload)) hello.maxPayload = Math.min(MAX_PAYLOAD, Math.max(BASE_PAYLOAD, maxPayload));
   return hello;
 }
 
@@ -70,13 +72,15 @@ export class HelloTimer {
 export class Handshake {
   readonly #role: Role;
   readonly #agent: Hello['agent'];
+  readonly #maxPayload: number;
   readonly #transmit: (frame: Buffer) => void;
   readonly #timer: HelloTimer;
   #sessionId = '';
 
-  constructor(role: Role, agent: Hello['agent'], intervalMs: number, transmit: (frame: Buffer) => void) {
+  constructor(role: Role, agent: Hello['agent'], intervalMs: number, transmit: (frame: Buffer) => void, maxPayload = MAX_PAYLOAD) {
     this.#role = role;
     this.#agent = agent;
+    this.#maxPayload = Math.min(MAX_PAYLOAD, Math.max(BASE_PAYLOAD, maxPayload));
     this.#timer = new HelloTimer(intervalMs);
     this.#transmit = transmit;
   }
@@ -88,7 +92,7 @@ export class Handshake {
   /** A new session id, and Hello now and every interval until stop(). */
   start(): void {
     this.#sessionId = newSessionId();
-    this.#timer.start(() => this.#transmit(encodeJsonFrame(FrameKind.Hello, 0, makeHello(this.#role, this.#sessionId, this.#agent, Date.now()))));
+    this.#timer.start(() => this.#transmit(encodeJsonFrame(FrameKind.Hello, 0, makeHello(this.#role, this.#sessionId, this.#agent, Date.now(), this.#maxPayload))));
   }
 
   stop(): void {
@@ -107,7 +111,7 @@ export class Handshake {
   }
 
   ack(hello: Hello): void {
-    this.#transmit(encodeJsonFrame(FrameKind.HelloAck, 0, makeHello(this.#role, hello.session, this.#agent)));
+    this.#transmit(encodeJsonFrame(FrameKind.HelloAck, 0, makeHello(this.#role, hello.session, this.#agent, undefined, this.#maxPayload)));
   }
 
   /** Answers a peer of another protocol version with Reset on stream 0, and stops saying Hello until it does. */

@@ -2,7 +2,7 @@
 import type { GuestStream } from './stream.js';
 
 export class Outbox {
-  readonly #write: (bytes: Buffer) => boolean;
+  readonly #write: (bytes: Buffer, written?: () => void) => boolean;
   readonly #onError: (error: unknown) => void;
   /** Streams with Data, Close or Finish to send. */
   readonly #sendable = new Set<GuestStream>();
@@ -11,7 +11,7 @@ export class Outbox {
   /** No more writes at all (the session is closed). */
   closed = false;
 
-  constructor(write: (bytes: Buffer) => boolean, onError: (error: unknown) => void) {
+  constructor(write: (bytes: Buffer, written?: () => void) => boolean, onError: (error: unknown) => void) {
     this.#write = write;
     this.#onError = onError;
   }
@@ -21,12 +21,14 @@ export class Outbox {
     return this.#blocked;
   }
 
-  transmit(frame: Buffer): void {
-    if (this.closed) return;
+  /** Writes bytes; `written` is called once they are out (or dropped), whatever happens. */
+  transmit(frame: Buffer, written?: () => void): void {
+    if (this.closed) return written?.();
     try {
-      if (!this.#write(frame)) this.#blocked = true;
+      if (!this.#write(frame, written)) this.#blocked = true;
     } catch (error) {
       this.#blocked = true;
+      written?.();
       this.#onError(error);
     }
   }

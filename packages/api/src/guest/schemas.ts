@@ -39,6 +39,7 @@ export const HelloSchema = z.object({
   session: z.string().regex(/^[0-9a-f]{16}$/, 'a session is 16 hex digits'),
   agent: z.object({ version: Name(64), pid: Pid }).optional(),
   timeMs: EpochMs.optional(),
+  maxPayload: z.number().int().min(1).max(0xffffffff).optional(),
 }) satisfies z.ZodType<Hello>;
 
 export const GuestErrorSchema = z.object({

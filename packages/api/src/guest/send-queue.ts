@@ -1,5 +1,4 @@
 // The sending side of one channel: queued writes, the credit the peer granted, and the pending Close.
-import { MAX_PAYLOAD } from './contract.js';
 
 interface PendingWrite {
   chunk: Buffer;
@@ -30,9 +29,9 @@ export class SendQueue {
     return this.#queued;
   }
 
-  /** Payload size of the next Data frame (0 = nothing to send, or no credit). */
-  get sendable(): number {
-    return Math.min(this.credit, this.#queued, MAX_PAYLOAD);
+  /** Payload size of the next Data frame, at most `max` (0 = nothing to send, or no credit). */
+  sendable(max: number): number {
+    return Math.min(this.credit, this.#queued, max);
   }
 
   /** Queues a chunk (not copied: the caller must not change it until the promise settles). */
@@ -48,12 +47,21 @@ export class SendQueue {
 
   /** Copies the next `n` queued bytes into `target` at `at`; returns the resolvers of the writes this completes. */
   take(target: Buffer, at: number, n: number): Array<() => void> {
+    const { slices, completed } = this.slice(n);
+    let filled = 0;
+    for (const s of slices) filled += s.copy(target, at + filled);
+    return completed;
+  }
+
+  /** The next `n` queued bytes as views of the writers' chunks (no copy), and the resolvers of the writes they end. */
+  slice(n: number): { slices: Buffer[]; completed: Array<() => void> } {
+    const slices: Buffer[] = [];
     const completed: Array<() => void> = [];
     let filled = 0;
     while (filled < n) {
       const item = this.#items[this.#head] as PendingWrite;
       const count = Math.min(item.chunk.length - item.offset, n - filled);
-      item.chunk.copy(target, at + filled, item.offset, item.offset + count);
+      slices.push(item.chunk.subarray(item.offset, item.offset + count));
       item.offset += count;
       filled += count;
       if (item.offset === item.chunk.length) {
@@ -64,7 +72,7 @@ export class SendQueue {
     this.#queued -= n;
     this.credit -= n;
     this.#compact();
-    return completed;
+    return { slices, completed };
   }
 
   /** Rejects every queued write. */

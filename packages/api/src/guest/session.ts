@@ -1,6 +1,6 @@
 // The session engine shared by the daemon (host) and the agent (guest): handshake, stream table, send pump.
 import {
-  FrameKind, HEADER_SIZE, INITIAL_WINDOW, MAX_GUEST_STREAMS, PROTOCOL_VERSION,
+  BASE_PAYLOAD, FrameKind, HEADER_SIZE, INITIAL_WINDOW, MAX_GUEST_STREAMS, PROTOCOL_VERSION,
   type Frame, type GuestError, type Hello, type OpenRequest, type Session, type SessionOptions, type Stream,
 } from './contract.js';
 import { GuestProtocolError, guestError, messageOf, toGuestError } from './errors.js';
@@ -40,8 +40,8 @@ class GuestSession implements Session {
     if (!Number.isInteger(window) || window < 1 || window > 0xffffffff) throw new GuestProtocolError('invalid_argument', `initialWindow ${window}`);
     const maxPeerStreams = options.maxPeerStreams ?? (options.role === 'host' ? MAX_GUEST_STREAMS : GUEST_ROLE_MAX_PEER_STREAMS);
     this.#outbox = new Outbox(options.write, (error) => this.#writeFailed(error));
-    this.#streams = new StreamTable(options.role, this.#outbox, { window, maxPeerStreams }, options.checkPayload);
-    this.#handshake = new Handshake(options.role, options.agent, options.helloIntervalMs ?? 500, (frame) => this.#outbox.transmit(frame));
+    this.#streams = new StreamTable(options.role, this.#outbox, { window, maxPeerStreams, zeroCopy: options.writeCallbacks === true }, options.checkPayload);
+    this.#handshake = new Handshake(options.role, options.agent, options.helloIntervalMs ?? 500, (frame) => this.#outbox.transmit(frame), options.maxPayload);
     this.#parser = new FrameParser({
       frame: (frame, hunted) => this.#guard(() => this.#onFrame(frame, hunted)),
       garbage: (bytes, reason) => this.#guard(() => options.onGarbage?.(bytes, reason)),
@@ -163,6 +163,7 @@ class GuestSession implements Session {
   #becomeReady(peer: Hello): void {
     this.#ready = true;
     this.#peer = peer;
+    this.#streams.dataPayload = peer.maxPayload ?? BASE_PAYLOAD;
     this.#mismatched = false;
     this.#guard(() => this.#options.onReady?.(peer));
   }

@@ -1,5 +1,5 @@
 // The open streams of one session: ids (host odd, guest even), the peer-opened limit, and the streams' link out.
-import { FrameKind, type Frame, type GuestError, type OpenRequest, type Role, type SessionOptions } from './contract.js';
+import { BASE_PAYLOAD, FrameKind, type Frame, type GuestError, type OpenRequest, type Role, type SessionOptions } from './contract.js';
 import { GuestProtocolError, guestError, messageOf } from './errors.js';
 import { encodeJsonFrame, parseJsonPayload } from './frame.js';
 import { rethrowLater } from './listeners.js';
@@ -10,6 +10,9 @@ export type PayloadCheck = NonNullable<SessionOptions['checkPayload']>;
 
 export class StreamTable implements StreamLink {
   readonly window: number;
+  /** The largest Data payload the peer takes (its Hello's maxPayload); set when the session becomes ready. */
+  dataPayload = BASE_PAYLOAD;
+  readonly zeroCopy: boolean;
   readonly #streams = new Map<number, GuestStream>();
   readonly #outbox: Outbox;
   readonly #checkPayload: PayloadCheck | undefined;
@@ -19,8 +22,9 @@ export class StreamTable implements StreamLink {
   #lastPeerId = 0;
   #peerStreams = 0;
 
-  constructor(role: Role, outbox: Outbox, limits: { window: number; maxPeerStreams: number }, checkPayload?: PayloadCheck) {
+  constructor(role: Role, outbox: Outbox, limits: { window: number; maxPeerStreams: number; zeroCopy?: boolean }, checkPayload?: PayloadCheck) {
     this.window = limits.window;
+    this.zeroCopy = limits.zeroCopy ?? false;
     this.#outbox = outbox;
     this.#checkPayload = checkPayload;
     this.#firstId = role === 'host' ? 1 : 2;
@@ -79,8 +83,8 @@ export class StreamTable implements StreamLink {
     this.#peerStreams = 0;
   }
 
-  transmit(frame: Buffer): void {
-    this.#outbox.transmit(frame);
+  transmit(frame: Buffer, written?: () => void): void {
+    this.#outbox.transmit(frame, written);
   }
 
   schedule(stream: GuestStream): void {

@@ -13,7 +13,11 @@ export interface StreamLink {
   /** The transport asked us to wait for drain(). */
   readonly blocked: boolean;
   readonly window: number;
-  transmit(frame: Buffer): void;
+  /** The largest Data payload to send. */
+  readonly dataPayload: number;
+  /** Data goes out from the writers' buffers, released by `written` (else it is copied into the frame). */
+  readonly zeroCopy: boolean;
+  transmit(frame: Buffer, written?: () => void): void;
   /** The stream has Data, Close or Finish to send. */
   schedule(stream: GuestStream): void;
   /** The stream is over: forget its id. */
@@ -133,14 +137,10 @@ export class GuestStream implements Stream {
     let more = false;
     for (let ch = 0; ch < this.#out.length; ch++) {
       const queue = this.#out[ch] as SendQueue;
-      const n = this.#link.blocked ? 0 : queue.sendable;
+      const n = this.#link.blocked ? 0 : queue.sendable(this.#link.dataPayload);
       if (n > 0) {
-        const frame = Buffer.allocUnsafe(HEADER_SIZE + n);
-        writeHeader(frame, FrameKind.Data, ch, this.id, n);
-        const completed = queue.take(frame, HEADER_SIZE, n);
-        this.#link.transmit(frame);
-        for (const resolve of completed) resolve();
-        more ||= queue.sendable > 0;
+        this.#sendData(queue, ch, n);
+        more ||= queue.sendable(1) > 0;
       }
       if (!this.#outcome && queue.closing && !queue.closed && queue.queued === 0) {
         queue.closed = true;
@@ -154,7 +154,26 @@ export class GuestStream implements Stream {
       this.settle({ result: finishing.result });
       return false;
     }
-    return this.#link.blocked ? this.#out.some((q) => q.sendable > 0) : more;
+    return this.#link.blocked ? this.#out.some((q) => q.sendable(1) > 0) : more;
+  }
+
+  /** One Data frame of `n` queued bytes: header then the writers' own bytes (no copy), or one copied frame. */
+  #sendData(queue: SendQueue, ch: number, n: number): void {
+    if (this.#link.zeroCopy) {
+      const header = Buffer.allocUnsafe(HEADER_SIZE);
+      writeHeader(header, FrameKind.Data, ch, this.id, n);
+      const { slices, completed } = queue.slice(n);
+      this.#link.transmit(header);
+      const last = slices.length - 1;
+      // A write resolves when its last byte is out: then its buffer may be reused.
+      slices.forEach((s, i) => this.#link.transmit(s, i === last && completed.length > 0 ? () => completed.forEach((r) => r()) : undefined));
+      return;
+    }
+    const frame = Buffer.allocUnsafe(HEADER_SIZE + n);
+    writeHeader(frame, FrameKind.Data, ch, this.id, n);
+    const completed = queue.take(frame, HEADER_SIZE, n);
+    this.#link.transmit(frame);
+    for (const resolve of completed) resolve();
   }
 
   /** A frame from the peer for this stream (Open is handled by the session). */
