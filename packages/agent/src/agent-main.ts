@@ -11,6 +11,7 @@ import { describe, logError } from './log.js';
 import type { OpContext } from './op-context.js';
 import { openPortTransport } from './port-transport.js';
 import { openSocketTransport } from './socket-transport.js';
+import { Spawner } from './spawner.js';
 import type { Transport, TransportHandlers } from './transport.js';
 import type { UserDbPaths } from './user-db.js';
 import { AGENT_VERSION } from './version.js';
@@ -32,6 +33,8 @@ export interface AgentOptions {
   drainTimeoutMs?: number;
   run?: OpContext['run'];
   helloIntervalMs?: number;
+  /** lodge-spawn and the socket its children's stdio connects to; none: exec uses Node's spawn. */
+  spawner?: { binary: string; socket: string };
   /** The transport broke for good; the command line exits (init respawns it). */
   onFatal?(error: Error): void;
 }
@@ -46,7 +49,8 @@ export interface Agent {
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   let transport: Transport | undefined;
   const bus = new Bus();
-  const ctx: OpContext = { ptyDir: options.ptyDir, bus, run: options.run ?? runCommand, ...(options.userDb ? { userDb: options.userDb } : {}) };
+  const spawner = options.spawner ? await startSpawner(options.spawner) : undefined;
+  const ctx: OpContext = { ptyDir: options.ptyDir, bus, run: options.run ?? runCommand, ...(options.userDb ? { userDb: options.userDb } : {}), ...(spawner ? { spawner } : {}) };
   const session = createSession({
     role: 'guest',
     agent: { version: AGENT_VERSION, pid: process.pid },
@@ -81,8 +85,18 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       t.close();
       bus.setForwarder(undefined);
       await server?.close();
+      await spawner?.close();
     },
   };
+}
+
+async function startSpawner(o: { binary: string; socket: string }): Promise<Spawner | undefined> {
+  try {
+    return await Spawner.start(o.binary, o.socket);
+  } catch (error) {
+    logError(`lodge-spawn socket ${o.socket}: ${describe(error)}; exec uses Node's spawn`);
+    return undefined;
+  }
 }
 
 function openTransport(port: AgentPort, handlers: TransportHandlers): Transport {

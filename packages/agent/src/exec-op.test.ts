@@ -1,14 +1,24 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Channel, INITIAL_WINDOW } from '@lodge/api/guest';
-import { run, startHarness, type Harness } from './test-harness.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { compileSpawner, run, startHarness, type Harness } from './test-harness.js';
 
+// Every case runs twice: children started by Node's spawn, and by lodge-spawn (the real binary, compiled here).
+describe.each(['node-spawn', 'lodge-spawn'])('exec via %s', (via) => {
 let h: Harness;
+let binDir: string | undefined;
 beforeAll(async () => {
-  h = await startHarness();
+  if (via === 'node-spawn') h = await startHarness();
+  else {
+    binDir = mkdtempSync(`${tmpdir()}/lodge-spawn-bin-`);
+    h = await startHarness({ spawner: { binary: compileSpawner(binDir), socket: `${binDir}/spawn.sock` } });
+  }
 });
 afterAll(async () => {
   await h?.close();
+  if (binDir) rmSync(binDir, { recursive: true, force: true });
 });
 
 function alive(pid: number): boolean {
@@ -150,4 +160,5 @@ describe('exec', () => {
     await stream.write(Channel.Input, Buffer.alloc(300_000));
     expect(await stream.result()).toMatchObject({ exitCode: 0 });
   });
+});
 });
