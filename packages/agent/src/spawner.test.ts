@@ -1,0 +1,140 @@
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SpawnedChild } from './spawned-child.js';
+import { Spawner, type SpawnRequest } from './spawner.js';
+import { compileSpawner } from './test-harness.js';
+import { supplementaryGroups } from './user-db.js';
+
+let dir: string;
+let binary: string;
+let spawner: Spawner;
+beforeAll(async () => {
+  dir = mkdtempSync(`${tmpdir()}/lodge-spawner-test-`);
+  binary = compileSpawner(dir);
+  spawner = await Spawner.start(binary, `${dir}/spawn.sock`);
+});
+afterAll(async () => {
+  await spawner?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ENV = { PATH: '/usr/bin:/bin' };
+
+function collect(stream: Readable | null): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  stream?.on('data', (c: Buffer) => parts.push(c));
+  stream?.resume();
+  return new Promise((resolve) => stream?.once('end', () => resolve(Buffer.concat(parts))));
+}
+
+interface Outcome {
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts one program, feeds `input`, and waits for its exit and the end of both outputs. */
+async function runOne(request: Partial<SpawnRequest> & { argv: string[] }, input?: Buffer, on?: (c: SpawnedChild) => void): Promise<Outcome> {
+  const child = spawner.spawn({ env: ENV, cwd: '/', stdin: input !== undefined, ...request });
+  const exit = new Promise<[number | null, string | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  if (input) child.stdin?.end(input);
+  on?.(child);
+  const [stdout, stderr, [code, signal]] = await Promise.all([collect(child.stdout), collect(child.stderr), exit]);
+  return { pid: child.pid as number, code, signal, stdout: stdout.toString(), stderr: stderr.toString() };
+}
+
+/** Alive and not a zombie (an orphan waits for whoever reaps here; busybox init in the guest). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function startError(request: Partial<SpawnRequest> & { argv: string[] }): Promise<NodeJS.ErrnoException> {
+  const child = spawner.spawn({ env: ENV, cwd: '/', stdin: false, ...request });
+  return new Promise((resolve, reject) => {
+    child.once('error', resolve);
+    child.once('spawn', () => reject(new Error('it started')));
+  });
+}
+
+describe('Spawner (the real lodge-spawn)', () => {
+  it('reports exit codes, keeps stdout and stderr apart, passes env and cwd', async () => {
+    const r = await runOne({ argv: ['sh', '-c', 'echo out $FOO; pwd; echo err >&2; exit 3'], env: { ...ENV, FOO: 'bar' }, cwd: dir });
+    expect(r).toMatchObject({ code: 3, signal: null, stdout: `out bar\n${dir}\n`, stderr: 'err\n' });
+    expect(r.pid).toBeGreaterThan(0);
+    expect((await runOne({ argv: ['true'] })).code).toBe(0);
+  });
+
+  it('reports death by a signal, and relays kill()', async () => {
+    expect(await runOne({ argv: ['sh', '-c', 'kill -9 $$'] })).toMatchObject({ code: null, signal: 'SIGKILL' });
+    const r = await runOne({ argv: ['sleep', '30'] }, undefined, (c) => c.kill('SIGTERM'));
+    expect(r).toMatchObject({ code: null, signal: 'SIGTERM' });
+  });
+
+  it('fails with ENOENT or EACCES as Node spawn does, and refuses NUL bytes', async () => {
+    expect((await startError({ argv: ['no-such-program-xyz'] })).code).toBe('ENOENT');
+    writeFileSync(`${dir}/not-exec`, '#!/bin/sh\n');
+    chmodSync(`${dir}/not-exec`, 0o644);
+    expect((await startError({ argv: [`${dir}/not-exec`] })).code).toBe('EACCES');
+    expect(() => spawner.spawn({ argv: ['echo', 'a\0b'], env: ENV, cwd: '/', stdin: false })).toThrow(/NUL/);
+  });
+
+  it('streams stdin to the program and ends it', async () => {
+    const input = Buffer.alloc(3_000_000, 'x');
+    const r = await runOne({ argv: ['wc', '-c'] }, input);
+    expect(r.stdout.trim()).toBe('3000000');
+  });
+
+  it('carries large output whole', async () => {
+    const r = await runOne({ argv: ['sh', '-c', 'head -c 50000000 /dev/zero | tr "\\0" a'] });
+    expect(r.stdout.length).toBe(50_000_000);
+  });
+
+  it.runIf(process.getuid?.() === 0)('sets uid, gid and the supplementary groups', async () => {
+    const r = await runOne({ argv: ['sh', '-c', 'id -u; id -g; id -G'], user: { uid: 65534, gid: 65534, groups: [65534, 100, 4242] } });
+    expect(r.stdout).toBe('65534\n65534\n65534 100 4242\n');
+  });
+
+  it('finds the groups that list a user, as initgroups does', () => {
+    writeFileSync(`${dir}/group`, 'root:x:0:\nusers:x:100:alice,bob\nstaff:x:50:bob\ndocker:x:999:alice\n');
+    expect(supplementaryGroups({ name: 'alice', uid: 1000, gid: 1000, home: '/', shell: '/bin/sh' }, { group: `${dir}/group` })).toEqual([1000, 100, 999]);
+  });
+
+  it('fails a running program when lodge-spawn dies, kills it, and restarts at the next exec', async () => {
+    const child = spawner.spawn({ argv: ['sleep', '30'], env: ENV, cwd: '/', stdin: false });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    const lost = new Promise<Error>((resolve) => child.once('error', resolve));
+    const pid = child.pid as number;
+    expect(running(pid)).toBe(true);
+    process.kill(spawner.pid as number, 'SIGKILL');
+    expect((await lost).message).toMatch(/lodge-spawn was killed by SIGKILL.*exit status is lost/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(running(pid)).toBe(false);
+    expect(spawner.usable()).toBe(true);
+    expect((await runOne({ argv: ['echo', 'again'] })).stdout).toBe('again\n');
+  });
+
+  it('gives up after repeated deaths so exec falls back to Node spawn', async () => {
+    const broken = await Spawner.start('/bin/false', `${dir}/broken.sock`);
+    try {
+      for (let i = 0; i < 3; i++) {
+        const child = broken.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
+        await new Promise((resolve) => child.once('error', resolve));
+      }
+      expect(broken.usable()).toBe(false);
+    } finally {
+      await broken.close();
+    }
+  });
+});
