@@ -6,7 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { Channel, type ExecResult, type Stream } from '@lodge/api/guest';
 import { buildEnv, parseExecRequest, parseSignal } from './exec-request.js';
-import { describe, logError } from './log.js';
+import { describe, logError, trace, tracing } from './log.js';
 import { OpError } from './op-error.js';
 import type { OpContext } from './op-context.js';
 import { findProgram } from './program-path.js';
@@ -18,6 +18,7 @@ import type { Fields } from './validate.js';
 let ptySeq = 0;
 
 export async function runExec(stream: Stream, fields: Fields, ctx: OpContext): Promise<void> {
+  const opened = tracing ? performance.now() : 0;
   const request = parseExecRequest(fields);
   const user = request.user !== undefined ? lookupUser(request.user, ctx.userDb) : currentUser(ctx.userDb);
   const env = buildEnv(request, user);
@@ -48,7 +49,9 @@ export async function runExec(stream: Stream, fields: Fields, ctx: OpContext): P
     });
   }
   try {
-    await supervise({ stream, child, pty, argv0, pathVar: env.PATH ?? '', timeoutMs: request.timeoutMs, stdin: request.stdin ?? false });
+    const via = child instanceof SpawnedChild ? 'lodge-spawn' : 'node-spawn';
+    const marks = tracing ? { opened, requested: performance.now(), via } : undefined;
+    await supervise({ stream, child, pty, argv0, pathVar: env.PATH ?? '', timeoutMs: request.timeoutMs, stdin: request.stdin ?? false, marks });
   } finally {
     pty?.dispose();
   }
@@ -83,6 +86,8 @@ interface Supervised {
   pathVar: string;
   timeoutMs: number | undefined;
   stdin: boolean;
+  /** When tracing: Open received and spawn asked for (performance.now()), and which spawn. */
+  marks: { opened: number; requested: number; via: string } | undefined;
 }
 
 async function supervise(s: Supervised): Promise<void> {
@@ -118,8 +123,12 @@ async function supervise(s: Supervised): Promise<void> {
       else reject(new OpError('internal', `${s.argv0}: ${error.message}`));
     });
   });
+  let exitAt = 0;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => resolve({ code, signal }));
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      exitAt = performance.now();
+      resolve({ code, signal });
+    });
     // Only lodge-spawn's death ends a running child with an error: its exit status is lost, so the exec fails.
     if (child instanceof SpawnedChild) child.on('error', (error: Error) => running && reject(error));
   });
@@ -127,6 +136,7 @@ async function supervise(s: Supervised): Promise<void> {
   // Listen before the first await: input the host sends right after Open must not be lost.
   wireInput(s);
   await spawned;
+  const startedAt = performance.now();
   if (cancelled) kill();
   else stream.control({ type: 'started', pid: child.pid });
   void pty?.ready();
@@ -144,6 +154,11 @@ async function supervise(s: Supervised): Promise<void> {
     const recorded = pty?.recordedStatus();
     const result: ExecResult = recorded === undefined ? { exitCode: exit.code, signal: exit.signal, timedOut } : { exitCode: recorded, signal: null, timedOut };
     stream.finish(result);
+    const m = s.marks;
+    if (m) {
+      const t = (a: number, b: number): string => (b - a).toFixed(1);
+      trace(`exec ${s.argv0} via ${m.via}: open→spawn asked ${t(m.opened, m.requested)} → started ${t(m.requested, startedAt)} → exit ${t(startedAt, exitAt)} → finish sent ${t(exitAt, performance.now())} ms`);
+    }
   } finally {
     if (timer) clearTimeout(timer);
     child.stdin?.destroy();
@@ -188,6 +203,11 @@ const PUMP_HIGH_WATER = 256 * 1024;
 /** Child output → stream channel; the pipe pauses while too much waits for credit, so a slow host slows the child. */
 function pump(stream: Stream, output: Readable, channel: Channel, kill: () => void): Promise<void> {
   return new Promise((resolve) => {
+    // A spawner's socket whose program wrote nothing may have ended (or failed) before we got here.
+    if (output.readableEnded || output.destroyed) {
+      if (!stream.finished && output.readableEnded) stream.end(channel);
+      return resolve();
+    }
     let inFlight = 0;
     let last: Promise<void> = Promise.resolve();
     output.on('data', (chunk: Buffer) => {

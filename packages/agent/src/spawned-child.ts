@@ -89,9 +89,11 @@ export class SpawnedChild extends EventEmitter {
       this.announced = true;
       this.emit('spawn');
     }
-    if (this.exit) {
+    if (this.exit && !this.ended) {
       this.ended = true;
-      this.emit('exit', ...this.exit);
+      const exit = this.exit;
+      // Never in the same turn as 'spawn', as with ChildProcess: whoever awaited 'spawn' can still listen for it.
+      setImmediate(() => this.emit('exit', ...exit));
     }
   }
 
