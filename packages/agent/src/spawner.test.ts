@@ -22,11 +22,13 @@ afterAll(async () => {
 
 const ENV = { PATH: '/usr/bin:/bin' };
 
+/** All of one output; a socket the program wrote nothing to may have ended before 'spawn'. */
 function collect(stream: Readable | null): Promise<Buffer> {
+  if (!stream || stream.readableEnded) return Promise.resolve(Buffer.alloc(0));
   const parts: Buffer[] = [];
-  stream?.on('data', (c: Buffer) => parts.push(c));
-  stream?.resume();
-  return new Promise((resolve) => stream?.once('end', () => resolve(Buffer.concat(parts))));
+  stream.on('data', (c: Buffer) => parts.push(c));
+  stream.resume();
+  return new Promise((resolve) => stream.once('end', () => resolve(Buffer.concat(parts))));
 }
 
 interface Outcome {
