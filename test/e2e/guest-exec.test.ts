@@ -51,6 +51,11 @@ describe('exec and shell through the Lodge agent', () => {
     expect(missing.stderr).toMatch(/no-such-program/);
   });
 
+  it('programs start through lodge-spawn, the agent\'s fork server compiled into the image', async () => {
+    const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'cat /proc/$PPID/comm']);
+    expect(r.stdout).toBe('lodge-spawn\n');
+  });
+
   it('stdout and stderr stay separate; argv is not passed through a shell', async () => {
     const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'echo to-out; echo to-err >&2; echo "$1"', 'sh', '$HOME; ls']);
     expect(r.stdout).toBe('to-out\n$HOME; ls\n');
