@@ -9,9 +9,12 @@
  *   x ID STDIN(0|1) UID GID GROUPS CWD ARGC ARGV... ENV...  start a child (UID "" = as this process;
  *                                                           GROUPS: comma-separated gids, set with setgroups)
  *   k ID SIGNO                                              signal a child that has not been reaped yet
- * Events on stdout, one line each: "S ID PID" started, "E ID ERRNO" failed to start, "X ID CODE SIGNO" ended
+ * Events on stdout, one line each: "S ID PID SLOT" started, "E ID ERRNO" failed to start, "X ID CODE SIGNO" ended
  * (CODE -1 when killed by SIGNO). Each child's stdin (when asked, else /dev/null), stdout and stderr are unix
- * stream connections to SOCKET, each opened with the header "ID CH\n" (CH 0, 1 or 2).
+ * stream connections to SOCKET. Stdout and stderr come from a small pool connected while idle (headers
+ * "P SLOT 1\n", "P SLOT 2\n"; SLOT in the S event says which pair the child got), so the agent's work of accepting
+ * them is off the exec's path; with the pool empty, and for stdin, they are connected per child with "ID CH\n"
+ * (SLOT 0).
  * The agent is trusted, but every length read from it is still bounded.
  */
 #define _GNU_SOURCE
@@ -34,6 +37,9 @@
 #define MAX_REQUEST (16u << 20)
 #define MAX_GROUPS 65536
 #define MAX_CHILDREN 65536
+#define POOL 2
+/* Quiet time after which the pool is refilled: not while a child starts or the agent handles its end. */
+#define REFILL_IDLE_MS 20
 
 extern char **environ;
 
@@ -45,6 +51,9 @@ struct child {
 static struct child *children;
 static size_t nchildren, capchildren;
 static const char *socket_path;
+static struct { unsigned long slot; int out, err; } pool[POOL];
+static int pool_n;
+static unsigned long next_slot = 1;
 
 static void die(const char *what) {
   fprintf(stderr, "lodge-spawn: %s: %s\n", what, strerror(errno));
@@ -67,14 +76,14 @@ static void event(const char *fmt, unsigned long id, long a, long b) {
   write_all(1, line, (size_t)n);
 }
 
-/* One stdio connection to the agent, announced by its header; -1 with errno set on failure. */
-static int connect_stdio(unsigned long id, int ch) {
+/* One stdio connection to the agent, announced by its header ("ID CH", or "P SLOT CH" with pooled); -1 with errno set on failure. */
+static int connect_stdio(unsigned long id, int ch, int pooled) {
   int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return -1;
   struct sockaddr_un addr = {.sun_family = AF_UNIX};
   strncpy(addr.sun_path, socket_path, sizeof addr.sun_path - 1);
   char header[48];
-  int n = snprintf(header, sizeof header, "%lu %d\n", id, ch);
+  int n = snprintf(header, sizeof header, pooled ? "P %lu %d\n" : "%lu %d\n", id, ch);
   if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || write(fd, header, (size_t)n) != n) {
     int saved = errno;
     close(fd);
@@ -82,6 +91,24 @@ static int connect_stdio(unsigned long id, int ch) {
     return -1;
   }
   return fd;
+}
+
+/* Connects stdout/stderr pairs until the pool is full (or the agent's socket refuses: retried at the next idle). */
+static void refill(void) {
+  while (pool_n < POOL) {
+    unsigned long slot = next_slot;
+    int out = connect_stdio(slot, 1, 1);
+    int err = out < 0 ? -1 : connect_stdio(slot, 2, 1);
+    if (err < 0) {
+      if (out >= 0) close(out);
+      return;
+    }
+    next_slot++;
+    pool[pool_n].slot = slot;
+    pool[pool_n].out = out;
+    pool[pool_n].err = err;
+    pool_n++;
+  }
 }
 
 /* The NUL-terminated fields of a request (bytes after the last NUL are ignored). */
@@ -143,8 +170,15 @@ static void start_child(char **f, size_t count) {
   memcpy(envp, f + 8 + argc, envc * sizeof *envp);
 
   int fds[3] = {-1, -1, -1}, pipefd[2] = {-1, -1}, e = 0;
-  fds[0] = f[2][0] == '1' ? connect_stdio(id, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (fds[0] < 0 || (fds[1] = connect_stdio(id, 1)) < 0 || (fds[2] = connect_stdio(id, 2)) < 0 || pipe2(pipefd, O_CLOEXEC) < 0) e = errno;
+  unsigned long slot = 0;
+  fds[0] = f[2][0] == '1' ? connect_stdio(id, 0, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (fds[0] >= 0 && pool_n > 0) {
+    pool_n--;
+    slot = pool[pool_n].slot;
+    fds[1] = pool[pool_n].out;
+    fds[2] = pool[pool_n].err;
+  }
+  if (fds[0] < 0 || (fds[1] < 0 && (fds[1] = connect_stdio(id, 1, 0)) < 0) || (fds[2] < 0 && (fds[2] = connect_stdio(id, 2, 0)) < 0) || pipe2(pipefd, O_CLOEXEC) < 0) e = errno;
   pid_t pid = -1;
   if (e == 0) {
     pid = fork();
@@ -171,6 +205,7 @@ static void start_child(char **f, size_t count) {
   free(argv);
   free(envp);
   if (e != 0) {
+    /* A pooled pair handed to a failed child is closed with it: the agent drops its end. */
     event("E %lu %ld\n", id, e, 0);
     return;
   }
@@ -179,7 +214,7 @@ static void start_child(char **f, size_t count) {
     if (capchildren > MAX_CHILDREN || !(children = realloc(children, capchildren * sizeof *children))) die("too many children");
   }
   children[nchildren++] = (struct child){id, pid};
-  event("S %lu %ld\n", id, pid, 0);
+  event("S %lu %ld %ld\n", id, pid, (long)slot);
 }
 
 static void signal_child(char **f, size_t count) {
@@ -266,11 +301,17 @@ int main(int argc, char **argv) {
   size_t have = 0;
   uint32_t need = 0;
   char *body = NULL;
+  refill();
   for (;;) {
     struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-    if (poll(p, 2, -1) < 0) {
+    int ready = poll(p, 2, pool_n < POOL ? REFILL_IDLE_MS : -1);
+    if (ready < 0) {
       if (errno == EINTR) continue;
       die("poll");
+    }
+    if (ready == 0) {
+      refill();
+      continue;
     }
     if (p[1].revents & POLLIN) {
       struct signalfd_siginfo info;

@@ -43,14 +43,15 @@ export interface Agent {
   session: Session;
   transport: Transport;
   bus: Bus;
+  /** lodge-spawn once it is up (undefined: none configured, or it could not start). */
+  spawner: Promise<Spawner | undefined>;
   close(): Promise<void>;
 }
 
 export async function startAgent(options: AgentOptions): Promise<Agent> {
   let transport: Transport | undefined;
   const bus = new Bus();
-  const spawner = options.spawner ? await startSpawner(options.spawner) : undefined;
-  const ctx: OpContext = { ptyDir: options.ptyDir, bus, run: options.run ?? runCommand, ...(options.userDb ? { userDb: options.userDb } : {}), ...(spawner ? { spawner } : {}) };
+  const ctx: OpContext = { ptyDir: options.ptyDir, bus, run: options.run ?? runCommand, ...(options.userDb ? { userDb: options.userDb } : {}) };
   const session = createSession({
     role: 'guest',
     agent: { version: AGENT_VERSION, pid: process.pid },
@@ -66,6 +67,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     onFatal: (error) => (options.onFatal ?? ((e: Error) => logError(e.message)))(error),
   };
   transport = openTransport(options.port, handlers);
+  // After the transport: the Hello is not held up; execs before the spawner is up use Node's spawn.
+  const spawning = options.spawner ? startSpawner(options.spawner).then((s) => s && (ctx.spawner = s)) : Promise.resolve(undefined);
   connectBusToHost(bus, () => session);
   let server: BusSocketServer | undefined;
   if (options.busSocket) {
@@ -80,12 +83,13 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     session,
     transport: t,
     bus,
+    spawner: spawning,
     async close() {
       session.close();
       t.close();
       bus.setForwarder(undefined);
       await server?.close();
-      await spawner?.close();
+      await (await spawning)?.close();
     },
   };
 }

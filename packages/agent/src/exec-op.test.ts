@@ -44,6 +44,12 @@ describe('exec', () => {
     expect(fail.result).toEqual({ exitCode: 1, signal: null, timedOut: false });
   });
 
+  it('starts programs through the configured spawn', async () => {
+    const parent = (await run(h.host, { op: 'exec', argv: ['sh', '-c', 'cat /proc/$PPID/comm'] })).stdout.toString();
+    if (via === 'lodge-spawn') expect(parent).toBe('lodge-spawn\n');
+    else expect(parent).not.toBe('lodge-spawn\n');
+  });
+
   it('reports death by SIGKILL as exitCode null, signal SIGKILL', async () => {
     const r = await run(h.host, { op: 'exec', argv: ['sh', '-c', 'kill -9 $$'] });
     expect(r.result).toEqual({ exitCode: null, signal: 'SIGKILL', timedOut: false });

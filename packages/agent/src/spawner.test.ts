@@ -92,6 +92,11 @@ describe('Spawner (the real lodge-spawn)', () => {
     expect(() => spawner.spawn({ argv: ['echo', 'a\0b'], env: ENV, cwd: '/', stdin: false })).toThrow(/NUL/);
   });
 
+  it('serves many programs at once, beyond its pool of pre-connected outputs', async () => {
+    const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => runOne({ argv: ['sh', '-c', `echo out${i}; echo err${i} >&2; exit ${i}`] })));
+    runs.forEach((r, i) => expect(r).toMatchObject({ code: i, stdout: `out${i}\n`, stderr: `err${i}\n` }));
+  });
+
   it('streams stdin to the program and ends it', async () => {
     const input = Buffer.alloc(3_000_000, 'x');
     const r = await runOne({ argv: ['wc', '-c'] }, input);

@@ -26,6 +26,10 @@ const MAX_HEADER = 32;
 export class Spawner {
   private proc: ChildProcess | undefined;
   private readonly children = new Map<number, SpawnedChild>();
+  /** Pooled stdout/stderr pairs lodge-spawn connected ahead of time, by slot, until a child's S event claims them. */
+  private readonly pool = new Map<number, Socket[]>();
+  /** Children whose S event named a slot whose sockets have not all been accepted yet. */
+  private readonly slotOwners = new Map<number, SpawnedChild>();
   private nextId = 1;
   private deaths = 0;
 
@@ -70,6 +74,8 @@ export class Spawner {
   async close(): Promise<void> {
     this.proc?.stdin?.end();
     this.proc = undefined;
+    for (const pair of this.pool.values()) for (const socket of pair) socket?.destroy();
+    this.pool.clear();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
@@ -92,6 +98,9 @@ export class Spawner {
       this.deaths++;
       const lost = [...this.children.values()];
       this.children.clear();
+      this.slotOwners.clear();
+      for (const pair of this.pool.values()) for (const socket of pair) socket?.destroy();
+      this.pool.clear();
       for (const child of lost) child.failed(new OpError('internal', `lodge-spawn ${why} while the program ran; it was killed and its exit status is lost`));
       logError(`lodge-spawn ${why}${this.usable() ? '; restarting it at the next exec' : `; ${MAX_DEATHS} times in a row, so exec uses Node's spawn from now on`}`);
     };
@@ -111,9 +120,40 @@ export class Spawner {
     const child = this.children.get(Number(idText));
     if (!child) return;
     this.deaths = 0;
-    if (kind === 'S') child.markStarted(Number(a));
+    if (kind === 'S') {
+      child.markStarted(Number(a));
+      const slot = Number(b);
+      if (slot > 0) this.claimSlot(slot, child);
+    }
     else if (kind === 'E') child.failed(errnoError(Number(a), 'lodge-spawn'));
     else if (kind === 'X') child.markExited(Number(a) === -1 ? null : Number(a), Number(b));
+  }
+
+  /** A pooled stdout (channel 1) or stderr (2): kept until an S event names its slot, dropped if it closes first. */
+  private pooled(slot: number, channel: number, socket: Socket): void {
+    if (!Number.isSafeInteger(slot) || slot < 1 || (channel !== 1 && channel !== 2)) return void socket.destroy();
+    const owner = this.slotOwners.get(slot);
+    if (owner) {
+      owner.attach(channel, socket);
+      if (owner.stdout && owner.stderr) this.slotOwners.delete(slot);
+      return;
+    }
+    const pair = this.pool.get(slot) ?? [];
+    pair[channel] = socket;
+    this.pool.set(slot, pair);
+    socket.once('close', () => {
+      if (this.pool.get(slot)?.[channel] === socket) this.pool.delete(slot);
+    });
+  }
+
+  private claimSlot(slot: number, child: SpawnedChild): void {
+    const pair = this.pool.get(slot);
+    this.pool.delete(slot);
+    for (const channel of [1, 2] as const) {
+      const socket = pair?.[channel];
+      if (socket) child.attach(channel, socket);
+    }
+    if (!child.stdout || !child.stderr) this.slotOwners.set(slot, child);
   }
 
   /** A child's stdio connection: its header line "ID CH" says whose and which. */
@@ -130,7 +170,9 @@ export class Spawner {
       socket.removeListener('data', onData);
       socket.pause();
       if (nl + 1 < head.length) socket.unshift(head.subarray(nl + 1));
-      const [id, channel] = head.subarray(0, nl).toString().split(' ').map(Number);
+      const words = head.subarray(0, nl).toString().split(' ');
+      if (words[0] === 'P') return this.pooled(Number(words[1]), Number(words[2]), socket);
+      const [id, channel] = words.map(Number);
       const child = this.children.get(id as number);
       if (!child || (channel !== 0 && channel !== 1 && channel !== 2)) return void socket.destroy();
       child.attach(channel, socket);

@@ -61,6 +61,7 @@ export async function startHarness(options: Partial<AgentOptions> = {}): Promise
   const busSocket = `${dir}/bus.sock`;
   const agent = await startAgent({ port: { kind: 'socket', path: sockPath }, busSocket, ptyDir: `${dir}/pty`, helloIntervalMs: 200, ...options });
   await ready;
+  await agent.spawner; // the exec tests that ask for lodge-spawn must not start on Node's spawn meanwhile
   return Object.assign(harness, {
     dir,
     host,
