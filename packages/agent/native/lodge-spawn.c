@@ -9,7 +9,7 @@
  *   x ID STDIN(0|1) UID GID GROUPS CWD ARGC ARGV... ENV...  start a child (UID "" = as this process;
  *                                                           GROUPS: comma-separated gids, set with setgroups)
  *   k ID SIGNO                                              signal a child that has not been reaped yet
- * Events on stdout, one line each: "S ID PID SLOT" started, "E ID ERRNO" failed to start, "X ID CODE SIGNO" ended
+ * Events on stdout, one line each: "S ID PID SLOT" started, "E ID ERRNO SLOT" failed to start, "X ID CODE SIGNO" ended
  * (CODE -1 when killed by SIGNO). Each child's stdin (when asked, else /dev/null), stdout and stderr are unix
  * stream connections to SOCKET. Stdout and stderr come from a small pool connected while idle (headers
  * "P SLOT 1\n", "P SLOT 2\n"; SLOT in the S event says which pair the child got), so the agent's work of accepting
@@ -205,8 +205,8 @@ static void start_child(char **f, size_t count) {
   free(argv);
   free(envp);
   if (e != 0) {
-    /* A pooled pair handed to a failed child is closed with it: the agent drops its end. */
-    event("E %lu %ld\n", id, e, 0);
+    /* A pooled pair handed to a failed child is closed with it: SLOT tells the agent to drop its end. */
+    event("E %lu %ld %ld\n", id, e, (long)slot);
     return;
   }
   if (nchildren == capchildren) {

@@ -30,6 +30,8 @@ export class Spawner {
   private readonly pool = new Map<number, Socket[]>();
   /** Children whose S event named a slot whose sockets have not all been accepted yet. */
   private readonly slotOwners = new Map<number, SpawnedChild>();
+  /** Slots of children that failed to start, with how many of their sockets are still to come and be closed. */
+  private readonly droppedSlots = new Map<number, number>();
   private nextId = 1;
   private deaths = 0;
 
@@ -99,6 +101,7 @@ export class Spawner {
       const lost = [...this.children.values()];
       this.children.clear();
       this.slotOwners.clear();
+      this.droppedSlots.clear();
       for (const pair of this.pool.values()) for (const socket of pair) socket?.destroy();
       this.pool.clear();
       for (const child of lost) child.failed(new OpError('internal', `lodge-spawn ${why} while the program ran; it was killed and its exit status is lost`));
@@ -125,7 +128,10 @@ export class Spawner {
       const slot = Number(b);
       if (slot > 0) this.claimSlot(slot, child);
     }
-    else if (kind === 'E') child.failed(errnoError(Number(a), 'lodge-spawn'));
+    else if (kind === 'E') {
+      if (Number(b) > 0) this.dropSlot(Number(b));
+      child.failed(errnoError(Number(a), 'lodge-spawn'));
+    }
     else if (kind === 'X') child.markExited(Number(a) === -1 ? null : Number(a), Number(b));
   }
 
@@ -138,12 +144,26 @@ export class Spawner {
       if (owner.stdout && owner.stderr) this.slotOwners.delete(slot);
       return;
     }
+    const dropped = this.droppedSlots.get(slot);
+    if (dropped !== undefined) {
+      socket.destroy();
+      if (dropped === 1) this.droppedSlots.delete(slot);
+      else this.droppedSlots.set(slot, dropped - 1);
+      return;
+    }
+    // Kept even if it closes first: a quick program's output and end may arrive before the S event naming its slot.
     const pair = this.pool.get(slot) ?? [];
     pair[channel] = socket;
     this.pool.set(slot, pair);
-    socket.once('close', () => {
-      if (this.pool.get(slot)?.[channel] === socket) this.pool.delete(slot);
-    });
+  }
+
+  /** The slot of a child that failed to start: its pair (now or when it arrives) is closed. */
+  private dropSlot(slot: number): void {
+    const pair = this.pool.get(slot);
+    this.pool.delete(slot);
+    const missing = 2 - (pair?.filter(Boolean).length ?? 0);
+    for (const socket of pair ?? []) socket?.destroy();
+    if (missing > 0) this.droppedSlots.set(slot, missing);
   }
 
   private claimSlot(slot: number, child: SpawnedChild): void {
