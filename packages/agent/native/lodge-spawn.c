@@ -2,19 +2,24 @@
  * lodge-spawn: the Lodge agent's resident fork server. Forking a small static process costs far less than
  * forking the whole Node agent (libuv's spawn), so the agent asks this program to start its exec children.
  *
- * Usage: lodge-spawn SOCKET         serve the agent on stdin/stdout; children's stdio connect to SOCKET
+ * Usage: lodge-spawn                serve the agent on stdin/stdout
  *        lodge-spawn --bench N PROG time N fork+exec+wait of PROG (stdio on /dev/null), print p50/p99 in ms
  *
+ * Children get anonymous pipes, as with Node's spawn (programs reopen /dev/stdout or /dev/stdin, test -p, tee
+ * /dev/stderr). Node cannot receive fds over a socket, so the agent opens its ends through /proc/PID/fd/N of this
+ * process (same user: allowed; opening a pipe there never blocks). "n" makes a slot of three pipes (stdin, stdout,
+ * stderr) and answers "P SLOT IN OUT ERR", the fds of the agent's ends here (or "P SLOT -ERRNO"). The agent opens
+ * them and names the slot in "x"; after the fork this process closes all its copies, so end-of-file comes when the
+ * child and its descendants close theirs (stdout) or when the agent closes its end (stdin).
+ *
  * Requests on stdin: u32 little-endian length, then that many bytes of NUL-terminated fields:
- *   x ID STDIN(0|1) UID GID GROUPS CWD ARGC ARGV... ENV...  start a child (UID "" = as this process;
- *                                                           GROUPS: comma-separated gids, set with setgroups)
- *   k ID SIGNO                                              signal a child that has not been reaped yet
- * Events on stdout, one line each: "S ID PID SLOT" started, "E ID ERRNO SLOT" failed to start, "X ID CODE SIGNO" ended
- * (CODE -1 when killed by SIGNO). Each child's stdin (when asked, else /dev/null), stdout and stderr are unix
- * stream connections to SOCKET. Stdout and stderr come from a small pool connected while idle (headers
- * "P SLOT 1\n", "P SLOT 2\n"; SLOT in the S event says which pair the child got), so the agent's work of accepting
- * them is off the exec's path; with the pool empty, and for stdin, they are connected per child with "ID CH\n"
- * (SLOT 0).
+ *   n                                                            make a slot
+ *   x ID STDIN(0|1) SLOT UID GID GROUPS CWD ARGC ARGV... ENV...  start a child on SLOT (UID "" = as this process;
+ *                                                                GROUPS: comma-separated gids, set with setgroups;
+ *                                                                STDIN 0: stdin is /dev/null)
+ *   k ID SIGNO                                                   signal a child that has not been reaped yet
+ * Events on stdout, one line each: "P SLOT ..." slot made, "S ID PID" started, "E ID ERRNO" failed to start,
+ * "X ID CODE SIGNO" ended (CODE -1 when killed by SIGNO). A slot named in "x" is used up either way.
  * The agent is trusted, but every length read from it is still bounded.
  */
 #define _GNU_SOURCE
@@ -28,8 +33,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -37,9 +40,8 @@
 #define MAX_REQUEST (16u << 20)
 #define MAX_GROUPS 65536
 #define MAX_CHILDREN 65536
-#define POOL 2
-/* Quiet time after which the pool is refilled: not while a child starts or the agent handles its end. */
-#define REFILL_IDLE_MS 20
+#define MAX_SLOTS 256
+#define F_UID 4 /* fields of "x" from UID on: UID GID GROUPS CWD ARGC ARGV... */
 
 extern char **environ;
 
@@ -48,11 +50,16 @@ struct child {
   pid_t pid;
 };
 
+/* One slot's pipes: the agent's ends (stdin's write end, stdout's and stderr's read ends) and the child's. */
+struct slot {
+  unsigned long id;
+  int agent[3], end[3];
+};
+
 static struct child *children;
 static size_t nchildren, capchildren;
-static const char *socket_path;
-static struct { unsigned long slot; int out, err; } pool[POOL];
-static int pool_n;
+static struct slot slots[MAX_SLOTS];
+static size_t nslots;
 static unsigned long next_slot = 1;
 
 static void die(const char *what) {
@@ -76,39 +83,47 @@ static void event(const char *fmt, unsigned long id, long a, long b) {
   write_all(1, line, (size_t)n);
 }
 
-/* One stdio connection to the agent, announced by its header ("ID CH", or "P SLOT CH" with pooled); -1 with errno set on failure. */
-static int connect_stdio(unsigned long id, int ch, int pooled) {
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  struct sockaddr_un addr = {.sun_family = AF_UNIX};
-  strncpy(addr.sun_path, socket_path, sizeof addr.sun_path - 1);
-  char header[48];
-  int n = snprintf(header, sizeof header, pooled ? "P %lu %d\n" : "%lu %d\n", id, ch);
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0 || write(fd, header, (size_t)n) != n) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
+static void close_slot(struct slot *s) {
+  for (int i = 0; i < 3; i++) {
+    if (s->agent[i] >= 0) close(s->agent[i]);
+    if (s->end[i] >= 0) close(s->end[i]);
   }
-  return fd;
 }
 
-/* Connects stdout/stderr pairs until the pool is full (or the agent's socket refuses: retried at the next idle). */
-static void refill(void) {
-  while (pool_n < POOL) {
-    unsigned long slot = next_slot;
-    int out = connect_stdio(slot, 1, 1);
-    int err = out < 0 ? -1 : connect_stdio(slot, 2, 1);
-    if (err < 0) {
-      if (out >= 0) close(out);
-      return;
+/* "n": three pipes, close-on-exec here; the child gets its ends by dup2 and the agent opens its own through /proc. */
+static void make_slot(void) {
+  unsigned long id = next_slot++;
+  struct slot s = {id, {-1, -1, -1}, {-1, -1, -1}};
+  int e = nslots == MAX_SLOTS ? EMFILE : 0;
+  for (int i = 0; i < 3 && e == 0; i++) {
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0) e = errno;
+    else {
+      s.agent[i] = i == 0 ? p[1] : p[0];
+      s.end[i] = i == 0 ? p[0] : p[1];
     }
-    next_slot++;
-    pool[pool_n].slot = slot;
-    pool[pool_n].out = out;
-    pool[pool_n].err = err;
-    pool_n++;
   }
+  char line[96];
+  int n;
+  if (e != 0) {
+    close_slot(&s);
+    n = snprintf(line, sizeof line, "P %lu -%d\n", id, e);
+  } else {
+    slots[nslots++] = s;
+    n = snprintf(line, sizeof line, "P %lu %d %d %d\n", id, s.agent[0], s.agent[1], s.agent[2]);
+  }
+  write_all(1, line, (size_t)n);
+}
+
+/* Takes the slot out of the table (the caller closes it); NULL when unknown. */
+static int take_slot(unsigned long id, struct slot *out) {
+  for (size_t i = 0; i < nslots; i++)
+    if (slots[i].id == id) {
+      *out = slots[i];
+      slots[i] = slots[--nslots];
+      return 1;
+    }
+  return 0;
 }
 
 /* The NUL-terminated fields of a request (bytes after the last NUL are ignored). */
@@ -145,12 +160,12 @@ static int exec_child(int in, int out, int err, char **f, char **argv, char **en
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
-  if (f[3][0] != '\0') {
+  if (f[F_UID][0] != '\0') {
     static gid_t groups[MAX_GROUPS];
-    int n = parse_groups(f[5], groups);
-    if (setgroups((size_t)n, groups) < 0 || setgid((gid_t)strtoul(f[4], NULL, 10)) < 0 || setuid((uid_t)strtoul(f[3], NULL, 10)) < 0) return errno;
+    int n = parse_groups(f[F_UID + 2], groups);
+    if (setgroups((size_t)n, groups) < 0 || setgid((gid_t)strtoul(f[F_UID + 1], NULL, 10)) < 0 || setuid((uid_t)strtoul(f[F_UID], NULL, 10)) < 0) return errno;
   }
-  if (chdir(f[6]) < 0) return errno;
+  if (chdir(f[F_UID + 3]) < 0) return errno;
   environ = envp; /* execvp searches the child's PATH, as libuv does */
   execvp(argv[0], argv);
   return errno;
@@ -158,39 +173,38 @@ static int exec_child(int in, int out, int err, char **f, char **argv, char **en
 
 static void start_child(char **f, size_t count) {
   unsigned long id = strtoul(f[1], NULL, 10);
-  size_t argc = count >= 8 ? strtoul(f[7], NULL, 10) : 0;
-  if (count < 8 || argc < 1 || argc > count - 8) {
+  struct slot slot;
+  if (count < F_UID + 5 || !take_slot(strtoul(f[3], NULL, 10), &slot)) {
     event("E %lu %ld\n", id, EINVAL, 0);
     return;
   }
-  size_t envc = count - 8 - argc;
+  size_t argc = strtoul(f[F_UID + 4], NULL, 10), first = F_UID + 5;
+  if (argc < 1 || argc > count - first) {
+    close_slot(&slot);
+    event("E %lu %ld\n", id, EINVAL, 0);
+    return;
+  }
+  size_t envc = count - first - argc;
   char **argv = calloc(argc + 1, sizeof *argv), **envp = calloc(envc + 1, sizeof *envp);
   if (!argv || !envp) die("calloc");
-  memcpy(argv, f + 8, argc * sizeof *argv);
-  memcpy(envp, f + 8 + argc, envc * sizeof *envp);
+  memcpy(argv, f + first, argc * sizeof *argv);
+  memcpy(envp, f + first + argc, envc * sizeof *envp);
 
-  int fds[3] = {-1, -1, -1}, pipefd[2] = {-1, -1}, e = 0;
-  unsigned long slot = 0;
-  fds[0] = f[2][0] == '1' ? connect_stdio(id, 0, 0) : open("/dev/null", O_RDONLY | O_CLOEXEC);
-  if (fds[0] >= 0 && pool_n > 0) {
-    pool_n--;
-    slot = pool[pool_n].slot;
-    fds[1] = pool[pool_n].out;
-    fds[2] = pool[pool_n].err;
-  }
-  if (fds[0] < 0 || (fds[1] < 0 && (fds[1] = connect_stdio(id, 1, 0)) < 0) || (fds[2] < 0 && (fds[2] = connect_stdio(id, 2, 0)) < 0) || pipe2(pipefd, O_CLOEXEC) < 0) e = errno;
+  int in = f[2][0] == '1' ? slot.end[0] : open("/dev/null", O_RDONLY | O_CLOEXEC), pipefd[2] = {-1, -1}, e = 0;
+  if (in < 0 || pipe2(pipefd, O_CLOEXEC) < 0) e = errno;
   pid_t pid = -1;
   if (e == 0) {
     pid = fork();
     if (pid == 0) {
-      int code = exec_child(fds[0], fds[1], fds[2], f, argv, envp);
+      int code = exec_child(in, slot.end[1], slot.end[2], f, argv, envp);
       while (write(pipefd[1], &code, sizeof code) < 0 && errno == EINTR) {}
       _exit(127);
     }
     if (pid < 0) e = errno;
   }
-  for (int i = 0; i < 3; i++)
-    if (fds[i] >= 0) close(fds[i]);
+  /* From here only the child (and what it starts) and the agent hold the pipes: their end-of-file is theirs. */
+  if (in >= 0 && in != slot.end[0]) close(in);
+  close_slot(&slot);
   if (pipefd[1] >= 0) close(pipefd[1]);
   if (pid > 0) {
     int code = 0;
@@ -205,8 +219,7 @@ static void start_child(char **f, size_t count) {
   free(argv);
   free(envp);
   if (e != 0) {
-    /* A pooled pair handed to a failed child is closed with it: SLOT tells the agent to drop its end. */
-    event("E %lu %ld %ld\n", id, e, (long)slot);
+    event("E %lu %ld\n", id, e, 0);
     return;
   }
   if (nchildren == capchildren) {
@@ -214,7 +227,7 @@ static void start_child(char **f, size_t count) {
     if (capchildren > MAX_CHILDREN || !(children = realloc(children, capchildren * sizeof *children))) die("too many children");
   }
   children[nchildren++] = (struct child){id, pid};
-  event("S %lu %ld %ld\n", id, pid, (long)slot);
+  event("S %lu %ld\n", id, pid, 0);
 }
 
 static void signal_child(char **f, size_t count) {
@@ -242,7 +255,8 @@ static void reap(void) {
 static void handle(char *buf, uint32_t len) {
   size_t count;
   char **f = split_fields(buf, len, &count);
-  if (count >= 1 && strcmp(f[0], "x") == 0 && count >= 2) start_child(f, count);
+  if (count >= 1 && strcmp(f[0], "n") == 0) make_slot();
+  else if (count >= 1 && strcmp(f[0], "x") == 0 && count >= 2) start_child(f, count);
   else if (count >= 1 && strcmp(f[0], "k") == 0) signal_child(f, count);
   free(f);
 }
@@ -282,11 +296,10 @@ static int bench(int runs, char **argv) {
 
 int main(int argc, char **argv) {
   if (argc >= 4 && strcmp(argv[1], "--bench") == 0) return bench(atoi(argv[2]), argv + 3);
-  if (argc != 2 || strlen(argv[1]) >= sizeof((struct sockaddr_un *)0)->sun_path) {
-    fprintf(stderr, "usage: lodge-spawn SOCKET | lodge-spawn --bench N PROGRAM [ARGS...]\n");
+  if (argc != 1) {
+    fprintf(stderr, "usage: lodge-spawn | lodge-spawn --bench N PROGRAM [ARGS...]\n");
     return 2;
   }
-  socket_path = argv[1];
   signal(SIGPIPE, SIG_IGN);
   sigset_t chld;
   sigemptyset(&chld);
@@ -301,17 +314,12 @@ int main(int argc, char **argv) {
   size_t have = 0;
   uint32_t need = 0;
   char *body = NULL;
-  refill();
   for (;;) {
     struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-    int ready = poll(p, 2, pool_n < POOL ? REFILL_IDLE_MS : -1);
+    int ready = poll(p, 2, -1);
     if (ready < 0) {
       if (errno == EINTR) continue;
       die("poll");
-    }
-    if (ready == 0) {
-      refill();
-      continue;
     }
     if (p[1].revents & POLLIN) {
       struct signalfd_siginfo info;

@@ -7,9 +7,8 @@ export interface AgentArgs {
   vsock: boolean;
   busSocket: string | undefined;
   ptyDir: string;
-  /** lodge-spawn (used when the file exists) and its stdio socket; undefined: Node's spawn. */
+  /** lodge-spawn (used when the file exists); undefined: Node's spawn. */
   spawner: string | undefined;
-  spawnSocket: string;
   version: boolean;
   help: boolean;
 }
@@ -28,13 +27,12 @@ The Lodge guest agent: serves the host's requests on the virtio-serial port and 
   --spawner PATH      the fork server exec starts programs through (default /usr/lib/lodge/lodge-spawn;
                       Node's spawn when the file is missing)
   --no-spawner        start programs with Node's spawn
-  --spawn-socket PATH where programs started by the spawner connect their stdio (default /run/lodge/spawn.sock)
   --version           print the version and exit
   --help              this text
 `;
 
 export function parseAgentArgs(argv: string[]): AgentArgs {
-  const args: AgentArgs = { vsock: false, busSocket: '/run/lodge/bus.sock', ptyDir: '/run/lodge/pty', spawner: '/usr/lib/lodge/lodge-spawn', spawnSocket: '/run/lodge/spawn.sock', version: false, help: false };
+  const args: AgentArgs = { vsock: false, busSocket: '/run/lodge/bus.sock', ptyDir: '/run/lodge/pty', spawner: '/usr/lib/lodge/lodge-spawn', version: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = (): string => {
@@ -52,7 +50,6 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
       case '--pty-dir': args.ptyDir = value(); break;
       case '--spawner': args.spawner = value(); break;
       case '--no-spawner': args.spawner = undefined; break;
-      case '--spawn-socket': args.spawnSocket = value(); break;
       case '--version': case '-V': args.version = true; break;
       case '--help': case '-h': args.help = true; break;
       default: throw new Error(`unknown option ${arg}`);

@@ -33,8 +33,8 @@ export interface AgentOptions {
   drainTimeoutMs?: number;
   run?: OpContext['run'];
   helloIntervalMs?: number;
-  /** lodge-spawn and the socket its children's stdio connects to; none: exec uses Node's spawn. */
-  spawner?: { binary: string; socket: string };
+  /** lodge-spawn, the fork server exec starts its programs through; none: exec uses Node's spawn. */
+  spawner?: { binary: string };
   /** The transport broke for good; the command line exits (init respawns it). */
   onFatal?(error: Error): void;
 }
@@ -94,11 +94,11 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
   };
 }
 
-async function startSpawner(o: { binary: string; socket: string }): Promise<Spawner | undefined> {
+async function startSpawner(o: { binary: string }): Promise<Spawner | undefined> {
   try {
-    return await Spawner.start(o.binary, o.socket);
+    return Spawner.start(o.binary);
   } catch (error) {
-    logError(`lodge-spawn socket ${o.socket}: ${describe(error)}; exec uses Node's spawn`);
+    logError(`lodge-spawn ${o.binary}: ${describe(error)}; exec uses Node's spawn`);
     return undefined;
   }
 }

@@ -13,7 +13,7 @@ beforeAll(async () => {
   if (via === 'node-spawn') h = await startHarness();
   else {
     binDir = mkdtempSync(`${tmpdir()}/lodge-spawn-bin-`);
-    h = await startHarness({ spawner: { binary: compileSpawner(binDir), socket: `${binDir}/spawn.sock` } });
+    h = await startHarness({ spawner: { binary: compileSpawner(binDir) } });
   }
 });
 afterAll(async () => {
@@ -48,6 +48,17 @@ describe('exec', () => {
     const parent = (await run(h.host, { op: 'exec', argv: ['sh', '-c', 'cat /proc/$PPID/comm'] })).stdout.toString();
     if (via === 'lodge-spawn') expect(parent).toBe('lodge-spawn\n');
     else expect(parent).not.toBe('lodge-spawn\n');
+  });
+
+  // Node's spawn (libuv) gives unix socketpairs, which a program cannot reopen (/dev/stdout: ENXIO); lodge-spawn gives pipes.
+  it.runIf(via === 'lodge-spawn')('gives the program real pipes: /dev/stdout, /dev/stderr, /dev/stdin reopen, test -p, tee', async () => {
+    const r = await run(h.host, { op: 'exec', argv: ['sh', '-c', 'echo hi > /dev/stdout; echo oops > /dev/stderr; [ -p /dev/stdout ] && echo pipe'] });
+    expect(r.result).toMatchObject({ exitCode: 0 });
+    expect([r.stdout.toString(), r.stderr.toString()]).toEqual(['hi\npipe\n', 'oops\n']);
+    const tee = await run(h.host, { op: 'exec', argv: ['sh', '-c', 'echo both | tee /dev/stderr'] });
+    expect([tee.stdout.toString(), tee.stderr.toString()]).toEqual(['both\n', 'both\n']);
+    const input = await run(h.host, { op: 'exec', argv: ['sh', '-c', 'sleep 0.2; [ -p /dev/stdin ] && cat /dev/stdin'], stdin: true }, 'in\n');
+    expect([input.result, input.stdout.toString()]).toEqual([{ exitCode: 0, signal: null, timedOut: false }, 'in\n']);
   });
 
   it('reports death by SIGKILL as exitCode null, signal SIGKILL', async () => {

@@ -203,7 +203,7 @@ const PUMP_HIGH_WATER = 256 * 1024;
 /** Child output → stream channel; the pipe pauses while too much waits for credit, so a slow host slows the child. */
 function pump(stream: Stream, output: Readable, channel: Channel, kill: () => void): Promise<void> {
   return new Promise((resolve) => {
-    // A spawner's socket whose program wrote nothing may have ended (or failed) before we got here.
+    // A lodge-spawn pipe whose program wrote nothing may have ended (or failed) before we got here.
     if (output.readableEnded || output.destroyed) {
       if (!stream.finished && output.readableEnded) stream.end(channel);
       return resolve();
@@ -225,7 +225,7 @@ function pump(stream: Stream, output: Readable, channel: Channel, kill: () => vo
         },
       );
     });
-    output.resume(); // a spawner's socket was paused once its header was read: adding 'data' alone does not restart it
+    output.resume(); // flowing even if someone paused it before us
     output.once('end', () => {
       // Writes complete in order: the last one done means all output is handed over.
       void last.then(() => {

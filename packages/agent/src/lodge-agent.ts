@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     ptyDir: args.ptyDir,
     ...(args.busSocket ? { busSocket: args.busSocket } : {}),
     // An image built before lodge-spawn has no such file: exec then uses Node's spawn.
-    ...(args.spawner && existsSync(args.spawner) ? { spawner: { binary: args.spawner, socket: args.spawnSocket } } : {}),
+    ...(args.spawner && existsSync(args.spawner) ? { spawner: { binary: args.spawner } } : {}),
     onFatal: (error) => {
       logError(`${error.message}; exiting so init starts a fresh agent`);
       hardExit();

@@ -4,6 +4,7 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { Writable, type Readable } from 'node:stream';
+import type { Slot } from './spawn-slot.js';
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
@@ -23,28 +24,27 @@ export class SpawnedChild extends EventEmitter {
   stdout: Readable | null = null;
   stderr: Readable | null = null;
   readonly stdin: Writable | null;
-  private readonly sockets: (Socket | undefined)[] = [undefined, undefined, undefined];
+  private slot: Slot | undefined;
   private waitingStdin: (() => void)[] = [];
   private started = false;
   private announced = false;
   private ended = false;
   private exit: [number | null, NodeJS.Signals | null] | undefined;
 
-  constructor(readonly id: number, private readonly wantStdin: boolean, private readonly send: (signo: number) => void) {
+  constructor(readonly id: number, readonly wantStdin: boolean, private readonly send: (signo: number) => void) {
     super();
     this.stdin = wantStdin ? this.stdinWriter() : null;
   }
 
-  /** The program's end of stdin, stdout or stderr connected (its header named this child). */
-  attach(channel: 0 | 1 | 2, socket: Socket): void {
-    if (this.ended || this.sockets[channel] || (channel === 0 && !this.wantStdin)) return void socket.destroy();
-    this.sockets[channel] = socket;
-    socket.on('error', () => undefined);
-    if (channel === 0) {
-      socket.resume(); // whatever the program writes to its stdin is dropped, as a pipe's read end would refuse it
-      for (const wake of this.waitingStdin.splice(0)) wake();
-    } else if (channel === 1) this.stdout = socket;
-    else this.stderr = socket;
+  /** The pipes the program will get (an exec may wait for lodge-spawn to make them). */
+  attach(slot: Slot): void {
+    if (this.ended || this.slot) return slot.close();
+    this.slot = slot;
+    this.stdout = slot.stdout;
+    this.stderr = slot.stderr;
+    // Without stdin the program reads /dev/null; lodge-spawn's copies keep the FIFO open until it forks, so this close is safe.
+    if (!this.wantStdin) slot.stdin.destroy();
+    for (const wake of this.waitingStdin.splice(0)) wake();
     this.maybeSpawned();
   }
 
@@ -70,7 +70,7 @@ export class SpawnedChild extends EventEmitter {
         // gone already
       }
     }
-    for (const s of this.sockets) s?.destroy();
+    this.slot?.close();
     this.stdin?.destroy();
     this.emit('error', error);
   }
@@ -83,8 +83,7 @@ export class SpawnedChild extends EventEmitter {
   }
 
   private maybeSpawned(): void {
-    const connected = this.sockets[1] && this.sockets[2] && (!this.wantStdin || this.sockets[0]);
-    if (this.ended || !this.started || !connected) return;
+    if (this.ended || !this.started || !this.slot) return;
     if (!this.announced) {
       this.announced = true;
       this.emit('spawn');
@@ -97,15 +96,22 @@ export class SpawnedChild extends EventEmitter {
     }
   }
 
-  /** Writes reach the program once its stdin socket is there; end() shuts the socket's write side (EOF). */
+  /**
+   * Writes reach the program's stdin FIFO once the slot is there; end() closes our end (end-of-file for the program:
+   * a FIFO has no shutdown, so the fd is closed once every write is done).
+   */
   private stdinWriter(): Writable {
-    const socket = (): Promise<Socket> =>
-      this.sockets[0] ? Promise.resolve(this.sockets[0]) : new Promise((resolve) => this.waitingStdin.push(() => resolve(this.sockets[0] as Socket)));
+    const pipe = (): Promise<Socket> =>
+      this.slot ? Promise.resolve(this.slot.stdin) : new Promise((resolve) => this.waitingStdin.push(() => resolve((this.slot as Slot).stdin)));
     return new Writable({
-      write: (chunk: Buffer, _encoding, callback) => void socket().then((s) => s.write(chunk, (e) => callback(e ?? null))),
-      final: (callback) => void socket().then((s) => s.end(() => callback())),
+      write: (chunk: Buffer, _encoding, callback) => void pipe().then((s) => s.write(chunk, (e) => callback(e ?? null))),
+      final: (callback) =>
+        void pipe().then((s) => {
+          s.destroy();
+          callback();
+        }),
       destroy: (error, callback) => {
-        this.sockets[0]?.destroy();
+        this.slot?.stdin.destroy();
         callback(error);
       },
     });

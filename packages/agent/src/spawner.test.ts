@@ -1,4 +1,4 @@
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -13,7 +13,7 @@ let spawner: Spawner;
 beforeAll(async () => {
   dir = mkdtempSync(`${tmpdir()}/lodge-spawner-test-`);
   binary = compileSpawner(dir);
-  spawner = await Spawner.start(binary, `${dir}/spawn.sock`);
+  spawner = Spawner.start(binary);
 });
 afterAll(async () => {
   await spawner?.close();
@@ -97,6 +97,37 @@ describe('Spawner (the real lodge-spawn)', () => {
     runs.forEach((r, i) => expect(r).toMatchObject({ code: i, stdout: `out${i}\n`, stderr: `err${i}\n` }));
   });
 
+  it('gives the program real pipes: it can reopen /dev/stdout and /dev/stderr, and test -p says so', async () => {
+    const r = await runOne({ argv: ['sh', '-c', 'echo hi > /dev/stdout; echo oops > /dev/stderr; [ -p /dev/stdout ] && [ -p /dev/stderr ] && echo pipes'] });
+    expect(r).toMatchObject({ code: 0, stdout: 'hi\npipes\n', stderr: 'oops\n' });
+    const tee = await runOne({ argv: ['sh', '-c', 'echo both | tee /dev/stderr'] });
+    expect(tee).toMatchObject({ code: 0, stdout: 'both\n', stderr: 'both\n' });
+    // Reopened after the agent has closed its end: a named pipe's open would block here, an anonymous pipe's does not.
+    const input = await runOne({ argv: ['sh', '-c', 'sleep 0.2; [ -p /dev/stdin ] && cat /dev/stdin'] }, Buffer.from('in\n'));
+    expect(input).toMatchObject({ code: 0, stdout: 'in\n' });
+  });
+
+  it('keeps output a program wrote before it exited, and ends it only when its descendants close it too', async () => {
+    const child = spawner.spawn({ argv: ['sh', '-c', 'head -c 40000 /dev/zero; (sleep 0.3; echo late) &'], env: ENV, cwd: '/', stdin: false });
+    const exit = new Promise((resolve) => child.once('exit', resolve));
+    await exit;
+    await new Promise((r) => setTimeout(r, 50)); // read only after the program is gone
+    const [out] = await Promise.all([collect(child.stdout), collect(child.stderr)]);
+    expect(out.length).toBe(40_005);
+    expect(out.subarray(40_000).toString()).toBe('late\n');
+  });
+
+  it('holds no copy of a pipe once the program runs: end-of-file and EPIPE come as with Node spawn', async () => {
+    const child = spawner.spawn({ argv: ['sleep', '30'], env: ENV, cwd: '/', stdin: true });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    const pipes = (pid: number): string[] => readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`)).filter((l) => l.startsWith('pipe:'));
+    const mine = new Set([0, 1, 2].map((fd) => readlinkSync(`/proc/${child.pid}/fd/${fd}`)));
+    expect([...mine].filter((l) => l.startsWith('pipe:')).length).toBe(3);
+    expect(pipes(spawner.pid as number).filter((p) => mine.has(p))).toEqual([]);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+  });
+
   it('streams stdin to the program and ends it', async () => {
     const input = Buffer.alloc(3_000_000, 'x');
     const r = await runOne({ argv: ['wc', '-c'] }, input);
@@ -133,7 +164,7 @@ describe('Spawner (the real lodge-spawn)', () => {
   });
 
   it('gives up after repeated deaths so exec falls back to Node spawn', async () => {
-    const broken = await Spawner.start('/bin/false', `${dir}/broken.sock`);
+    const broken = Spawner.start('/bin/false');
     try {
       for (let i = 0; i < 3; i++) {
         const child = broken.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
