@@ -163,6 +163,20 @@ describe('Spawner (the real lodge-spawn)', () => {
     expect((await runOne({ argv: ['echo', 'again'] })).stdout).toBe('again\n');
   });
 
+  it('falls back to Node spawn when its pipes cannot be opened through /proc', async () => {
+    // A wrapper that does not exec: the pid the agent knows is not the one holding the pipes.
+    writeFileSync(`${dir}/wrapped`, `#!/bin/sh\n${binary}\n`);
+    chmodSync(`${dir}/wrapped`, 0o755);
+    const wrapped = Spawner.start(`${dir}/wrapped`);
+    try {
+      const child = wrapped.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
+      expect((await new Promise<Error>((resolve) => child.once('error', resolve))).message).toMatch(/exec's pipes: .*ENOENT/);
+      expect(wrapped.usable()).toBe(false);
+    } finally {
+      await wrapped.close();
+    }
+  });
+
   it('gives up after repeated deaths so exec falls back to Node spawn', async () => {
     const broken = Spawner.start('/bin/false');
     try {

@@ -31,6 +31,8 @@ export class Spawner {
   private readonly waiting: { child: SpawnedChild; fields: string[] }[] = [];
   private nextId = 1;
   private deaths = 0;
+  /** Why our ends of its pipes cannot be opened (no /proc, hidepid...): exec then uses Node's spawn. */
+  private broken: string | undefined;
 
   private constructor(private readonly binary: string) {}
 
@@ -43,7 +45,7 @@ export class Spawner {
 
   /** False once lodge-spawn keeps dying: exec then uses Node's spawn. */
   usable(): boolean {
-    return this.deaths < MAX_DEATHS;
+    return this.deaths < MAX_DEATHS && this.broken === undefined;
   }
 
   spawn(request: SpawnRequest): SpawnedChild {
@@ -134,7 +136,10 @@ export class Spawner {
       slot = openSlot(pid, id, fds);
     } catch (error) {
       if (next) next.child.failed(new OpError('internal', `exec's pipes: ${describe(error)}`));
-      else logError(`lodge-spawn slot ${id}: ${describe(error)}`);
+      if (fds[0] >= 0 && this.broken === undefined) {
+        this.broken = describe(error);
+        logError(`lodge-spawn's pipes cannot be opened through /proc (${this.broken}); exec uses Node's spawn from now on`);
+      } else logError(`lodge-spawn slot ${id}: ${describe(error)}`);
       return;
     }
     if (next) this.start(next.child, slot, next.fields);
