@@ -60,6 +60,10 @@ describe('debian-12 image', () => {
     expect(r.stdout).toBe('0\n12\n3\n42\n');
   }, 120_000);
 
+  it('exec starts programs through lodge-spawn, compiled into the image', async () => {
+    expect((await exec('cat /proc/$PPID/comm')).stdout).toBe('lodge-spawn\n');
+  });
+
   it('the root file system grew to the 8G disk at first boot', async () => {
     const r = await exec('df -B1 --output=size / | tail -1; cat /var/lib/lodge/root-sectors');
     expect(r.code, r.stderr).toBe(0);

@@ -67,6 +67,19 @@ describe('exec and shell through the Lodge agent', () => {
     expect(missing.stderr).toMatch(/no-such-program/);
   });
 
+  it('programs start through lodge-spawn, the agent\'s fork server compiled into the image', async () => {
+    const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'cat /proc/$PPID/comm']);
+    expect(r.stdout).toBe('lodge-spawn\n');
+  });
+
+  it('programs get real pipes: they can reopen /dev/stdout, /dev/stderr and /dev/stdin', async () => {
+    const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'echo hi > /dev/stdout; echo oops > /dev/stderr; [ -p /dev/stdout ] && echo pipe; echo both | tee /dev/stderr']);
+    expect(r.code, r.stderr).toBe(0);
+    expect([r.stdout, r.stderr]).toEqual(['hi\npipe\nboth\n', 'oops\nboth\n']);
+    const input = await lodge.cli(['exec', 'ex', '-i', '--', 'sh', '-c', 'sleep 0.5; cat /dev/stdin'], { input: Buffer.from('in\n') });
+    expect([input.code, input.stdout]).toEqual([0, 'in\n']);
+  });
+
   it('stdout and stderr stay separate; argv is not passed through a shell', async () => {
     const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'echo to-out; echo to-err >&2; echo "$1"', 'sh', '$HOME; ls']);
     expect(r.stdout).toBe('to-out\n$HOME; ls\n');

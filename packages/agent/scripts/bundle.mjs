@@ -1,5 +1,5 @@
 // Bundles the agent and the guest CLI into one file each for the guest's Node 18 (no module loading at start-up).
-import { readFileSync, statSync } from 'node:fs';
+import { copyFileSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
@@ -33,3 +33,5 @@ for (const [entry, outfile] of entries) {
   if (forbidden.length > 0) throw new Error(`${outfile} must not contain ${forbidden.join(', ')}`);
   console.log(`${outfile}: ${(statSync(join(root, outfile)).size / 1024).toFixed(1)} KiB from ${inputs.length} modules`);
 }
+// lodge-spawn ships as C source: the image builder compiles it (static, for the guest) and hashes it into the recipe.
+copyFileSync(join(root, 'native/lodge-spawn.c'), join(root, 'dist/lodge-spawn.c'));

@@ -9,6 +9,8 @@ export interface AgentArgs {
   vsockListen?: string;
   busSocket: string | undefined;
   ptyDir: string;
+  /** lodge-spawn (used when the file exists); undefined: Node's spawn. */
+  spawner: string | undefined;
   version: boolean;
   help: boolean;
 }
@@ -26,12 +28,15 @@ The Lodge guest agent: serves the host's requests on the virtio-serial port and 
   --bus-socket PATH   the message bus socket (default /run/lodge/bus.sock)
   --no-bus            do not run the message bus socket
   --pty-dir PATH      where terminal sessions record their pid (default /run/lodge/pty)
+  --spawner PATH      the fork server exec starts programs through (default /usr/lib/lodge/lodge-spawn;
+                      Node's spawn when the file is missing)
+  --no-spawner        start programs with Node's spawn
   --version           print the version and exit
   --help              this text
 `;
 
 export function parseAgentArgs(argv: string[]): AgentArgs {
-  const args: AgentArgs = { vsock: false, busSocket: '/run/lodge/bus.sock', ptyDir: '/run/lodge/pty', version: false, help: false };
+  const args: AgentArgs = { vsock: false, busSocket: '/run/lodge/bus.sock', ptyDir: '/run/lodge/pty', spawner: '/usr/lib/lodge/lodge-spawn', version: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = (): string => {
@@ -48,6 +53,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
       case '--bus-socket': args.busSocket = value(); break;
       case '--no-bus': args.busSocket = undefined; break;
       case '--pty-dir': args.ptyDir = value(); break;
+      case '--spawner': args.spawner = value(); break;
+      case '--no-spawner': args.spawner = undefined; break;
       case '--version': case '-V': args.version = true; break;
       case '--help': case '-h': args.help = true; break;
       default: throw new Error(`unknown option ${arg}`);

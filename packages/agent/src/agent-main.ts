@@ -11,6 +11,7 @@ import { describe, logError } from './log.js';
 import type { OpContext } from './op-context.js';
 import { openPortTransport } from './port-transport.js';
 import { openSocketTransport } from './socket-transport.js';
+import { Spawner } from './spawner.js';
 import type { Transport, TransportHandlers } from './transport.js';
 import type { UserDbPaths } from './user-db.js';
 import { AGENT_VERSION } from './version.js';
@@ -42,6 +43,8 @@ export interface AgentOptions {
   drainTimeoutMs?: number;
   run?: OpContext['run'];
   helloIntervalMs?: number;
+  /** lodge-spawn, the fork server exec starts its programs through; none: exec uses Node's spawn. */
+  spawner?: { binary: string };
   /** The transport broke for good; the command line exits (init respawns it). */
   onFatal?(error: Error): void;
 }
@@ -53,6 +56,8 @@ export interface Agent {
   /** The vsock session next to the port, once started. */
   readonly vsock: { session: Session; transport: Transport } | undefined;
   bus: Bus;
+  /** lodge-spawn once it is up (undefined: none configured, or it could not start). */
+  spawner: Promise<Spawner | undefined>;
   close(): Promise<void>;
 }
 
@@ -76,6 +81,8 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     });
   };
   const port = openLine(options, onOpen, options.port, options.onFatal ?? ((e: Error) => logError(e.message)), () => setImmediate(startVsock));
+  // After the transport: the Hello is not held up; execs before the spawner is up use Node's spawn.
+  const spawning = options.spawner ? startSpawner(options.spawner).then((s) => s && (ctx.spawner = s)) : Promise.resolve(undefined);
   if (options.vsock) startTimer = setTimeout(startVsock, options.vsock.startAfterMs ?? VSOCK_START_MS);
   // Guest publishes go to the host over vsock when that session is up, else over the port.
   connectBusToHost(bus, () => (vsock?.session.ready ? vsock.session : port.session));
@@ -94,6 +101,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       return vsock;
     },
     bus,
+    spawner: spawning,
     async close() {
       closed = true;
       clearTimeout(startTimer);
@@ -103,6 +111,7 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       }
       bus.setForwarder(undefined);
       await server?.close();
+      await (await spawning)?.close();
     },
   };
 }
@@ -136,6 +145,15 @@ function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unkno
   };
   transport = openTransport(port, handlers);
   return { session, transport };
+}
+
+async function startSpawner(o: { binary: string }): Promise<Spawner | undefined> {
+  try {
+    return Spawner.start(o.binary);
+  } catch (error) {
+    logError(`lodge-spawn ${o.binary}: ${describe(error)}; exec uses Node's spawn`);
+    return undefined;
+  }
 }
 
 function openTransport(port: AgentPort, handlers: TransportHandlers): Transport {

@@ -1,14 +1,24 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Channel, INITIAL_WINDOW } from '@lodge/api/guest';
-import { run, startHarness, type Harness } from './test-harness.js';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { compileSpawner, run, startHarness, type Harness } from './test-harness.js';
 
+// Every case runs twice: children started by Node's spawn, and by lodge-spawn (the real binary, compiled here).
+describe.each(['node-spawn', 'lodge-spawn'])('exec via %s', (via) => {
 let h: Harness;
+let binDir: string | undefined;
 beforeAll(async () => {
-  h = await startHarness();
+  if (via === 'node-spawn') h = await startHarness();
+  else {
+    binDir = mkdtempSync(`${tmpdir()}/lodge-spawn-bin-`);
+    h = await startHarness({ spawner: { binary: compileSpawner(binDir) } });
+  }
 });
 afterAll(async () => {
   await h?.close();
+  if (binDir) rmSync(binDir, { recursive: true, force: true });
 });
 
 function alive(pid: number): boolean {
@@ -32,6 +42,23 @@ describe('exec', () => {
     expect(ok.controls[0]).toMatchObject({ type: 'started', pid: expect.any(Number) });
     const fail = await run(h.host, { op: 'exec', argv: ['false'] });
     expect(fail.result).toEqual({ exitCode: 1, signal: null, timedOut: false });
+  });
+
+  it('starts programs through the configured spawn', async () => {
+    const parent = (await run(h.host, { op: 'exec', argv: ['sh', '-c', 'cat /proc/$PPID/comm'] })).stdout.toString();
+    if (via === 'lodge-spawn') expect(parent).toBe('lodge-spawn\n');
+    else expect(parent).not.toBe('lodge-spawn\n');
+  });
+
+  // Node's spawn (libuv) gives unix socketpairs, which a program cannot reopen (/dev/stdout: ENXIO); lodge-spawn gives pipes.
+  it.runIf(via === 'lodge-spawn')('gives the program real pipes: /dev/stdout, /dev/stderr, /dev/stdin reopen, test -p, tee', async () => {
+    const r = await run(h.host, { op: 'exec', argv: ['sh', '-c', 'echo hi > /dev/stdout; echo oops > /dev/stderr; [ -p /dev/stdout ] && echo pipe'] });
+    expect(r.result).toMatchObject({ exitCode: 0 });
+    expect([r.stdout.toString(), r.stderr.toString()]).toEqual(['hi\npipe\n', 'oops\n']);
+    const tee = await run(h.host, { op: 'exec', argv: ['sh', '-c', 'echo both | tee /dev/stderr'] });
+    expect([tee.stdout.toString(), tee.stderr.toString()]).toEqual(['both\n', 'both\n']);
+    const input = await run(h.host, { op: 'exec', argv: ['sh', '-c', 'sleep 0.2; [ -p /dev/stdin ] && cat /dev/stdin'], stdin: true }, 'in\n');
+    expect([input.result, input.stdout.toString()]).toEqual([{ exitCode: 0, signal: null, timedOut: false }, 'in\n']);
   });
 
   it('reports death by SIGKILL as exitCode null, signal SIGKILL', async () => {
@@ -150,4 +177,5 @@ describe('exec', () => {
     await stream.write(Channel.Input, Buffer.alloc(300_000));
     expect(await stream.result()).toMatchObject({ exitCode: 0 });
   });
+});
 });

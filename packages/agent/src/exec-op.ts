@@ -1,21 +1,24 @@
 // exec: runs a program (or a terminal session) and streams stdin/stdout/stderr with the stream's credit.
 
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { statSync } from 'node:fs';
-import type { Readable } from 'node:stream';
+import type { EventEmitter } from 'node:events';
+import type { Readable, Writable } from 'node:stream';
 import { Channel, type ExecResult, type Stream } from '@lodge/api/guest';
 import { buildEnv, parseExecRequest, parseSignal } from './exec-request.js';
-import { describe, logError } from './log.js';
+import { describe, logError, trace, tracing } from './log.js';
 import { OpError } from './op-error.js';
 import type { OpContext } from './op-context.js';
 import { findProgram } from './program-path.js';
 import { PtyHandle, planPty } from './pty-op.js';
-import { currentUser, lookupUser } from './user-db.js';
+import { SpawnedChild } from './spawned-child.js';
+import { currentUser, lookupUser, supplementaryGroups } from './user-db.js';
 import type { Fields } from './validate.js';
 
 let ptySeq = 0;
 
 export async function runExec(stream: Stream, fields: Fields, ctx: OpContext): Promise<void> {
+  const opened = tracing ? performance.now() : 0;
   const request = parseExecRequest(fields);
   const user = request.user !== undefined ? lookupUser(request.user, ctx.userDb) : currentUser(ctx.userDb);
   const env = buildEnv(request, user);
@@ -34,13 +37,21 @@ export async function runExec(stream: Stream, fields: Fields, ctx: OpContext): P
     env.SHELL = '/bin/sh';
   }
   const asUser = request.user !== undefined ? { uid: user.uid, gid: user.gid } : {};
-  // Node cannot set supplementary groups: libuv drops them when uid/gid are given.
-  const child = spawn(command, args, {
-    env, cwd, ...asUser, detached: pty !== undefined,
-    stdio: [request.stdin || pty ? 'pipe' : 'ignore', 'pipe', 'pipe'],
-  });
+  let child: ExecChild;
+  if (!pty && ctx.spawner?.usable()) {
+    const groups = request.user !== undefined ? { user: { uid: user.uid, gid: user.gid, groups: supplementaryGroups(user, ctx.userDb) } } : {};
+    child = ctx.spawner.spawn({ argv: request.argv, env, cwd, stdin: request.stdin ?? false, ...groups });
+  } else {
+    // Node cannot set supplementary groups: libuv drops them when uid/gid are given.
+    child = spawn(command, args, {
+      env, cwd, ...asUser, detached: pty !== undefined,
+      stdio: [request.stdin || pty ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    });
+  }
   try {
-    await supervise({ stream, child, pty, argv0, pathVar: env.PATH ?? '', timeoutMs: request.timeoutMs, stdin: request.stdin ?? false });
+    const via = child instanceof SpawnedChild ? 'lodge-spawn' : 'node-spawn';
+    const marks = tracing ? { opened, requested: performance.now(), via } : undefined;
+    await supervise({ stream, child, pty, argv0, pathVar: env.PATH ?? '', timeoutMs: request.timeoutMs, stdin: request.stdin ?? false, marks });
   } finally {
     pty?.dispose();
   }
@@ -58,14 +69,25 @@ function notFound(argv0: string, pathVar: string | undefined): OpError {
   return new OpError('not_found', `${argv0}: not found in the guest (PATH=${pathVar ?? ''})`);
 }
 
+/** What exec needs of a child: Node's ChildProcess (PTY sessions, images without lodge-spawn) or a SpawnedChild. */
+type ExecChild = EventEmitter & {
+  readonly pid?: number | undefined;
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+  kill(signal?: NodeJS.Signals): boolean;
+};
+
 interface Supervised {
   stream: Stream;
-  child: ChildProcess;
+  child: ExecChild;
   pty: PtyHandle | undefined;
   argv0: string;
   pathVar: string;
   timeoutMs: number | undefined;
   stdin: boolean;
+  /** When tracing: Open received and spawn asked for (performance.now()), and which spawn. */
+  marks: { opened: number; requested: number; via: string } | undefined;
 }
 
 async function supervise(s: Supervised): Promise<void> {
@@ -87,20 +109,34 @@ async function supervise(s: Supervised): Promise<void> {
       if (child.pid) kill();
     }
   });
+  let running = false;
   const spawned = new Promise<void>((resolve, reject) => {
-    child.once('spawn', resolve);
+    child.once('spawn', () => {
+      running = true;
+      resolve();
+    });
     child.on('error', (error: NodeJS.ErrnoException) => {
-      if (error.code === 'ENOENT') reject(notFound(s.argv0, s.pathVar));
+      if (running) return;
+      if (error instanceof OpError) reject(error);
+      else if (error.code === 'ENOENT') reject(notFound(s.argv0, s.pathVar));
       else if (error.code === 'EACCES') reject(new OpError('permission_denied', `${s.argv0}: permission denied in the guest`));
       else reject(new OpError('internal', `${s.argv0}: ${error.message}`));
     });
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
+  let exitAt = 0;
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
+      exitAt = performance.now();
+      resolve({ code, signal });
+    });
+    // Only lodge-spawn's death ends a running child with an error: its exit status is lost, so the exec fails.
+    if (child instanceof SpawnedChild) child.on('error', (error: Error) => running && reject(error));
+  });
+  exited.catch(() => undefined); // awaited below; not unhandled meanwhile
   // Listen before the first await: input the host sends right after Open must not be lost.
   wireInput(s);
   await spawned;
+  const startedAt = performance.now();
   if (cancelled) kill();
   else stream.control({ type: 'started', pid: child.pid });
   void pty?.ready();
@@ -118,6 +154,11 @@ async function supervise(s: Supervised): Promise<void> {
     const recorded = pty?.recordedStatus();
     const result: ExecResult = recorded === undefined ? { exitCode: exit.code, signal: exit.signal, timedOut } : { exitCode: recorded, signal: null, timedOut };
     stream.finish(result);
+    const m = s.marks;
+    if (m) {
+      const t = (a: number, b: number): string => (b - a).toFixed(1);
+      trace(`exec ${s.argv0} via ${m.via}: open→spawn asked ${t(m.opened, m.requested)} → started ${t(m.requested, startedAt)} → exit ${t(startedAt, exitAt)} → finish sent ${t(exitAt, performance.now())} ms`);
+    }
   } finally {
     if (timer) clearTimeout(timer);
     child.stdin?.destroy();
@@ -162,6 +203,11 @@ const PUMP_HIGH_WATER = 256 * 1024;
 /** Child output → stream channel; the pipe pauses while too much waits for credit, so a slow host slows the child. */
 function pump(stream: Stream, output: Readable, channel: Channel, kill: () => void): Promise<void> {
   return new Promise((resolve) => {
+    // A lodge-spawn pipe whose program wrote nothing may have ended (or failed) before we got here.
+    if (output.readableEnded || output.destroyed) {
+      if (!stream.finished && output.readableEnded) stream.end(channel);
+      return resolve();
+    }
     let inFlight = 0;
     let last: Promise<void> = Promise.resolve();
     output.on('data', (chunk: Buffer) => {
@@ -179,6 +225,7 @@ function pump(stream: Stream, output: Readable, channel: Channel, kill: () => vo
         },
       );
     });
+    output.resume(); // flowing even if someone paused it before us
     output.once('end', () => {
       // Writes complete in order: the last one done means all output is handed over.
       void last.then(() => {

@@ -1,6 +1,7 @@
 // Entry point of dist/lodge-agent.mjs, run by the guest's init as `node /usr/lib/lodge/lodge-agent.mjs`.
 
 import './node18-compat.js';
+import { existsSync } from 'node:fs';
 import { AGENT_USAGE, parseAgentArgs, type AgentArgs } from './agent-args.js';
 import { startAgent, type AgentPort } from './agent-main.js';
 import { describe, logError } from './log.js';
@@ -48,6 +49,8 @@ async function main(): Promise<void> {
     ...(vsock ? { vsock: args.vsockListen ? { address: args.vsockListen } : {} } : {}),
     ptyDir: args.ptyDir,
     ...(args.busSocket ? { busSocket: args.busSocket } : {}),
+    // An image built before lodge-spawn has no such file: exec then uses Node's spawn.
+    ...(args.spawner && existsSync(args.spawner) ? { spawner: { binary: args.spawner } } : {}),
     onFatal: (error) => {
       logError(`${error.message}; exiting so init starts a fresh agent`);
       hardExit();

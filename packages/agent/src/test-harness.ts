@@ -1,5 +1,6 @@
 // Tests: an agent in this process wired to a host-role session through a unix socket in a temp folder.
 
+import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -22,6 +23,13 @@ export interface Harness {
   /** What the host answers to guest publishes (its own subscribers). */
   hostDelivered: number;
   close(): Promise<void>;
+}
+
+/** The real lodge-spawn, compiled with the host's gcc as the image builder does (host and guest: Linux x86_64). */
+export function compileSpawner(dir: string): string {
+  const out = `${dir}/lodge-spawn`;
+  execFileSync('gcc', ['-static', '-O2', '-o', out, new URL('../native/lodge-spawn.c', import.meta.url).pathname]);
+  return out;
 }
 
 export async function startHarness(options: Partial<AgentOptions> = {}): Promise<Harness> {
@@ -53,6 +61,7 @@ export async function startHarness(options: Partial<AgentOptions> = {}): Promise
   const busSocket = `${dir}/bus.sock`;
   const agent = await startAgent({ port: { kind: 'socket', path: sockPath }, busSocket, ptyDir: `${dir}/pty`, helloIntervalMs: 200, ...options });
   await ready;
+  await agent.spawner; // the exec tests that ask for lodge-spawn must not start on Node's spawn meanwhile
   return Object.assign(harness, {
     dir,
     host,

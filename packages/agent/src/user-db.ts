@@ -39,7 +39,7 @@ function toUser(fields: string[]): GuestUser {
 
 /**
  * Resolves a user by name or numeric id ("1000", "alice", "alice:staff", "1000:1000").
- * Only uid and primary gid are applied: Node's spawn cannot set supplementary groups.
+ * Supplementary groups: supplementaryGroups (lodge-spawn sets them; Node's spawn cannot).
  */
 export function lookupUser(spec: string, paths: UserDbPaths = {}): GuestUser {
   const [userPart = '', groupPart] = spec.split(':', 2);
@@ -60,6 +60,15 @@ export function lookupGroup(spec: string, paths: UserDbPaths = {}): number {
   const row = readLines(paths.group ?? '/etc/group').find((f) => f[0] === spec);
   if (!row) throw new OpError('not_found', `group ${spec}: not found in /etc/group of the guest`);
   return Number(row[2]);
+}
+
+/** The primary gid then every group of /etc/group listing the user as a member, as initgroups(3) finds them. */
+export function supplementaryGroups(user: GuestUser, paths: UserDbPaths = {}): number[] {
+  const gids = new Set([user.gid]);
+  for (const row of readLines(paths.group ?? '/etc/group')) {
+    if ((row[3] ?? '').split(',').includes(user.name) && /^\d+$/.test(row[2] ?? '')) gids.add(Number(row[2]));
+  }
+  return [...gids];
 }
 
 /** The agent's own user (root in the guest), for HOME/USER when the request names none. */

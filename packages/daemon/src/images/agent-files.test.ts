@@ -14,13 +14,15 @@ afterEach(async () => {
 });
 
 describe('loadAgentFiles', () => {
-  it('reads both files from an explicit folder, with their sha256', async () => {
+  it('reads the files from an explicit folder, with their sha256', async () => {
     await writeFile(join(dir, 'lodge-agent.mjs'), 'agent');
     await writeFile(join(dir, 'lodge-guest.mjs'), 'guest');
+    await writeFile(join(dir, 'lodge-spawn.c'), 'int main(void) { return 0; }\n');
     const files = await loadAgentFiles(dir);
     expect(files.dir).toBe(dir);
     expect(files.contents['lodge-agent.mjs'].toString()).toBe('agent');
     expect(files.sha256['lodge-guest.mjs']).toBe(createHash('sha256').update('guest').digest('hex'));
+    expect(files.contents['lodge-spawn.c'].toString()).toContain('main');
   });
 
   it('is image_unavailable, saying how to build the agent, when a file is missing', async () => {

@@ -5,13 +5,16 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LodgeError } from '@lodge/api';
 
-/** The two bundled ESM files of @lodge/agent that go into the image, in /usr/lib/lodge. */
-export const AGENT_FILE_NAMES = ['lodge-agent.mjs', 'lodge-guest.mjs'] as const;
+/** @lodge/agent's built files: two bundled ESM files for /usr/lib/lodge and lodge-spawn's C source, compiled there. */
+export const AGENT_FILE_NAMES = ['lodge-agent.mjs', 'lodge-guest.mjs', 'lodge-spawn.c'] as const;
 export type AgentFileName = (typeof AGENT_FILE_NAMES)[number];
 
 export const AGENT_PACKAGE = '@lodge/agent';
 /** Guest folder of the agent files (and of its agent-run wrapper). */
 export const GUEST_AGENT_DIR = 'usr/lib/lodge';
+
+/** The agent's fork server (native/lodge-spawn.c), compiled when an image is built. */
+export const GUEST_SPAWNER = 'usr/lib/lodge/lodge-spawn';
 
 /** The agent files as read from the host: their contents go into the image and into its recipe hash. */
 export interface AgentFiles {
@@ -24,7 +27,7 @@ export interface AgentFiles {
 
 function notBuilt(where: string, cause?: unknown): LodgeError {
   return new LodgeError('image_unavailable', `the Lodge agent is not built (looked for ${AGENT_FILE_NAMES.join(' and ')} in ${where})`, {
-    hint: 'run: npm run build (or npm run build -w @lodge/agent); LODGE_AGENT_DIR can name a folder holding both files instead',
+    hint: 'run: npm run build (or npm run build -w @lodge/agent); LODGE_AGENT_DIR can name a folder holding these files instead',
     cause,
   });
 }

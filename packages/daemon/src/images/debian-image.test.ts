@@ -8,7 +8,7 @@ import { DEBIAN_FILES, extractBootFiles, kernelRelease } from './debian-boot-fil
 import { AGENT_DEVICE_UNIT, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES } from './debian-root.js';
 import { DEBIAN_PACKAGES, mmdebstrapArgs, mountsUnder, shellQuote } from './debian-rootfs.js';
 
-const agent = (a: string) => ({ sha256: { 'lodge-agent.mjs': a, 'lodge-guest.mjs': 'g' } });
+const agent = (a: string) => ({ sha256: { 'lodge-agent.mjs': a, 'lodge-guest.mjs': 'g', 'lodge-spawn.c': 'c' } });
 const file = (path: string): string => DEBIAN_ROOT_FILES.find((f) => f.path === path)?.text ?? '';
 
 describe('debianRecipeHash', () => {
@@ -74,7 +74,9 @@ describe('debian root files', () => {
     const unit = file('etc/systemd/system/lodge-provision.service');
     expect(unit).toMatch(/^Type=oneshot$/m);
     expect(unit).toMatch(/^ExecStart=\/usr\/bin\/lodge-guest provision$/m);
-    expect(unit).toMatch(/^After=.*systemd-networkd\.service/m);
+    // As soon as the file systems are writable: not after sysinit or networkd (its package step waits for a route).
+    expect(unit).toMatch(/^After=local-fs\.target systemd-remount-fs\.service/m);
+    expect(unit).not.toMatch(/sysinit\.target|systemd-networkd/);
     expect(unit).not.toMatch(/^Nice=/m); // lodge start waits for it: default priority
     expect(unit).not.toMatch(/lodge-agent/);
     expect(DEBIAN_CUSTOMIZE[0]).toContain('lodge-provision.service');

@@ -1,6 +1,7 @@
 import { chmod, copyFile, mkdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { AGENT_FILE_NAMES, GUEST_AGENT_DIR, type AgentFiles } from './agent-files.js';
+import type { AgentFiles } from './agent-files.js';
+import { agentGuestFiles } from './spawner-build.js';
 import { installBusybox } from './busybox-tree.js';
 import { unpackDeb } from './debian-packages.js';
 import { installUserland } from './guest-userland.js';
@@ -98,7 +99,7 @@ export async function assembleMicro(opts: AssemblyOptions): Promise<Assembly> {
     await symlink(target, join(rootStage, path));
   }
   await writeFiles(rootStage, MICRO_ROOT_FILES);
-  await writeFiles(rootStage, AGENT_FILE_NAMES.map((name) => ({ path: `${GUEST_AGENT_DIR}/${name}`, mode: 0o644, text: opts.agent.contents[name] })));
+  await writeFiles(rootStage, await agentGuestFiles(opts.agent, work, signal));
   const onDemand = selectDrivers(config, MICRO_ON_DEMAND_DRIVERS);
   await stageModuleTree(kernel, [...boot.modules, ...onDemand.modules], rootStage, signal);
   await chmod(join(rootStage, 'tmp'), 0o1777);

@@ -20,6 +20,7 @@ beforeEach(async () => {
   await mkdir(agentDir);
   await writeFile(join(agentDir, 'lodge-agent.mjs'), 'console.log("agent")\n');
   await writeFile(join(agentDir, 'lodge-guest.mjs'), 'console.log("guest")\n');
+  await writeFile(join(agentDir, 'lodge-spawn.c'), 'int main(void) { return 0; }\n');
   agent = await loadAgentFiles(agentDir);
 });
 afterEach(async () => {
@@ -80,6 +81,8 @@ describe('micro recipe', () => {
     expect(microRecipeHash(agent)).toBe(microRecipeHash(agent));
     const newer = { sha256: { ...agent.sha256, 'lodge-agent.mjs': 'another agent' } };
     expect(microRecipeHash(newer)).not.toBe(microRecipeHash(agent));
+    const spawner = { sha256: { ...agent.sha256, 'lodge-spawn.c': 'another spawner' } };
+    expect(microRecipeHash(spawner)).not.toBe(microRecipeHash(agent));
   });
 });
 

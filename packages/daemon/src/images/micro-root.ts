@@ -61,6 +61,8 @@ export PATH=/sbin:/usr/sbin:/bin:/usr/bin
 [ -d /sys/kernel ] || mount -t sysfs -o nosuid,nodev,noexec sysfs /sys
 [ -c /dev/null ] || mount -t devtmpfs -o nosuid devtmpfs /dev
 mkdir -p /dev/pts /dev/shm
+# devtmpfs lacks the links udev/systemd make: without them "echo > /dev/stdout" writes a file here.
+ln -sfn /proc/self/fd /dev/fd && ln -sf /proc/self/fd/0 /dev/stdin && ln -sf /proc/self/fd/1 /dev/stdout && ln -sf /proc/self/fd/2 /dev/stderr
 mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o nosuid,nodev tmpfs /dev/shm
 mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs /run

@@ -1,0 +1,119 @@
+// One program started by lodge-spawn, shaped like the parts of Node's ChildProcess that exec uses.
+
+import { EventEmitter } from 'node:events';
+import type { Socket } from 'node:net';
+import { constants } from 'node:os';
+import { Writable, type Readable } from 'node:stream';
+import type { Slot } from './spawn-slot.js';
+
+const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
+const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/** An Error as Node's spawn reports one: `code` is the errno name (ENOENT, EACCES...). */
+export function errnoError(errno: number, what: string): NodeJS.ErrnoException {
+  const code = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+  return Object.assign(new Error(`${what}: ${code}`), { code, errno: -errno });
+}
+
+/**
+ * Events as ChildProcess: 'spawn' once started with its stdio connected, 'error' (before 'spawn': could not start;
+ * after: lodge-spawn died and took the exit status with it), 'exit' (code, signal).
+ */
+export class SpawnedChild extends EventEmitter {
+  pid: number | undefined;
+  stdout: Readable | null = null;
+  stderr: Readable | null = null;
+  readonly stdin: Writable | null;
+  private slot: Slot | undefined;
+  private waitingStdin: (() => void)[] = [];
+  private started = false;
+  private announced = false;
+  private ended = false;
+  private exit: [number | null, NodeJS.Signals | null] | undefined;
+
+  constructor(readonly id: number, readonly wantStdin: boolean, private readonly send: (signo: number) => void) {
+    super();
+    this.stdin = wantStdin ? this.stdinWriter() : null;
+  }
+
+  /** The pipes the program will get (an exec may wait for lodge-spawn to make them). */
+  attach(slot: Slot): void {
+    if (this.ended || this.slot) return slot.close();
+    this.slot = slot;
+    this.stdout = slot.stdout;
+    this.stderr = slot.stderr;
+    // Without stdin the program reads /dev/null; lodge-spawn's copies keep the FIFO open until it forks, so this close is safe.
+    if (!this.wantStdin) slot.stdin.destroy();
+    for (const wake of this.waitingStdin.splice(0)) wake();
+    this.maybeSpawned();
+  }
+
+  markStarted(pid: number): void {
+    this.pid = pid;
+    this.started = true;
+    this.maybeSpawned();
+  }
+
+  markExited(code: number | null, signo: number): void {
+    this.exit = [code, signo === 0 ? null : (SIGNAL_NAMES.get(signo) ?? null)];
+    this.maybeSpawned();
+  }
+
+  /** Could not start (errno), or lost: the spawner died; the program, if any, is killed. */
+  failed(error: Error): void {
+    if (this.ended) return;
+    this.ended = true;
+    if (this.pid !== undefined && this.exit === undefined) {
+      try {
+        process.kill(this.pid, 'SIGKILL');
+      } catch {
+        // gone already
+      }
+    }
+    this.slot?.close();
+    this.stdin?.destroy();
+    this.emit('error', error);
+  }
+
+  kill(signal: NodeJS.Signals | number = 'SIGTERM'): boolean {
+    const signo = typeof signal === 'number' ? signal : constants.signals[signal];
+    if (!this.started || this.exit !== undefined || signo === undefined) return false;
+    this.send(signo);
+    return true;
+  }
+
+  private maybeSpawned(): void {
+    if (this.ended || !this.started || !this.slot) return;
+    if (!this.announced) {
+      this.announced = true;
+      this.emit('spawn');
+    }
+    if (this.exit && !this.ended) {
+      this.ended = true;
+      const exit = this.exit;
+      // Never in the same turn as 'spawn', as with ChildProcess: whoever awaited 'spawn' can still listen for it.
+      setImmediate(() => this.emit('exit', ...exit));
+    }
+  }
+
+  /**
+   * Writes reach the program's stdin FIFO once the slot is there; end() closes our end (end-of-file for the program:
+   * a FIFO has no shutdown, so the fd is closed once every write is done).
+   */
+  private stdinWriter(): Writable {
+    const pipe = (): Promise<Socket> =>
+      this.slot ? Promise.resolve(this.slot.stdin) : new Promise((resolve) => this.waitingStdin.push(() => resolve((this.slot as Slot).stdin)));
+    return new Writable({
+      write: (chunk: Buffer, _encoding, callback) => void pipe().then((s) => s.write(chunk, (e) => callback(e ?? null))),
+      final: (callback) =>
+        void pipe().then((s) => {
+          s.destroy();
+          callback();
+        }),
+      destroy: (error, callback) => {
+        this.slot?.stdin.destroy();
+        callback(error);
+      },
+    });
+  }
+}

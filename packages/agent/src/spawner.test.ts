@@ -1,0 +1,192 @@
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SpawnedChild } from './spawned-child.js';
+import { Spawner, type SpawnRequest } from './spawner.js';
+import { compileSpawner } from './test-harness.js';
+import { supplementaryGroups } from './user-db.js';
+
+let dir: string;
+let binary: string;
+let spawner: Spawner;
+beforeAll(async () => {
+  dir = mkdtempSync(`${tmpdir()}/lodge-spawner-test-`);
+  binary = compileSpawner(dir);
+  spawner = Spawner.start(binary);
+});
+afterAll(async () => {
+  await spawner?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const ENV = { PATH: '/usr/bin:/bin' };
+
+/** All of one output; a socket the program wrote nothing to may have ended before 'spawn'. */
+function collect(stream: Readable | null): Promise<Buffer> {
+  if (!stream || stream.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  const parts: Buffer[] = [];
+  stream.on('data', (c: Buffer) => parts.push(c));
+  stream.resume();
+  return new Promise((resolve) => stream.once('end', () => resolve(Buffer.concat(parts))));
+}
+
+interface Outcome {
+  pid: number;
+  code: number | null;
+  signal: string | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Starts one program, feeds `input`, and waits for its exit and the end of both outputs. */
+async function runOne(request: Partial<SpawnRequest> & { argv: string[] }, input?: Buffer, on?: (c: SpawnedChild) => void): Promise<Outcome> {
+  const child = spawner.spawn({ env: ENV, cwd: '/', stdin: input !== undefined, ...request });
+  const exit = new Promise<[number | null, string | null]>((resolve) => child.once('exit', (code, signal) => resolve([code, signal])));
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', reject);
+  });
+  if (input) child.stdin?.end(input);
+  on?.(child);
+  const [stdout, stderr, [code, signal]] = await Promise.all([collect(child.stdout), collect(child.stderr), exit]);
+  return { pid: child.pid as number, code, signal, stdout: stdout.toString(), stderr: stderr.toString() };
+}
+
+/** Alive and not a zombie (an orphan waits for whoever reaps here; busybox init in the guest). */
+function running(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+function startError(request: Partial<SpawnRequest> & { argv: string[] }): Promise<NodeJS.ErrnoException> {
+  const child = spawner.spawn({ env: ENV, cwd: '/', stdin: false, ...request });
+  return new Promise((resolve, reject) => {
+    child.once('error', resolve);
+    child.once('spawn', () => reject(new Error('it started')));
+  });
+}
+
+describe('Spawner (the real lodge-spawn)', () => {
+  it('reports exit codes, keeps stdout and stderr apart, passes env and cwd', async () => {
+    const r = await runOne({ argv: ['sh', '-c', 'echo out $FOO; pwd; echo err >&2; exit 3'], env: { ...ENV, FOO: 'bar' }, cwd: dir });
+    expect(r).toMatchObject({ code: 3, signal: null, stdout: `out bar\n${dir}\n`, stderr: 'err\n' });
+    expect(r.pid).toBeGreaterThan(0);
+    expect((await runOne({ argv: ['true'] })).code).toBe(0);
+  });
+
+  it('reports death by a signal, and relays kill()', async () => {
+    expect(await runOne({ argv: ['sh', '-c', 'kill -9 $$'] })).toMatchObject({ code: null, signal: 'SIGKILL' });
+    const r = await runOne({ argv: ['sleep', '30'] }, undefined, (c) => c.kill('SIGTERM'));
+    expect(r).toMatchObject({ code: null, signal: 'SIGTERM' });
+  });
+
+  it('fails with ENOENT or EACCES as Node spawn does, and refuses NUL bytes', async () => {
+    expect((await startError({ argv: ['no-such-program-xyz'] })).code).toBe('ENOENT');
+    writeFileSync(`${dir}/not-exec`, '#!/bin/sh\n');
+    chmodSync(`${dir}/not-exec`, 0o644);
+    expect((await startError({ argv: [`${dir}/not-exec`] })).code).toBe('EACCES');
+    expect(() => spawner.spawn({ argv: ['echo', 'a\0b'], env: ENV, cwd: '/', stdin: false })).toThrow(/NUL/);
+  });
+
+  it('serves many programs at once, beyond its pool of pre-connected outputs', async () => {
+    const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => runOne({ argv: ['sh', '-c', `echo out${i}; echo err${i} >&2; exit ${i}`] })));
+    runs.forEach((r, i) => expect(r).toMatchObject({ code: i, stdout: `out${i}\n`, stderr: `err${i}\n` }));
+  });
+
+  it('gives the program real pipes: it can reopen /dev/stdout and /dev/stderr, and test -p says so', async () => {
+    const r = await runOne({ argv: ['sh', '-c', 'echo hi > /dev/stdout; echo oops > /dev/stderr; [ -p /dev/stdout ] && [ -p /dev/stderr ] && echo pipes'] });
+    expect(r).toMatchObject({ code: 0, stdout: 'hi\npipes\n', stderr: 'oops\n' });
+    const tee = await runOne({ argv: ['sh', '-c', 'echo both | tee /dev/stderr'] });
+    expect(tee).toMatchObject({ code: 0, stdout: 'both\n', stderr: 'both\n' });
+    // Reopened after the agent has closed its end: a named pipe's open would block here, an anonymous pipe's does not.
+    const input = await runOne({ argv: ['sh', '-c', 'sleep 0.2; [ -p /dev/stdin ] && cat /dev/stdin'] }, Buffer.from('in\n'));
+    expect(input).toMatchObject({ code: 0, stdout: 'in\n' });
+  });
+
+  it('keeps output a program wrote before it exited, and ends it only when its descendants close it too', async () => {
+    const child = spawner.spawn({ argv: ['sh', '-c', 'head -c 40000 /dev/zero; (sleep 0.3; echo late) &'], env: ENV, cwd: '/', stdin: false });
+    const exit = new Promise((resolve) => child.once('exit', resolve));
+    await exit;
+    await new Promise((r) => setTimeout(r, 50)); // read only after the program is gone
+    const [out] = await Promise.all([collect(child.stdout), collect(child.stderr)]);
+    expect(out.length).toBe(40_005);
+    expect(out.subarray(40_000).toString()).toBe('late\n');
+  });
+
+  it('holds no copy of a pipe once the program runs: end-of-file and EPIPE come as with Node spawn', async () => {
+    const child = spawner.spawn({ argv: ['sleep', '30'], env: ENV, cwd: '/', stdin: true });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    const pipes = (pid: number): string[] => readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`)).filter((l) => l.startsWith('pipe:'));
+    const mine = new Set([0, 1, 2].map((fd) => readlinkSync(`/proc/${child.pid}/fd/${fd}`)));
+    expect([...mine].filter((l) => l.startsWith('pipe:')).length).toBe(3);
+    expect(pipes(spawner.pid as number).filter((p) => mine.has(p))).toEqual([]);
+    child.kill('SIGKILL');
+    await new Promise((resolve) => child.once('exit', resolve));
+  });
+
+  it('streams stdin to the program and ends it', async () => {
+    const input = Buffer.alloc(3_000_000, 'x');
+    const r = await runOne({ argv: ['wc', '-c'] }, input);
+    expect(r.stdout.trim()).toBe('3000000');
+  });
+
+  it('carries large output whole', async () => {
+    const r = await runOne({ argv: ['sh', '-c', 'head -c 50000000 /dev/zero | tr "\\0" a'] });
+    expect(r.stdout.length).toBe(50_000_000);
+  });
+
+  it.runIf(process.getuid?.() === 0)('sets uid, gid and the supplementary groups', async () => {
+    const r = await runOne({ argv: ['sh', '-c', 'id -u; id -g; id -G'], user: { uid: 65534, gid: 65534, groups: [65534, 100, 4242] } });
+    expect(r.stdout).toBe('65534\n65534\n65534 100 4242\n');
+  });
+
+  it('finds the groups that list a user, as initgroups does', () => {
+    writeFileSync(`${dir}/group`, 'root:x:0:\nusers:x:100:alice,bob\nstaff:x:50:bob\ndocker:x:999:alice\n');
+    expect(supplementaryGroups({ name: 'alice', uid: 1000, gid: 1000, home: '/', shell: '/bin/sh' }, { group: `${dir}/group` })).toEqual([1000, 100, 999]);
+  });
+
+  it('fails a running program when lodge-spawn dies, kills it, and restarts at the next exec', async () => {
+    const child = spawner.spawn({ argv: ['sleep', '30'], env: ENV, cwd: '/', stdin: false });
+    await new Promise((resolve) => child.once('spawn', resolve));
+    const lost = new Promise<Error>((resolve) => child.once('error', resolve));
+    const pid = child.pid as number;
+    expect(running(pid)).toBe(true);
+    process.kill(spawner.pid as number, 'SIGKILL');
+    expect((await lost).message).toMatch(/lodge-spawn was killed by SIGKILL.*exit status is lost/);
+    await new Promise((r) => setTimeout(r, 100));
+    expect(running(pid)).toBe(false);
+    expect(spawner.usable()).toBe(true);
+    expect((await runOne({ argv: ['echo', 'again'] })).stdout).toBe('again\n');
+  });
+
+  it('falls back to Node spawn when its pipes cannot be opened through /proc', async () => {
+    // A wrapper that does not exec: the pid the agent knows is not the one holding the pipes.
+    writeFileSync(`${dir}/wrapped`, `#!/bin/sh\n${binary}\n`);
+    chmodSync(`${dir}/wrapped`, 0o755);
+    const wrapped = Spawner.start(`${dir}/wrapped`);
+    try {
+      const child = wrapped.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
+      expect((await new Promise<Error>((resolve) => child.once('error', resolve))).message).toMatch(/exec's pipes: .*ENOENT/);
+      expect(wrapped.usable()).toBe(false);
+    } finally {
+      await wrapped.close();
+    }
+  });
+
+  it('gives up after repeated deaths so exec falls back to Node spawn', async () => {
+    const broken = Spawner.start('/bin/false');
+    try {
+      for (let i = 0; i < 3; i++) {
+        const child = broken.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
+        await new Promise((resolve) => child.once('error', resolve));
+      }
+      expect(broken.usable()).toBe(false);
+    } finally {
+      await broken.close();
+    }
+  });
+});

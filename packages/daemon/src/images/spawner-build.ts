@@ -1,0 +1,42 @@
+// The agent's files as the image holds them: the bundled .mjs files and lodge-spawn, compiled here from its C source.
+
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LodgeError } from '@lodge/api';
+import { GUEST_AGENT_DIR, GUEST_SPAWNER, type AgentFiles } from './agent-files.js';
+import { runCommand } from './host-command.js';
+
+export interface GuestFile {
+  path: string;
+  mode: number;
+  text: Buffer;
+}
+
+/** Static, so it runs on any glibc the guest has; the host and the guests are both Linux x86_64. */
+export const SPAWNER_CFLAGS = ['-static', '-O2'];
+
+/** Compiles lodge-spawn.c with the host's gcc in `workDir` and returns its binary. */
+export async function compileSpawner(agent: AgentFiles, workDir: string, signal?: AbortSignal): Promise<Buffer> {
+  const dir = join(workDir, 'lodge-spawn');
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'lodge-spawn.c'), agent.contents['lodge-spawn.c']);
+  await runCommand('gcc', [...SPAWNER_CFLAGS, '-o', 'lodge-spawn', 'lodge-spawn.c'], { cwd: dir, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
+    if (err instanceof LodgeError && err.code === 'host_unsupported') {
+      throw new LodgeError('host_unsupported', 'gcc is not installed on this host: images compile the agent\'s lodge-spawn with it', {
+        hint: 'apt-get install gcc libc6-dev (or run scripts/ensure-deps)',
+        cause: err,
+      });
+    }
+    throw err;
+  });
+  return readFile(join(dir, 'lodge-spawn'));
+}
+
+/** What goes into the image's /usr/lib/lodge: the two bundles (0644) and the compiled lodge-spawn (0755). */
+export async function agentGuestFiles(agent: AgentFiles, workDir: string, signal?: AbortSignal): Promise<GuestFile[]> {
+  return [
+    { path: `${GUEST_AGENT_DIR}/lodge-agent.mjs`, mode: 0o644, text: agent.contents['lodge-agent.mjs'] },
+    { path: `${GUEST_AGENT_DIR}/lodge-guest.mjs`, mode: 0o644, text: agent.contents['lodge-guest.mjs'] },
+    { path: GUEST_SPAWNER, mode: 0o755, text: await compileSpawner(agent, workDir, signal) },
+  ];
+}
