@@ -29,10 +29,19 @@ export const PRUNED_PATHS = [
 export async function installUserland(root: string, debs: string[], signal?: AbortSignal): Promise<void> {
   // Two at a time: dpkg-deb spends its time decompressing, and the build host has few cores.
   const queue = [...debs];
+  let failed = false;
   const worker = async (): Promise<void> => {
-    for (let deb = queue.shift(); deb !== undefined; deb = queue.shift()) await unpackDeb(deb, root, signal);
+    for (let deb = queue.shift(); deb !== undefined && !failed; deb = queue.shift()) {
+      await unpackDeb(deb, root, signal).catch((err: unknown) => {
+        failed = true;
+        throw err;
+      });
+    }
   };
-  await Promise.all([worker(), worker()]);
+  // Both workers settle before the failure is thrown: the caller removes root, and a dpkg-deb still writing
+  // into it made that removal fail (ENOTEMPTY) on a full disk.
+  const failure = (await Promise.allSettled([worker(), worker()])).find((r) => r.status === 'rejected');
+  if (failure) throw failure.reason;
   for (const p of PRUNED_PATHS) await rm(join(root, p), { recursive: true, force: true });
   const missing = await missingLibraries(root, GUEST_PROGRAMS);
   if (missing.length > 0) {

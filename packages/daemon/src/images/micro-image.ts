@@ -93,7 +93,8 @@ export async function buildMicroImage(opts: BuildImageOptions): Promise<{ image:
     await writeManifest(tmp, { ...info, packages, agent: agent.sha256, bootModules: built.bootModules, builtIn: built.builtIn, absentDrivers: built.absent });
     return await publishRecipe({ tmp, folder, hash, info, opts });
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true });
+    // The build's error is what the user needs; a failed clean-up leaves a stale temp that the next build removes.
+    await rm(tmp, { recursive: true, force: true, maxRetries: 3 }).catch(() => undefined);
     throw signal?.aborted ? signal.reason : err;
   }
 }
