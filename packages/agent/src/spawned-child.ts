@@ -42,7 +42,7 @@ export class SpawnedChild extends EventEmitter {
     this.slot = slot;
     this.stdout = slot.stdout;
     this.stderr = slot.stderr;
-    // Without stdin the program reads /dev/null; lodge-spawn's copies keep the FIFO open until it forks, so this close is safe.
+    // Without stdin the program reads /dev/null; lodge-spawn's copies keep the pipe open until it forks, so this close is safe.
     if (!this.wantStdin) slot.stdin.destroy();
     for (const wake of this.waitingStdin.splice(0)) wake();
     this.maybeSpawned();
@@ -97,8 +97,8 @@ export class SpawnedChild extends EventEmitter {
   }
 
   /**
-   * Writes reach the program's stdin FIFO once the slot is there; end() closes our end (end-of-file for the program:
-   * a FIFO has no shutdown, so the fd is closed once every write is done).
+   * Writes reach the program's stdin pipe once the slot is there; end() closes our end (end-of-file for the program:
+   * a pipe has no shutdown, so the fd is closed once every write is done).
    */
   private stdinWriter(): Writable {
     const pipe = (): Promise<Socket> =>

@@ -59,12 +59,11 @@ export class Spawner {
     child.once('exit', () => this.children.delete(id));
     child.once('error', () => this.children.delete(id));
     const u = request.user;
-    const fields = [request.cwd, String(request.argv.length), ...request.argv, ...env];
-    const head = [u ? String(u.uid) : '', u ? String(u.gid) : '', u ? u.groups.join(',') : ''];
+    const fields = [u ? String(u.uid) : '', u ? String(u.gid) : '', u ? u.groups.join(',') : '', request.cwd, String(request.argv.length), ...request.argv, ...env];
     this.send(['n']);
     const slot = this.ready.shift();
-    if (slot) this.start(child, slot, [...head, ...fields]);
-    else this.waiting.push({ child, fields: [...head, ...fields] });
+    if (slot) this.start(child, slot, fields);
+    else this.waiting.push({ child, fields });
     return child;
   }
 
