@@ -4,10 +4,19 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { Writable, type Readable } from 'node:stream';
+import type { ExecTrace } from './exec-trace.js';
 import type { Slot } from './spawn-slot.js';
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/**
+ * Ends an output lodge-spawn found empty and closed by every writer: everything in it was read already (our read
+ * hands data to the stream in the same callback), so its end-of-file needs no wait. Not if data waits in the stream.
+ */
+function endDrained(output: Readable, drained: boolean): void {
+  if (drained && !output.readableEnded && !output.destroyed && output.readableLength === 0) output.push(null);
+}
 
 /** An Error as Node's spawn reports one: `code` is the errno name (ENOENT, EACCES...). */
 export function errnoError(errno: number, what: string): NodeJS.ErrnoException {
@@ -24,12 +33,17 @@ export class SpawnedChild extends EventEmitter {
   stdout: Readable | null = null;
   stderr: Readable | null = null;
   readonly stdin: Writable | null;
+  /** When tracing: the exec's timing marks. */
+  tr: ExecTrace | undefined;
   private slot: Slot | undefined;
   private waitingStdin: (() => void)[] = [];
   private started = false;
   private announced = false;
+  /** 'spawn' was emitted in this turn of the event loop. */
+  private spawnTurn = false;
   private ended = false;
   private exit: [number | null, NodeJS.Signals | null] | undefined;
+  private drained = 0;
 
   constructor(readonly id: number, readonly wantStdin: boolean, private readonly send: (signo: number) => void) {
     super();
@@ -54,8 +68,10 @@ export class SpawnedChild extends EventEmitter {
     this.maybeSpawned();
   }
 
-  markExited(code: number | null, signo: number): void {
+  /** `drained`: bit 1 stdout, bit 2 stderr was empty with no writer left when lodge-spawn reaped the program. */
+  markExited(code: number | null, signo: number, drained = 0): void {
     this.exit = [code, signo === 0 ? null : (SIGNAL_NAMES.get(signo) ?? null)];
+    this.drained = drained;
     this.maybeSpawned();
   }
 
@@ -86,13 +102,19 @@ export class SpawnedChild extends EventEmitter {
     if (this.ended || !this.started || !this.slot) return;
     if (!this.announced) {
       this.announced = true;
+      this.spawnTurn = true;
+      setImmediate(() => (this.spawnTurn = false));
       this.emit('spawn');
     }
     if (this.exit && !this.ended) {
       this.ended = true;
       const exit = this.exit;
+      endDrained(this.slot.stdout, (this.drained & 1) !== 0);
+      endDrained(this.slot.stderr, (this.drained & 2) !== 0);
       // Never in the same turn as 'spawn', as with ChildProcess: whoever awaited 'spawn' can still listen for it.
-      setImmediate(() => this.emit('exit', ...exit));
+      // In a later turn at once: no hop of the event loop between the program's end and the exec's finish.
+      if (this.spawnTurn) setImmediate(() => this.emit('exit', ...exit));
+      else this.emit('exit', ...exit);
     }
   }
 
