@@ -67,6 +67,8 @@ static size_t nchildren, capchildren;
 static struct slot slots[MAX_SLOTS];
 static size_t nslots;
 static unsigned long next_slot = 1;
+/* The fd limit this process was given: raised here (it keeps two fds per child), given back to each child. */
+static struct rlimit nofile_given;
 
 static void die(const char *what) {
   fprintf(stderr, "lodge-spawn: %s: %s\n", what, strerror(errno));
@@ -172,6 +174,7 @@ static int exec_child(int in, int out, int err, char **f, char **argv, char **en
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
+  setrlimit(RLIMIT_NOFILE, &nofile_given);
   if (f[F_UID][0] != '\0') {
     static gid_t groups[MAX_GROUPS];
     int n = parse_groups(f[F_UID + 2], groups);
@@ -343,10 +346,9 @@ int main(int argc, char **argv) {
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
   /* Two fds per running child are kept here: allow as many as the hard limit does. */
-  struct rlimit nofile;
-  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
-    nofile.rlim_cur = nofile.rlim_max;
-    setrlimit(RLIMIT_NOFILE, &nofile);
+  if (getrlimit(RLIMIT_NOFILE, &nofile_given) == 0 && nofile_given.rlim_cur < nofile_given.rlim_max) {
+    struct rlimit raised = {nofile_given.rlim_max, nofile_given.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &raised);
   }
 
   static char head[4];

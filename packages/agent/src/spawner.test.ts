@@ -198,6 +198,20 @@ describe('Spawner (the real lodge-spawn)', () => {
     expect(r.stdout).toBe('65534\n65534\n65534 100 4242\n');
   });
 
+  it('gives the program the fd limit lodge-spawn was given (it raises its own)', async () => {
+    writeFileSync(`${dir}/limited`, `#!/bin/sh\nulimit -Sn 512\nexec ${binary}\n`); // exec: the pid stays lodge-spawn's
+    chmodSync(`${dir}/limited`, 0o755);
+    const limited = Spawner.start(`${dir}/limited`);
+    try {
+      const child = limited.spawn({ argv: ['sh', '-c', 'ulimit -n'], env: ENV, cwd: '/', stdin: false });
+      const out = collect(await new Promise<Readable | null>((resolve, reject) => child.once('spawn', () => resolve(child.stdout)).once('error', reject)));
+      expect((await out).toString().trim()).toBe('512');
+      expect(readFileSync(`/proc/${limited.pid}/limits`, 'utf8')).not.toMatch(/Max open files\s+512\s/);
+    } finally {
+      await limited.close();
+    }
+  });
+
   it('finds the groups that list a user, as initgroups does', () => {
     writeFileSync(`${dir}/group`, 'root:x:0:\nusers:x:100:alice,bob\nstaff:x:50:bob\ndocker:x:999:alice\n');
     expect(supplementaryGroups({ name: 'alice', uid: 1000, gid: 1000, home: '/', shell: '/bin/sh' }, { group: `${dir}/group` })).toEqual([1000, 100, 999]);
