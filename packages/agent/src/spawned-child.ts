@@ -36,7 +36,7 @@ export class SpawnedChild extends EventEmitter {
   /** When tracing: the exec's timing marks. */
   tr: ExecTrace | undefined;
   private slot: Slot | undefined;
-  private waitingStdin: (() => void)[] = [];
+  private waitingStdin: ((pipe: Socket) => void)[] = [];
   private started = false;
   private announced = false;
   /** 'spawn' was emitted in this turn of the event loop. */
@@ -50,16 +50,27 @@ export class SpawnedChild extends EventEmitter {
     this.stdin = wantStdin ? this.stdinWriter() : null;
   }
 
-  /** The pipes the program will get (an exec may wait for lodge-spawn to make them). */
-  attach(slot: Slot): void {
-    if (this.ended || this.slot) return slot.close();
+  /** The pipes the program will get (an exec may wait for lodge-spawn to make them); false if they are unusable. */
+  attach(slot: Slot): boolean {
+    if (this.ended || this.slot) {
+      slot.close();
+      return false;
+    }
+    // Without stdin the program reads /dev/null and our end of that pipe is never opened.
+    let stdin: Socket | undefined;
+    try {
+      if (this.wantStdin) stdin = slot.openStdin();
+    } catch (error) {
+      slot.close();
+      this.failed(new Error(`exec's stdin pipe: ${error instanceof Error ? error.message : String(error)}`));
+      return false;
+    }
     this.slot = slot;
     this.stdout = slot.stdout;
     this.stderr = slot.stderr;
-    // Without stdin the program reads /dev/null; lodge-spawn's copies keep the pipe open until it forks, so this close is safe.
-    if (!this.wantStdin) slot.stdin.destroy();
-    for (const wake of this.waitingStdin.splice(0)) wake();
+    for (const wake of this.waitingStdin.splice(0)) wake(stdin as Socket);
     this.maybeSpawned();
+    return true;
   }
 
   markStarted(pid: number): void {
@@ -123,8 +134,7 @@ export class SpawnedChild extends EventEmitter {
    * a pipe has no shutdown, so the fd is closed once every write is done).
    */
   private stdinWriter(): Writable {
-    const pipe = (): Promise<Socket> =>
-      this.slot ? Promise.resolve(this.slot.stdin) : new Promise((resolve) => this.waitingStdin.push(() => resolve((this.slot as Slot).stdin)));
+    const pipe = (): Promise<Socket> => (this.slot ? Promise.resolve(this.slot.openStdin()) : new Promise((resolve) => this.waitingStdin.push(resolve)));
     return new Writable({
       write: (chunk: Buffer, _encoding, callback) => void pipe().then((s) => s.write(chunk, (e) => callback(e ?? null))),
       final: (callback) =>
@@ -133,7 +143,7 @@ export class SpawnedChild extends EventEmitter {
           callback();
         }),
       destroy: (error, callback) => {
-        this.slot?.stdin.destroy();
+        if (this.slot) this.slot.openStdin().destroy();
         callback(error);
       },
     });

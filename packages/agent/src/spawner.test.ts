@@ -156,6 +156,7 @@ describe('Spawner (the real lodge-spawn)', () => {
     // A descendant still holds stderr: that one is not drained, and ends at its own end-of-file.
     const held = spawner.spawn({ argv: ['sh', '-c', 'exec >/dev/null; (sleep 0.3; echo late >&2) &'], env: ENV, cwd: '/', stdin: false });
     watch(held);
+    await new Promise((resolve) => held.once('spawn', resolve)); // its pipes are there (the pool may have been empty)
     const outputs = Promise.all([collect(held.stdout), collect(held.stderr)]);
     await new Promise((resolve) => held.once('exit', resolve));
     expect(seen[1]).toBe(1);

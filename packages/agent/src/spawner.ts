@@ -103,7 +103,9 @@ export class Spawner {
   }
 
   private start(child: SpawnedChild, slot: Slot, rest: string[]): void {
-    child.attach(slot);
+    // A slot not attached (the exec ended, or its stdin could not be opened) is given back: no argv, so lodge-spawn
+    // closes it and answers "E" (which the ended child ignores).
+    if (!child.attach(slot)) return this.send(['x', String(child.id), '0', String(slot.id), '', '', '', '/', '0']);
     this.send(['x', String(child.id), child.wantStdin ? '1' : '0', String(slot.id), ...rest]);
   }
 
