@@ -106,7 +106,12 @@ async function main(): Promise<void> {
       const r = await lodge.lodge(args);
       if (r.code !== 0) throw new Error(`lodge ${args.join(' ')}: ${r.out}`);
     }
-    const status = await lodge.client.guest(VM);
+    // start may return on QGA when the Lodge agent is slower to answer (a busy host): wait for it.
+    let status = await lodge.client.guest(VM);
+    for (let i = 0; i < 120 && !(status.state === 'ready' && status.via === 'lodge-agent'); i++) {
+      await sleep(500);
+      status = await lodge.client.guest(VM);
+    }
     if (status.state !== 'ready' || status.via !== 'lodge-agent') throw new Error(`the Lodge agent is not ready: ${JSON.stringify(status)}`);
 
     // (a) + (c), with lodged up.
