@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { ImageEntry, ImageInfo, ImageRecipe } from '@lodge/api';
 import type { AgentFiles } from './agent-files.js';
-import { agentGuestFiles, SPAWNER_CFLAGS } from './spawner-build.js';
+import { agentGuestFiles, agentRecipeText } from './spawner-build.js';
 import { hostReleaseSources } from './apt-sources.js';
 import { buildDebianDisk, debianGrubTexts } from './debian-disk.js';
 import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_KERNEL_CMDLINE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
@@ -32,7 +32,7 @@ export function debianRecipeHash(agent: Pick<AgentFiles, 'sha256'>, recipe?: Ima
   const args = mmdebstrapArgs({ codename: CODENAME, target: 'TARGET', debCache: 'CACHE', filesDir: 'FILES', customize: DEBIAN_CUSTOMIZE, packages: recipe?.packages });
   return recipeHash([
     BUILDER_VERSION, JSON.stringify(args), JSON.stringify(DEBIAN_ROOT_FILES), MACHINE_ID_TEXT, String(ROOT_DISK_MIB),
-    DEBIAN_KERNEL_CMDLINE, DEBIAN_BOOT_MARKER, JSON.stringify(Object.entries(agent.sha256).sort()), JSON.stringify(SPAWNER_CFLAGS),
+    DEBIAN_KERNEL_CMDLINE, DEBIAN_BOOT_MARKER, agentRecipeText(agent),
     ...(recipe ? [JSON.stringify(recipe)] : []),
     ...(recipe?.boot === 'grub' ? [...debianGrubTexts(), ...GRUB_RECIPE_TEXTS] : []),
   ]);

@@ -7,7 +7,7 @@ import { GUEST_PACKAGES, GUEST_PROGRAMS, PRUNED_PATHS } from './guest-userland.j
 import { removeStaleTemps, tempPrefix } from './image-folder.js';
 import { recipeHash, writeManifest } from './image-manifest.js';
 import { publishRecipe, startRecipe } from './recipe-start.js';
-import { SPAWNER_CFLAGS } from './spawner-build.js';
+import { agentRecipeText } from './spawner-build.js';
 import { assembleMicro, imageSize, MICRO_FILES } from './micro-assembly.js';
 import { INITRAMFS_INIT, MICRO_BOOT_DRIVERS, MICRO_BOOT_MARKER, MICRO_ON_DEMAND_DRIVERS } from './micro-init.js';
 import { MICRO_ROOT_DIRS, MICRO_ROOT_FILES, MICRO_ROOT_LINKS } from './micro-root.js';
@@ -39,10 +39,9 @@ export function microRecipeHash(agent: Pick<AgentFiles, 'sha256'>): string {
   const drivers = JSON.stringify([MICRO_BOOT_DRIVERS, MICRO_ON_DEMAND_DRIVERS]);
   const files = JSON.stringify([MICRO_ROOT_DIRS, MICRO_ROOT_LINKS, MICRO_ROOT_FILES, MICRO_FILES]);
   const userland = JSON.stringify([GUEST_PACKAGES, CLOSURE_FLAGS, PRUNED_PATHS, GUEST_PROGRAMS]);
-  const agentFiles = JSON.stringify([Object.entries(agent.sha256).sort(), SPAWNER_CFLAGS]);
   return recipeHash([
     BUILDER_VERSION, KERNEL_PACKAGE, BUSYBOX_PACKAGE, String(ROOT_DISK_MIB), MICRO_KERNEL_CMDLINE, MICRO_BOOT_MARKER, INITRAMFS_INIT,
-    drivers, files, userland, agentFiles,
+    drivers, files, userland, agentRecipeText(agent),
   ]);
 }
 

@@ -13,7 +13,12 @@ export interface GuestFile {
 }
 
 /** Static, so it runs on any glibc the guest has; the host and the guests are both Linux x86_64. */
-export const SPAWNER_CFLAGS = ['-static', '-O2'];
+const SPAWNER_CFLAGS = ['-static', '-O2'];
+
+/** The agent's part of an image's recipe hash: its files' contents and how lodge-spawn is compiled from them. */
+export function agentRecipeText(agent: Pick<AgentFiles, 'sha256'>): string {
+  return JSON.stringify([Object.entries(agent.sha256).sort(), SPAWNER_CFLAGS]);
+}
 
 /** Compiles lodge-spawn.c with the host's gcc in `workDir` and returns its binary. */
 export async function compileSpawner(agent: AgentFiles, workDir: string, signal?: AbortSignal): Promise<Buffer> {
