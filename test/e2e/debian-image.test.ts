@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageEntry } from '@lodge/api';
-import { buildDebianImage, DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
-import { IMAGES_DIR, sleep, TestLodge } from './harness.js';
+import { DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
+import { buildTestImage, sleep, TestLodge } from './harness.js';
 
 // Builds debian-12 into the shared test image cache (once per cache: later runs are a cache hit), boots it
 // under TCG with an 8G disk, and checks systemd, the agent, the grown root, qemu-guest-agent and sshd.
@@ -15,7 +15,7 @@ describe('debian-12 image', () => {
 
   beforeAll(async () => {
     const t0 = performance.now();
-    const built = await buildDebianImage({ imagesDir: IMAGES_DIR });
+    const built = await buildTestImage(DEBIAN_IMAGE_NAME);
     image = built.image;
     console.log(`debian-12 ${built.cached ? 'cache hit' : 'built'} in ${((performance.now() - t0) / 1000).toFixed(1)} s, ${(image.sizeBytes / 2 ** 20).toFixed(0)} MiB`);
     await lodge.startDaemon();
@@ -23,7 +23,7 @@ describe('debian-12 image', () => {
   afterAll(() => lodge.cleanup(), 60_000);
 
   it('is a cache hit the second time', async () => {
-    const again = await buildDebianImage({ imagesDir: IMAGES_DIR });
+    const again = await buildTestImage(DEBIAN_IMAGE_NAME);
     expect(again.cached).toBe(true);
     expect(again.image).toEqual(image);
   });

@@ -2,9 +2,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageEntry } from '@lodge/api';
-import { buildDebianImage, DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
-import { builtinRecipes } from '../../packages/daemon/src/images/builtin-recipes.js';
-import { IMAGES_DIR, TestLodge } from './harness.js';
+import { DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
+import { buildTestImage, TestLodge } from './harness.js';
 
 // The debian-12 recipe with boot: grub, built once per image cache beside debian-12 (its .debs shared): the VM
 // boots through SeaBIOS and GRUB from its partitioned disk, no kernel given to QEMU (bench/grub-boot compares its boot time with direct boot).
@@ -42,7 +41,7 @@ describe('debian-12 with GRUB', () => {
   beforeAll(async () => {
     for (const [name, boot] of [[DEBIAN_IMAGE_NAME, 'direct'], [GRUB_IMAGE, 'grub']] as const) {
       const t0 = performance.now();
-      const built = await buildDebianImage({ imagesDir: IMAGES_DIR }, boot === 'grub' ? builtinRecipes().get(GRUB_IMAGE) : undefined);
+      const built = await buildTestImage(name);
       console.log(`${name} ${built.cached ? 'cache hit' : 'built'} in ${seconds(performance.now() - t0)}, ${(built.image.sizeBytes / 2 ** 20).toFixed(0)} MiB`);
       if (boot === 'grub') image = built.image;
       else direct = built.image;

@@ -4,7 +4,9 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+import type { ImageEntry } from '@lodge/api';
 import { LodgeClient } from '@lodge/client';
+import { buildImage } from '../../packages/daemon/src/images/image-store.js';
 import { removeHomeGroups } from './vm-cgroup.js';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -19,6 +21,14 @@ export interface CliResult {
   code: number;
   stdout: string;
   stderr: string;
+}
+
+/**
+ * Builds (or finds) a known image in the shared test cache, through the store's build lock: test files running side
+ * by side that need the same image build it once.
+ */
+export function buildTestImage(name: string): Promise<{ image: ImageEntry; cached: boolean }> {
+  return buildImage(name, { imagesDir: IMAGES_DIR });
 }
 
 /** Pids of every process whose command line mentions `needle` (our QEMUs name files in the home). */

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ProvisionLine, ProvisionRecord } from '@lodge/api/guest';
-import { buildDebianImage, DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
-import { IMAGES_DIR, sleep, TestLodge } from './harness.js';
+import { DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
+import { buildTestImage, sleep, TestLodge } from './harness.js';
 
 // A debian-12 VM created through the API with first-boot settings: lodge-guest provision applies them at boot
 // (hostname, users, keys, sudo, files, scripts) and reports to /run/lodge/provision.jsonl. Three boots: the
@@ -56,7 +56,7 @@ describe('first-boot provisioning in debian-12', () => {
 
   beforeAll(async () => {
     const t0 = performance.now();
-    const built = await buildDebianImage({ imagesDir: IMAGES_DIR });
+    const built = await buildTestImage(DEBIAN_IMAGE_NAME);
     console.log(`debian-12 ${built.cached ? 'cache hit' : 'built'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     expect(built.image.firstBoot).toBe('lodge');
     await lodge.startDaemon();

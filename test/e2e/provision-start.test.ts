@@ -2,8 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LodgeEventRecord } from '@lodge/api';
-import { buildDebianImage, DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
-import { IMAGES_DIR, TestLodge } from './harness.js';
+import { DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
+import { buildTestImage, TestLodge } from './harness.js';
 
 // `lodge start` follows first-boot provisioning on debian-12: steps printed as they happen, vm.provision events,
 // provision_failed with the script's name, exit code or time-out and output; the VM keeps running after a failure.
@@ -17,7 +17,7 @@ describe('lodge start follows provisioning (debian-12)', () => {
   const starts = new Map<string, Promise<{ code: number; stdout: string; stderr: string; seconds: number }>>();
   const start = (vm: string) => {
     const t0 = performance.now();
-    return lodge.cli(['start', vm, '--ready-timeout', '300'], { timeoutMs: 600_000 }).then((r) => ({ ...r, seconds: (performance.now() - t0) / 1000 }));
+    return lodge.cli(['start', vm, '--ready-timeout', '900'], { timeoutMs: 1_000_000 }).then((r) => ({ ...r, seconds: (performance.now() - t0) / 1000 }));
   };
   const sh = async (vm: string, script: string): Promise<string> => {
     const r = await lodge.cli(['exec', vm, '--', 'sh', '-c', script], { timeoutMs: 120_000 });
@@ -27,7 +27,7 @@ describe('lodge start follows provisioning (debian-12)', () => {
 
   beforeAll(async () => {
     const t0 = performance.now();
-    const built = await buildDebianImage({ imagesDir: IMAGES_DIR });
+    const built = await buildTestImage(DEBIAN_IMAGE_NAME);
     console.log(`debian-12 ${built.cached ? 'cache hit' : 'built'} in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     await lodge.startDaemon();
     mkdirSync(join(home, '.ssh'), { recursive: true });

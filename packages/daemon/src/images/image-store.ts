@@ -3,6 +3,7 @@ import { lstat, readdir, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LodgeError, type ImageEntry, type ImageRecipe } from '@lodge/api';
 import { builtinRecipes } from './builtin-recipes.js';
+import { withBuildLock } from './build-lock.js';
 import { isNoSpace, noSpaceError } from './build-space.js';
 import { tempPrefix } from './image-folder.js';
 import { importImage as importInto, type ImportOptions } from './image-import.js';
@@ -95,7 +96,8 @@ async function givenRecipe(imagesDir: string, name: string, recipe: ImageRecipe)
 
 /**
  * Builds the named image with its recipe (a cache hit when already built from the same recipe): a built-in one,
- * or `recipe` when given. A build that runs out of room says where, at which step, and how much it needs.
+ * or `recipe` when given. A build that runs out of room says where, at which step, and how much it needs. Another
+ * process building the same image in the same folder is waited for.
  */
 export async function buildImage(name: string, opts: BuildImageOptions & { recipe?: ImageRecipe }): Promise<{ image: ImageEntry; cached: boolean }> {
   const { recipe: given, ...rest } = opts;
@@ -106,8 +108,8 @@ export async function buildImage(name: string, opts: BuildImageOptions & { recip
   if (running) return running;
   let step = '';
   const onProgress: BuildImageOptions['onProgress'] = (p) => ((step = p.step), opts.onProgress?.(p));
-  const build = recipe
-    .build({ ...rest, onProgress })
+  const onWait = (pid: number): void => opts.onProgress?.({ step: `waiting for another process's build of ${name} (pid ${pid})` });
+  const build = withBuildLock({ imagesDir: opts.imagesDir, name, signal: opts.signal, onWait }, () => recipe.build({ ...rest, onProgress }))
     .catch(async (err: unknown) => {
       throw isNoSpace(err) ? await noSpaceError(err, { name, imagesDir: opts.imagesDir, step, needBytes: recipe.needBytes }) : err;
     })
