@@ -5,7 +5,7 @@ import type { AgentFiles } from './agent-files.js';
 import { agentGuestFiles, agentRecipeText } from './spawner-build.js';
 import { hostReleaseSources } from './apt-sources.js';
 import { buildDebianDisk, debianGrubTexts } from './debian-disk.js';
-import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_KERNEL_CMDLINE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
+import { DEBIAN_BOOT_MARKER, DEBIAN_CUSTOMIZE, DEBIAN_EARLY_FILES, DEBIAN_KERNEL_CMDLINE, DEBIAN_ROOT_FILES, MACHINE_ID_TEXT } from './debian-root.js';
 import { GRUB_RECIPE_TEXTS } from './grub-boot.js';
 import { assertNothingMounted, buildRootfs, mmdebstrapArgs } from './debian-rootfs.js';
 import { removeStaleTemps, tempPrefix } from './image-folder.js';
@@ -29,7 +29,7 @@ export { DEBIAN_KERNEL_CMDLINE };
  * files; for a YAML recipe built on debian-12, the recipe too (debian-12's own hash stays what it was).
  */
 export function debianRecipeHash(agent: Pick<AgentFiles, 'sha256'>, recipe?: ImageRecipe): string {
-  const args = mmdebstrapArgs({ codename: CODENAME, target: 'TARGET', debCache: 'CACHE', filesDir: 'FILES', customize: DEBIAN_CUSTOMIZE, packages: recipe?.packages });
+  const args = mmdebstrapArgs({ codename: CODENAME, target: 'TARGET', debCache: 'CACHE', filesDir: 'FILES', customize: DEBIAN_CUSTOMIZE, early: DEBIAN_EARLY_FILES, packages: recipe?.packages });
   return recipeHash([
     BUILDER_VERSION, JSON.stringify(args), JSON.stringify(DEBIAN_ROOT_FILES), MACHINE_ID_TEXT, String(ROOT_DISK_MIB),
     DEBIAN_KERNEL_CMDLINE, DEBIAN_BOOT_MARKER, agentRecipeText(agent),
@@ -71,7 +71,7 @@ export async function buildDebianImage(opts: BuildImageOptions, recipe?: ImageRe
     ]);
     progress('bootstrapping Debian (mmdebstrap)', 5);
     const debCache = join(imagesDir, '.cache', `${DEBIAN_IMAGE_NAME}-debs`);
-    await buildRootfs({ codename: CODENAME, target: rootfs, debCache, filesDir, customize: DEBIAN_CUSTOMIZE, packages: recipe?.packages, sources, log: join(work, 'mmdebstrap.log'), signal });
+    await buildRootfs({ codename: CODENAME, target: rootfs, debCache, filesDir, customize: DEBIAN_CUSTOMIZE, early: DEBIAN_EARLY_FILES, packages: recipe?.packages, sources, log: join(work, 'mmdebstrap.log'), signal });
     await writeFile(join(rootfs, 'etc/machine-id'), MACHINE_ID_TEXT);
     const packages = await installedPackages(rootfs, signal);
     const boot = await buildDebianDisk({ rootfs, out: tmp, rawFile: join(work, 'disk.raw'), sizeMiB: ROOT_DISK_MIB, boot: recipe?.boot ?? 'direct', progress, signal });

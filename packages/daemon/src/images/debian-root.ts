@@ -195,10 +195,12 @@ export const DEBIAN_CUSTOMIZE = [
   'systemctl enable systemd-networkd.service systemd-resolved.service lodge-grow-root.service lodge-booted.service lodge-provision.service',
   // e2scrub_reap looks for LVM snapshots at every boot (~20 s of CPU under TCG); there is no LVM here.
   'systemctl mask systemd-firstboot.service e2scrub_reap.service',
-  'update-initramfs -u -k all',
   'passwd -d root',
   'rm -f /etc/ssh/ssh_host_*',
 ];
+
+/** In place before the kernel is installed, so the initrd its postinst builds is ours (MODULES=list) and is built once. */
+export const DEBIAN_EARLY_FILES = ['etc/initramfs-tools'];
 
 /** Written after mmdebstrap (whose cleanup empties it): each VM makes and keeps its own id at its first boot. */
 export const MACHINE_ID_TEXT = 'uninitialized\n';

@@ -38,6 +38,11 @@ export interface RootfsOptions {
   filesDir: string;
   /** Commands run with chroot in the finished rootfs. */
   customize: string[];
+  /**
+   * Folders of filesDir copied in before the packages beyond the essential set are installed, for configuration
+   * their maintainer scripts read (initramfs-tools' builds the initrd once, from ours).
+   */
+  early?: readonly string[];
   /** A recipe's packages, installed with the base's (in the same apt run, so one dependency resolution). */
   packages?: readonly string[];
 }
@@ -52,6 +57,7 @@ export function mmdebstrapArgs(o: RootfsOptions): string[] {
     // apt reuses a .deb already in its archives folder when the hash matches: a second build downloads nothing.
     '--skip=essential/unlink',
     `--setup-hook=mkdir -p "$1/var/cache/apt/archives" && find ${cache} -maxdepth 1 -name '*.deb' -exec cp -t "$1/var/cache/apt/archives/" {} +`,
+    ...(o.early ?? []).map((dir) => `--essential-hook=mkdir -p "$1/${dir}" && cp -a ${shellQuote(`${o.filesDir}/${dir}/.`)} "$1/${dir}/"`),
     `--customize-hook=find "$1/var/cache/apt/archives" -maxdepth 1 -name '*.deb' -exec cp -u -t ${cache} {} +`,
     `--customize-hook=cp -a ${shellQuote(`${o.filesDir}/.`)} "$1/"`,
     ...o.customize.map((c) => `--customize-hook=chroot "$1" sh -c ${shellQuote(c)}`),
