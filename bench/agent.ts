@@ -101,7 +101,7 @@ async function rawGuestToHost(qga: QgaLineClient, agentSock: string, dest: strin
 async function main(): Promise<void> {
   const lodge = new BenchLodge();
   try {
-    await lodge.start();
+    await lodge.start('micro');
     for (const args of [['create', VM, '--memory', '1G', ...(CPUS ? ['--cpus', CPUS] : [])], ['start', VM]]) {
       const r = await lodge.lodge(args);
       if (r.code !== 0) throw new Error(`lodge ${args.join(' ')}: ${r.out}`);

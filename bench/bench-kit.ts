@@ -32,14 +32,24 @@ export class BenchLodge {
   readonly env: NodeJS.ProcessEnv;
   readonly client = new LodgeClient({ socketPath: join(this.home, 'lodged.sock') });
   private daemon: ChildProcess | undefined;
+  private trapped = false;
 
   constructor() {
     this.env = { ...process.env, LODGE_HOME: this.home, LODGE_IMAGES_DIR: process.env.LODGE_IMAGES_DIR ?? join(REPO, 'test/.cache/images') };
   }
 
-  async start(): Promise<void> {
+  /** Starts lodged; `image`: build it first when the cache's copy is missing or older than its recipe (a hit is free). */
+  async start(image?: string): Promise<void> {
+    if (!this.trapped) {
+      this.trapped = true;
+      // A bench cut short (timeout, Ctrl-C) must not leave its VMs running.
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void this.close().finally(() => process.exit(130)));
+    }
     this.daemon = spawn(process.execPath, [DAEMON], { env: this.env, stdio: 'ignore' });
     for (let i = 0; i < 200 && !(await this.client.ping().then(() => true, () => false)); i++) await sleep(50);
+    if (image === undefined) return;
+    const built = await this.lodge(['image', 'build', image]);
+    if (built.code !== 0) throw new Error(`lodge image build ${image}: ${built.out}`);
   }
 
   /** SIGTERM: lodged detaches from its VMs and exits; they keep running. */

@@ -54,7 +54,7 @@ async function main(): Promise<void> {
   let restore = (): void => undefined;
   const groups: string[] = [];
   try {
-    await lodge.start();
+    await lodge.start('micro');
     const pids: number[] = [];
     const spinning = async (vm: string): Promise<number> => {
       await ok(['create', vm, '--memory', '192M', '--cpu-pin', '1']);

@@ -63,7 +63,7 @@ async function main(): Promise<void> {
   const lodge = new BenchLodge();
   try {
     writeConfig(lodge, 0);
-    await lodge.start();
+    await lodge.start('micro');
     const names = Array.from({ length: VMS }, (_, i) => `m${String(i).padStart(2, '0')}`);
     const t0 = performance.now();
     await bootAll(lodge, names);
