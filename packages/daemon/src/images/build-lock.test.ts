@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { withBuildLock } from './build-lock.js';
+import { takeOver, withBuildLock } from './build-lock.js';
 
 const dirs: string[] = [];
 const scratch = (): string => {
@@ -53,6 +53,18 @@ describe('withBuildLock', () => {
     expect(await withBuildLock({ imagesDir, name: 'micro' }, async () => 'ran')).toBe('ran');
     writeFileSync(join(imagesDir, '.micro.lock'), `${process.pid} 1\n`); // our pid, another start time
     expect(await withBuildLock({ imagesDir, name: 'micro' }, async () => 'ran again')).toBe('ran again');
+  });
+
+  it('takes over only the dead lock it judged: a live lock that replaced it meanwhile stays', async () => {
+    const imagesDir = scratch();
+    const path = join(imagesDir, '.micro.lock');
+    writeFileSync(path, '4242 1\n'); // another waiter already replaced the dead lock with its own
+    await takeOver(path, '999999 1');
+    expect(readFileSync(path, 'utf8')).toBe('4242 1\n');
+    writeFileSync(path, '999999 1\n');
+    await takeOver(path, '999999 1');
+    expect(readdirSync(imagesDir)).toEqual([]);
+    await takeOver(path, '999999 1'); // gone already: nothing to do
   });
 
   it('releases the lock when the build fails, and stops waiting when aborted', async () => {

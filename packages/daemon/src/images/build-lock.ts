@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, open, readFile, rm, stat } from 'node:fs/promises';
+import { link, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** How often a build waiting for another process's build of the same image looks again. */
@@ -21,6 +21,20 @@ const sleep = (ms: number, signal?: AbortSignal): Promise<void> =>
     const timer = setTimeout(resolve, ms);
     signal?.addEventListener('abort', () => (clearTimeout(timer), reject(signal.reason)), { once: true });
   });
+
+/**
+ * Removes a dead holder's lock. Two waiters may judge the same dead lock: the one whose rename comes second may
+ * move the first one's new lock instead, so it checks what it moved and puts a live lock back.
+ */
+export async function takeOver(path: string, dead: string): Promise<void> {
+  const moved = `${path}.${process.pid}.${Math.random().toString(36).slice(2)}`;
+  if (!(await rename(path, moved).then(() => true, () => false))) return; // another waiter took it first
+  try {
+    if ((await readFile(moved, 'utf8').catch(() => '')).trim() !== dead) await link(moved, path).catch(() => undefined);
+  } finally {
+    await rm(moved, { force: true });
+  }
+}
 
 /**
  * Runs `fn` holding `imagesDir/.NAME.lock`, so two processes (two daemons on one image cache, or test runs side by
@@ -50,7 +64,7 @@ export async function withBuildLock<T>(
     // An empty file is a holder between its open and its write: give it a few seconds before judging it.
     const fresh = holder === '' && Date.now() - ((await stat(path).catch(() => undefined))?.mtimeMs ?? 0) < 5000;
     if (!fresh && (!(pid > 0) || processTag(pid) !== holder)) {
-      await rm(path, { force: true });
+      await takeOver(path, holder);
       continue;
     }
     if (!told && pid > 0) o.onWait?.(pid);
