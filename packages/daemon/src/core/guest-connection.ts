@@ -8,7 +8,10 @@ export interface GuestLog {
   warn(obj: object, msg: string): void;
 }
 
-/** When the QEMU guest agent answers first, the Lodge agent (the better channel) gets this much longer at start. */
+/**
+ * When the QEMU guest agent answers first, the Lodge agent (the better channel) gets this much longer at start, in
+ * an image not known to carry it (an imported one); a built image's agent gets the whole deadline.
+ */
 const AGENT_GRACE_MS = 10_000;
 const CLOCK_DEBOUNCE_MS = 1000;
 
@@ -55,15 +58,19 @@ export class GuestConnection {
     return state === 'gone' ? { state, via: 'lodge-agent', version: this.agent.version } : { state };
   }
 
-  /** Resolves with the channel that became ready within `timeoutMs`, or undefined (never rejects). */
-  async waitReady(timeoutMs: number, signal?: AbortSignal): Promise<GuestVia | undefined> {
+  /**
+   * Resolves with the channel that became ready within `timeoutMs`, or undefined (never rejects). `agentExpected`:
+   * the image carries the Lodge agent, so QGA answering first (Node starts slowly on a busy TCG guest) is not the end.
+   */
+  async waitReady(timeoutMs: number, signal?: AbortSignal, agentExpected = false): Promise<GuestVia | undefined> {
     const local = new AbortController();
     const deadline = Date.now() + timeoutMs;
     const stop = AbortSignal.any([this.lifetime.signal, local.signal, ...(signal ? [signal] : [])]);
     try {
       await Promise.any(this.channels().map((ch) => ch.whenReady(timeoutMs, stop)));
       if (this.qga?.state === 'ready' && this.agent.state !== 'ready') {
-        await this.agent.whenReady(Math.max(0, Math.min(AGENT_GRACE_MS, deadline - Date.now())), stop).catch(() => undefined);
+        const grace = agentExpected ? deadline - Date.now() : Math.min(AGENT_GRACE_MS, deadline - Date.now());
+        await this.agent.whenReady(Math.max(0, grace), stop).catch(() => undefined);
       }
       return this.active()?.via;
     } catch {

@@ -10,11 +10,13 @@ export async function awaitGuestReadiness(o: {
   guest: GuestService;
   vm: string;
   timeoutSec: number;
+  /** The image carries the Lodge agent (built images): wait for it even when the QEMU guest agent answers first. */
+  agentExpected: boolean;
   stateOf: () => VmState | undefined;
   progress: (p: Progress) => void;
 }): Promise<GuestVia | undefined> {
   o.progress({ step: 'waiting for the guest agent', percent: 95 });
-  const via = await o.guest.waitReady(o.vm, o.timeoutSec * 1000);
+  const via = await o.guest.waitReady(o.vm, o.timeoutSec * 1000, undefined, o.agentExpected);
   if (via) {
     o.progress({ step: `guest ready (${via})`, percent: 100 });
     return via;

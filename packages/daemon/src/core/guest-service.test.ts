@@ -143,6 +143,24 @@ describe('GuestService', () => {
     expect(agent.closed).toBe(true);
   });
 
+  it('gives the Lodge agent 10 s after QGA answers first, or the whole deadline when the image carries it', async () => {
+    vi.useFakeTimers();
+    try {
+      for (const expected of [false, true]) {
+        const { guest, agent, qga } = setup();
+        guest.attach('vm1');
+        const waiting = guest.waitReady('vm1', 120_000, undefined, expected);
+        qga.set('ready');
+        await vi.advanceTimersByTimeAsync(30_000); // Node starting slowly on a busy TCG guest
+        agent.set('ready');
+        expect(await waiting).toBe(expected ? 'lodge-agent' : 'qemu-guest-agent');
+        guest.detach('vm1');
+      }
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('refuses clearly: VM not running, agent not connected, tty through the QEMU guest agent', () => {
     const { guest, qga, setState } = setup();
     guest.attach('vm1');

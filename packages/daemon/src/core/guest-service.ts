@@ -52,8 +52,8 @@ export class GuestService {
     this.connections.get(vm)?.syncClock();
   }
 
-  waitReady(vm: string, timeoutMs: number, signal?: AbortSignal): Promise<GuestVia | undefined> {
-    return this.connections.get(vm)?.waitReady(timeoutMs, signal) ?? Promise.resolve(undefined);
+  waitReady(vm: string, timeoutMs: number, signal?: AbortSignal, agentExpected = false): Promise<GuestVia | undefined> {
+    return this.connections.get(vm)?.waitReady(timeoutMs, signal, agentExpected) ?? Promise.resolve(undefined);
   }
 
   summary(vm: string): VmGuest | undefined {

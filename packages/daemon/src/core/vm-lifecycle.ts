@@ -195,7 +195,7 @@ export class VmLifecycle {
     if (!wait.wait) return;
     const stateOf = (): VmState | undefined => this.d.records.find(spec.name)?.state;
     const progress = (p: Progress): void => ctx.progress(p);
-    const via = await awaitGuestReadiness({ guest: this.d.guest, vm: spec.name, timeoutSec: wait.readyTimeout, stateOf, progress });
+    const via = await awaitGuestReadiness({ guest: this.d.guest, vm: spec.name, timeoutSec: wait.readyTimeout, agentExpected: image?.recipeHash !== undefined, stateOf, progress });
     if (image) await finishFirstBoot({ guest: this.d.guest, spec, image, via, stateOf, progress });
   }
 
