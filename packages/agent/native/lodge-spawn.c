@@ -23,8 +23,8 @@
  * Events on stdout, one line each: "P SLOT ..." slot made, "S ID PID" started, "E ID ERRNO" failed to start,
  * "D ID CH LEN" followed by LEN bytes of output CH, "C ID CH" output CH ended (every writer closed it),
  * "X ID CODE SIGNO" ended (CODE -1 when killed by SIGNO; sent after what the outputs held at the reap, unless paused).
- * A slot named in "x" is used up either way. The events of one wake-up go out in one write (a program that is already
- * gone: "S", its output, "C" and "X" together).
+ * A slot named in "x" is used up either way. The events of one wake-up go out in one write, and wait up to HOLD_MS
+ * while a program started in that time still runs: a short program's "S", output, "C" and "X" arrive together.
  * The agent is trusted, but every length read from it is still bounded.
  */
 #define _GNU_SOURCE
@@ -50,6 +50,7 @@
 #define F_UID 4 /* fields of "x" from UID on: UID GID GROUPS CWD ARGC ARGV... */
 #define CHUNK (1 << 16) /* output read per wake-up and channel */
 #define DRAIN_READS 16  /* reads per output at a reap: a descendant still writing cannot hold the exit back */
+#define HOLD_MS 10.0    /* events wait at most this long for the end of a program started in the meantime */
 
 extern char **environ;
 
@@ -59,6 +60,7 @@ struct child {
   pid_t pid; /* 0 once reaped ("X" sent) */
   int fd[2]; /* -1 once ended ("C" sent) */
   int paused[2];
+  double hold; /* until then (or its reap) the events of this wake-up wait: a short program's all go in one write */
 };
 
 /* A stdin slot: the pipe's write end (the agent opens it through /proc) and its read end (the child's stdin). */
@@ -74,6 +76,12 @@ static size_t nslots;
 static unsigned long next_slot = 1;
 /* The fd limit this process was given: raised here (it keeps two fds per child), given back to each child. */
 static struct rlimit nofile_given;
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
 
 static void die(const char *what) {
   fprintf(stderr, "lodge-spawn: %s: %s\n", what, strerror(errno));
@@ -93,20 +101,28 @@ static void write_all(int fd, const char *buf, size_t len) {
 /* Events wait here until the end of the wake-up: one write (one wake-up of the agent) for all of them. */
 static char events[1 << 18];
 static size_t nevents;
+/* When the oldest event still here was made: none waits longer than HOLD_MS. */
+static double pending_since;
 
 static void flush_events(void) {
   write_all(1, events, nevents);
   nevents = 0;
 }
 
+static void pending(void) {
+  if (nevents == 0) pending_since = now_ms();
+}
+
 static void event(const char *fmt, unsigned long id, long a, long b) {
   if (nevents > sizeof events - 128) flush_events();
+  pending();
   nevents += (size_t)snprintf(events + nevents, 128, fmt, id, a, b);
 }
 
 /* One read of output CH (0 stdout, 1 stderr): "D" with the bytes, or "C" at its end. Returns the read's result. */
 static ssize_t relay(struct child *c, int ch) {
   if (nevents + CHUNK + 64 > sizeof events) flush_events();
+  pending();
   char *head = events + nevents;
   ssize_t n;
   while ((n = read(c->fd[ch], head + 48, CHUNK)) < 0 && errno == EINTR) {}
@@ -265,7 +281,7 @@ static void start_child(char **f, size_t count) {
     capchildren = capchildren ? capchildren * 2 : 16;
     if (capchildren > MAX_CHILDREN || !(children = realloc(children, capchildren * sizeof *children))) die("too many children");
   }
-  children[nchildren++] = (struct child){id, pid, {out[0], err[0]}, {0, 0}};
+  children[nchildren++] = (struct child){id, pid, {out[0], err[0]}, {0, 0}, now_ms() + HOLD_MS};
   event("S %lu %ld\n", id, pid, 0);
 }
 
@@ -330,12 +346,6 @@ static void handle(char *buf, uint32_t len) {
   free(f);
 }
 
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
-}
-
 static int cmp_double(const void *a, const void *b) {
   double x = *(const double *)a, y = *(const double *)b;
   return (x > y) - (x < y);
@@ -392,7 +402,16 @@ int main(int argc, char **argv) {
   size_t capp = 0;
   for (;;) {
     sweep();
-    if (nevents > 0) flush_events();
+    /* Held while a program started less than HOLD_MS ago runs: its start, output and end then reach the agent in one
+     * write (one wake-up of the agent, one writev of frames to the host), not three. */
+    int timeout = -1;
+    if (nevents > 0) {
+      double now = now_ms(), left = HOLD_MS - (now - pending_since);
+      int holding = 0;
+      for (size_t i = 0; i < nchildren && !holding; i++) holding = children[i].pid > 0 && children[i].hold > now;
+      if (!holding || left <= 0) flush_events();
+      else timeout = (int)left + 1;
+    }
     if (capp < 2 + 2 * nchildren) {
       capp = 2 + 2 * capchildren;
       if (!(p = realloc(p, capp * sizeof *p))) die("realloc");
@@ -405,7 +424,7 @@ int main(int argc, char **argv) {
         struct child *c = &children[i];
         p[2 + 2 * i + (size_t)ch] = (struct pollfd){.fd = c->paused[ch] ? -1 : c->fd[ch], .events = POLLIN};
       }
-    int ready = poll(p, 2 + 2 * nchildren, -1);
+    int ready = poll(p, 2 + 2 * nchildren, timeout);
     if (ready < 0) {
       if (errno == EINTR) continue;
       die("poll");
