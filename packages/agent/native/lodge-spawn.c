@@ -50,7 +50,9 @@
 #define F_UID 4 /* fields of "x" from UID on: UID GID GROUPS CWD ARGC ARGV... */
 #define CHUNK (1 << 16) /* output read per wake-up and channel */
 #define DRAIN_READS 16  /* reads per output at a reap: a descendant still writing cannot hold the exit back */
-#define HOLD_MS 10.0    /* events wait at most this long for the end of a program started in the meantime */
+#ifndef HOLD_MS /* events wait at most this long for the end of a program started in the meantime */
+#define HOLD_MS 10.0
+#endif
 
 extern char **environ;
 
