@@ -11,10 +11,21 @@ import type { Slot } from './spawn-slot.js';
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
+/** Output kept for a sink not set yet. */
+const HELD_MAX = 64 * 1024;
+
 /** An Error as Node's spawn reports one: `code` is the errno name (ENOENT, EACCES...). */
 export function errnoError(errno: number, what: string): NodeJS.ErrnoException {
   const code = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
   return Object.assign(new Error(`${what}: ${code}`), { code, errno: -errno });
+}
+
+/** Where a child's output goes: exec's relay to the host, or the stdout/stderr streams (made when first asked for). */
+export interface OutputSink {
+  /** Bytes of output `ch` (1 stdout, 2 stderr); false: lodge-spawn holds that output back until resumeOutput(ch). */
+  data(ch: 1 | 2, bytes: Buffer): boolean;
+  /** Every writer closed output `ch`. */
+  end(ch: 1 | 2): void;
 }
 
 /**
@@ -23,8 +34,6 @@ export function errnoError(errno: number, what: string): NodeJS.ErrnoException {
  */
 export class SpawnedChild extends EventEmitter {
   pid: number | undefined;
-  readonly stdout: Readable;
-  readonly stderr: Readable;
   readonly stdin: Writable | null;
   /** When tracing: the exec's timing marks. */
   tr: ExecTrace | undefined;
@@ -39,13 +48,50 @@ export class SpawnedChild extends EventEmitter {
   /** lodge-spawn stopped reading output 1 / 2 because its stream was full. */
   private readonly paused = [false, false];
   private outputsOpen = 2;
+  private sink: OutputSink | undefined;
+  /** Output that came before a sink was set; above HELD_MAX bytes lodge-spawn holds the rest back. */
+  private held: [1 | 2, Buffer | null][] = [];
+  private heldBytes = 0;
+  /**
+   * Set by a user that listens for 'exit' before 'spawn' (exec): 'exit' may then come in the same turn as 'spawn', so
+   * the exec's Started, ends and Finish go out in one write. Else it comes a turn later, as with ChildProcess.
+   */
+  exitWithSpawn = false;
+  private streams: [Readable, Readable] | undefined;
 
   /** `send`: a request to lodge-spawn about this child (k: signal, p/r: pause/resume an output). */
   constructor(readonly id: number, readonly wantStdin: boolean, private readonly send: (fields: string[]) => void) {
     super();
     this.stdin = wantStdin ? this.stdinWriter() : null;
-    this.stdout = this.output(1);
-    this.stderr = this.output(2);
+  }
+
+  /** The program's stdout as a stream (then its output goes there, not to a sink). */
+  get stdout(): Readable {
+    return this.outputStreams()[0];
+  }
+
+  get stderr(): Readable {
+    return this.outputStreams()[1];
+  }
+
+  /** Sends the output to `sink` (set once, before or after 'spawn'): no stream per output, no hop through one. */
+  setSink(sink: OutputSink): void {
+    this.sink = sink;
+    const full = [false, false];
+    for (const [ch, bytes] of this.held.splice(0)) {
+      if (bytes) full[ch - 1] = !sink.data(ch, bytes);
+      else sink.end(ch);
+    }
+    this.heldBytes = 0;
+    if (!full[0]) this.resumeOutput(1);
+    if (!full[1]) this.resumeOutput(2);
+  }
+
+  /** lodge-spawn reads output `ch` again (after the sink said false). */
+  resumeOutput(ch: 1 | 2): void {
+    if (!this.paused[ch - 1] || this.outputsOpen === 0) return;
+    this.paused[ch - 1] = false;
+    this.send(['r', String(this.id), String(ch)]);
   }
 
   /** Nothing more of it will come from lodge-spawn: it ended (or failed) and both outputs are over. */
@@ -78,8 +124,14 @@ export class SpawnedChild extends EventEmitter {
 
   /** Bytes of output `ch` (1 stdout, 2 stderr); while its stream is full lodge-spawn is told to stop reading it. */
   onOutput(ch: 1 | 2, data: Buffer): void {
-    const out = ch === 1 ? this.stdout : this.stderr;
-    if ((out.destroyed || !out.push(data)) && !this.paused[ch - 1]) {
+    let more: boolean;
+    if (this.sink) more = this.sink.data(ch, data);
+    else {
+      this.held.push([ch, data]);
+      this.heldBytes += data.length;
+      more = this.heldBytes < HELD_MAX;
+    }
+    if (!more && !this.paused[ch - 1]) {
       this.paused[ch - 1] = true;
       this.send(['p', String(this.id), String(ch)]);
     }
@@ -88,14 +140,15 @@ export class SpawnedChild extends EventEmitter {
   /** Every writer closed output `ch`. */
   onOutputEnd(ch: 1 | 2): void {
     this.outputsOpen--;
-    (ch === 1 ? this.stdout : this.stderr).push(null);
+    if (this.sink) this.sink.end(ch);
+    else this.held.push([ch, null]);
   }
 
   /** Could not start (errno), or lost: the spawner died; the program, if any, is killed and its outputs cut. */
   failed(error: Error): void {
     this.outputsOpen = 0;
-    this.stdout.destroy();
-    this.stderr.destroy();
+    this.held = [];
+    this.streams?.forEach((s) => s.destroy());
     if (this.ended) return;
     this.ended = true;
     if (this.pid !== undefined && this.exit === undefined) {
@@ -117,13 +170,17 @@ export class SpawnedChild extends EventEmitter {
     return true;
   }
 
-  private output(ch: 1 | 2): Readable {
-    const resume = (): void => {
-      if (!this.paused[ch - 1]) return;
-      this.paused[ch - 1] = false;
-      this.send(['r', String(this.id), String(ch)]);
-    };
-    return new Readable({ highWaterMark: 64 * 1024, read: resume }).on('error', () => undefined);
+  private outputStreams(): [Readable, Readable] {
+    if (this.streams) return this.streams;
+    const make = (ch: 1 | 2): Readable => new Readable({ highWaterMark: 64 * 1024, read: () => this.resumeOutput(ch) }).on('error', () => undefined);
+    const streams: [Readable, Readable] = [make(1), make(2)];
+    this.streams = streams;
+    if (this.outputsOpen === 0 && this.held.length === 0 && this.ended) streams.forEach((s) => s.destroy()); // failed already
+    else {
+      const pick = (ch: 1 | 2): Readable => (ch === 1 ? streams[0] : streams[1]);
+      this.setSink({ data: (ch, bytes) => !pick(ch).destroyed && pick(ch).push(bytes), end: (ch) => pick(ch).push(null) });
+    }
+    return streams;
   }
 
   private maybeSpawned(): void {
@@ -137,9 +194,9 @@ export class SpawnedChild extends EventEmitter {
     if (this.exit && !this.ended) {
       this.ended = true;
       const exit = this.exit;
-      // Never in the same turn as 'spawn', as with ChildProcess: whoever awaited 'spawn' can still listen for it.
-      // In a later turn at once: no hop of the event loop between the program's end and the exec's finish.
-      if (this.spawnTurn) setImmediate(() => this.emit('exit', ...exit));
+      // In the turn of 'spawn' only to a listener that was there before it (exec's: its Started, ends and Finish then go
+      // out in one write); else in a later turn, as with ChildProcess, so whoever awaited 'spawn' can still listen.
+      if (this.spawnTurn && !this.exitWithSpawn) setImmediate(() => this.emit('exit', ...exit));
       else this.emit('exit', ...exit);
     }
   }
