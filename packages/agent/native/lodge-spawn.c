@@ -215,6 +215,9 @@ static int exec_child(int in, int out, int err, char **f, char **argv, char **en
   return errno;
 }
 
+/* Written by a vforked child that could not exec (shared memory until it execs or exits). */
+static volatile int child_errno;
+
 static void close_fds(int *fds, int n) {
   for (int i = 0; i < n; i++)
     if (fds[i] >= 0) close(fds[i]), fds[i] = -1;
@@ -240,35 +243,32 @@ static void start_child(char **f, size_t count) {
   memcpy(argv, f + first, argc * sizeof *argv);
   memcpy(envp, f + first + argc, envc * sizeof *envp);
 
-  /* out[0], err[0]: our read ends; out[1], err[1]: the child's; status: its exec's errno, or end-of-file on exec. */
-  int in = want_stdin ? slot.end : open("/dev/null", O_RDONLY | O_CLOEXEC), out[2] = {-1, -1}, err[2] = {-1, -1}, status[2] = {-1, -1}, e = 0;
-  if (in < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) e = errno;
+  /* out[0], err[0]: our read ends; out[1], err[1]: the child's. */
+  int in = want_stdin ? slot.end : open("/dev/null", O_RDONLY | O_CLOEXEC), out[2] = {-1, -1}, err[2] = {-1, -1}, e = 0;
+  if (in < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) e = errno;
   pid_t pid = -1;
   if (e == 0) {
-    pid = fork();
+    /* vfork: no copy of this process's page tables and no copy-on-write faults after (dear under TCG); this process
+     * waits until the child has exec'd or given up, and the child's errno comes back through shared memory. */
+    char **own_environ = environ;
+    child_errno = 0;
+    pid = vfork();
     if (pid == 0) {
-      int code = exec_child(in, out[1], err[1], f, argv, envp);
-      while (write(status[1], &code, sizeof code) < 0 && errno == EINTR) {}
+      child_errno = exec_child(in, out[1], err[1], f, argv, envp);
       _exit(127);
     }
+    environ = own_environ; /* the child set it for execvp in the memory it shared with us */
     if (pid < 0) e = errno;
+    else if (child_errno != 0) {
+      e = child_errno;
+      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
+    }
   }
   /* From here only the child (and what it starts) and the agent hold write ends: their end-of-file is theirs. */
   if (in >= 0 && in != slot.end) close(in);
   close_slot(&slot);
   close_fds(&out[1], 1);
   close_fds(&err[1], 1);
-  close_fds(&status[1], 1);
-  if (pid > 0) {
-    int code = 0;
-    ssize_t n;
-    while ((n = read(status[0], &code, sizeof code)) < 0 && errno == EINTR) {}
-    if (n == (ssize_t)sizeof code) {
-      e = code;
-      while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
-    }
-  }
-  close_fds(&status[0], 1);
   free(argv);
   free(envp);
   if (e != 0) {
