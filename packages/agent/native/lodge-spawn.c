@@ -196,11 +196,21 @@ static int parse_groups(const char *text, gid_t *out) {
   return n;
 }
 
+/* The signals this process ignores (given by the agent, and SIGPIPE): the only ones a child would keep ignoring. */
+static int ignored[NSIG], nignored;
+
+static void find_ignored(void) {
+  for (int s = 1; s < NSIG; s++) {
+    struct sigaction old;
+    if (sigaction(s, NULL, &old) == 0 && old.sa_handler == SIG_IGN) ignored[nignored++] = s;
+  }
+}
+
 /* In the child: stdio in place, signals back to default, user and groups, cwd, then exec. Returns errno. */
 static int exec_child(int in, int out, int err, char **f, char **argv, char **envp) {
   sigset_t none;
   sigemptyset(&none);
-  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  for (int i = 0; i < nignored; i++) signal(ignored[i], SIG_DFL); /* handlers reset at exec by themselves */
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
   setrlimit(RLIMIT_NOFILE, &nofile_given);
@@ -382,6 +392,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  find_ignored();
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);

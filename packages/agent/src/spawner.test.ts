@@ -222,6 +222,20 @@ describe('Spawner (the real lodge-spawn)', () => {
     }
   });
 
+  it('gives the program no ignored or blocked signal, even those lodge-spawn was given ignored', async () => {
+    writeFileSync(`${dir}/ignoring`, `#!/bin/sh\ntrap '' USR1 TERM\nexec ${binary}\n`); // ignored stays ignored across exec
+    chmodSync(`${dir}/ignoring`, 0o755);
+    const ignoring = Spawner.start(`${dir}/ignoring`);
+    try {
+      expect(readFileSync(`/proc/${ignoring.pid}/status`, 'utf8')).toMatch(/SigIgn:\s+0*[1-9a-f]/);
+      const child = ignoring.spawn({ argv: ['grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'], env: ENV, cwd: '/', stdin: false });
+      const out = collect(await new Promise<Readable | null>((resolve, reject) => child.once('spawn', () => resolve(child.stdout)).once('error', reject)));
+      expect((await out).toString()).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n');
+    } finally {
+      await ignoring.close();
+    }
+  });
+
   it('finds the groups that list a user, as initgroups does', () => {
     writeFileSync(`${dir}/group`, 'root:x:0:\nusers:x:100:alice,bob\nstaff:x:50:bob\ndocker:x:999:alice\n');
     expect(supplementaryGroups({ name: 'alice', uid: 1000, gid: 1000, home: '/', shell: '/bin/sh' }, { group: `${dir}/group` })).toEqual([1000, 100, 999]);
