@@ -48,7 +48,7 @@
 #define MAX_CHILDREN 65536
 #define MAX_SLOTS 256
 #define F_UID 4 /* fields of "x" from UID on: UID GID GROUPS CWD ARGC ARGV... */
-#define CHUNK (1 << 16) /* output read per wake-up and channel */
+#define CHUNK (65536 - 128) /* output read per wake-up and channel: a record fits in one 64 KiB read of the agent */
 #define DRAIN_READS 16  /* reads per output at a reap: a descendant still writing cannot hold the exit back */
 #ifndef HOLD_MS /* events wait at most this long for the end of a program started in the meantime */
 #define HOLD_MS 10.0
