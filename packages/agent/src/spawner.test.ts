@@ -162,14 +162,14 @@ describe('Spawner (the real lodge-spawn)', () => {
   });
 
   it('stops reading an output its reader does not take, so the program waits, and goes on when it is taken', async () => {
-    const child = spawner.spawn({ argv: ['head', '-c', '3000000', '/dev/zero'], env: ENV, cwd: '/', stdin: false });
+    const child = spawner.spawn({ argv: ['head', '-c', '8000000', '/dev/zero'], env: ENV, cwd: '/', stdin: false });
     let exited = false;
     child.once('exit', () => (exited = true));
     await new Promise((resolve) => child.once('spawn', resolve));
     await new Promise((r) => setTimeout(r, 300));
-    expect(exited).toBe(false); // 3 MB do not fit in our stream, lodge-spawn and the pipe
-    expect(child.stdout.readableLength).toBeLessThan(1_000_000);
-    expect((await collect(child.stdout)).length).toBe(3_000_000);
+    expect(exited).toBe(false); // 8 MB do not fit in our stream, lodge-spawn and the pipes (1 MiB each)
+    expect(child.stdout.readableLength).toBeLessThan(3_000_000);
+    expect((await collect(child.stdout)).length).toBe(8_000_000);
   });
 
   it("emits 'exit' after the turn of 'spawn' even when both come in one read, so an awaiter of 'spawn' hears it", async () => {
