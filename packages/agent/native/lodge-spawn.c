@@ -6,24 +6,25 @@
  *        lodge-spawn --bench N PROG time N fork+exec+wait of PROG (stdio on /dev/null), print p50/p99 in ms
  *
  * Children get anonymous pipes, as with Node's spawn (programs reopen /dev/stdout or /dev/stdin, test -p, tee
- * /dev/stderr). Node cannot receive fds over a socket, so the agent opens its ends through /proc/PID/fd/N of this
- * process (same user: allowed; opening a pipe there never blocks). "n" makes a slot of three pipes (stdin, stdout,
- * stderr) and answers "P SLOT IN OUT ERR", the fds of the agent's ends here (or "P SLOT -ERRNO"). The agent opens
- * them and names the slot in "x"; after the fork this process closes its copies of the child's ends and of stdin, so
- * end-of-file comes when the child and its descendants close theirs (stdout) or when the agent closes its end (stdin).
- * It keeps the read ends of stdout and stderr until the child is reaped, only to tell the agent in "X" whether each
- * is already drained and closed by every writer (then the agent ends that output without waiting for its own EOF).
+ * /dev/stderr). Their stdout and stderr are read here and relayed to the agent over this process's stdout, so an exec
+ * costs the agent no pipe of its own to open and watch. Stdin, when an exec wants it, comes from a slot: "n" makes a
+ * pipe and answers "P SLOT FD" (the fd of its write end here, or "P SLOT -ERRNO"); Node cannot receive fds over a
+ * socket, so the agent opens it through /proc/PID/fd/FD (same user: allowed; opening a pipe there never blocks) and
+ * names the slot in "x". After the fork this process holds no write end of the child's pipes: end-of-file comes when
+ * the child and its descendants close theirs (outputs) or when the agent closes its end (stdin).
  *
  * Requests on stdin: u32 little-endian length, then that many bytes of NUL-terminated fields:
- *   n                                                            make a slot
- *   x ID STDIN(0|1) SLOT UID GID GROUPS CWD ARGC ARGV... ENV...  start a child on SLOT (UID "" = as this process;
- *                                                                GROUPS: comma-separated gids, set with setgroups;
- *                                                                STDIN 0: stdin is /dev/null)
+ *   n                                                            make a stdin slot
+ *   x ID STDIN(0|1) SLOT UID GID GROUPS CWD ARGC ARGV... ENV...  start a child (UID "" = as this process; GROUPS:
+ *                                                                comma-separated gids, set with setgroups; STDIN 0:
+ *                                                                stdin is /dev/null and SLOT is ignored)
  *   k ID SIGNO                                                   signal a child that has not been reaped yet
+ *   p ID CH / r ID CH                                            pause / resume reading output CH (1 stdout, 2 stderr)
  * Events on stdout, one line each: "P SLOT ..." slot made, "S ID PID" started, "E ID ERRNO" failed to start,
- * "X ID CODE SIGNO DONE" ended (CODE -1 when killed by SIGNO; DONE bit 1: stdout empty and closed, bit 2: stderr).
- * A slot named in "x" is used up either way. The events of one wake-up go out in one write (an "S" of a program
- * that is already gone arrives with its "X").
+ * "D ID CH LEN" followed by LEN bytes of output CH, "C ID CH" output CH ended (every writer closed it),
+ * "X ID CODE SIGNO" ended (CODE -1 when killed by SIGNO; sent after what the outputs held at the reap, unless paused).
+ * A slot named in "x" is used up either way. The events of one wake-up go out in one write, and wait up to HOLD_MS
+ * while a program started in that time still runs: a short program's "S", output, "C" and "X" arrive together.
  * The agent is trusted, but every length read from it is still bounded.
  */
 #define _GNU_SOURCE
@@ -47,19 +48,28 @@
 #define MAX_CHILDREN 65536
 #define MAX_SLOTS 256
 #define F_UID 4 /* fields of "x" from UID on: UID GID GROUPS CWD ARGC ARGV... */
+#define CHUNK (65536 - 128) /* output read per wake-up and channel: a record fits in one 64 KiB read of the agent */
+#define BURST_READS 16  /* reads of a ready output per wake-up */
+#define DRAIN_READS 16  /* reads per output at a reap: a descendant still writing cannot hold the exit back */
+#ifndef HOLD_MS /* events wait at most this long for the end of a program started in the meantime */
+#define HOLD_MS 10.0
+#endif
 
 extern char **environ;
 
+/* A started child until it is reaped and both its outputs ended: the read ends of its stdout and stderr. */
 struct child {
   unsigned long id;
-  pid_t pid;
-  int out, err; /* our copies of the agent's read ends of its stdout and stderr, polled when it is reaped */
+  pid_t pid; /* 0 once reaped ("X" sent) */
+  int fd[2]; /* -1 once ended ("C" sent) */
+  int paused[2];
+  double hold; /* until then (or its reap) the events of this wake-up wait: a short program's all go in one write */
 };
 
-/* One slot's pipes: the agent's ends (stdin's write end, stdout's and stderr's read ends) and the child's. */
+/* A stdin slot: the pipe's write end (the agent opens it through /proc) and its read end (the child's stdin). */
 struct slot {
   unsigned long id;
-  int agent[3], end[3];
+  int agent, end;
 };
 
 static struct child *children;
@@ -69,6 +79,12 @@ static size_t nslots;
 static unsigned long next_slot = 1;
 /* The fd limit this process was given: raised here (it keeps two fds per child), given back to each child. */
 static struct rlimit nofile_given;
+
+static double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
 
 static void die(const char *what) {
   fprintf(stderr, "lodge-spawn: %s: %s\n", what, strerror(errno));
@@ -86,46 +102,60 @@ static void write_all(int fd, const char *buf, size_t len) {
 }
 
 /* Events wait here until the end of the wake-up: one write (one wake-up of the agent) for all of them. */
-static char events[1 << 16];
+static char events[1 << 18];
 static size_t nevents;
+/* When the oldest event still here was made: none waits longer than HOLD_MS. */
+static double pending_since;
 
 static void flush_events(void) {
   write_all(1, events, nevents);
   nevents = 0;
 }
 
+static void pending(void) {
+  if (nevents == 0) pending_since = now_ms();
+}
+
 static void event(const char *fmt, unsigned long id, long a, long b) {
   if (nevents > sizeof events - 128) flush_events();
+  pending();
   nevents += (size_t)snprintf(events + nevents, 128, fmt, id, a, b);
 }
 
-static void close_slot(struct slot *s) {
-  for (int i = 0; i < 3; i++) {
-    if (s->agent[i] >= 0) close(s->agent[i]);
-    if (s->end[i] >= 0) close(s->end[i]);
+/* One read of output CH (0 stdout, 1 stderr): "D" with the bytes, or "C" at its end. Returns the read's result. */
+static ssize_t relay(struct child *c, int ch) {
+  if (nevents + CHUNK + 64 > sizeof events) flush_events();
+  pending();
+  char *head = events + nevents;
+  ssize_t n;
+  while ((n = read(c->fd[ch], head + 48, CHUNK)) < 0 && errno == EINTR) {}
+  if (n < 0 && errno == EAGAIN) return n;
+  if (n > 0) {
+    int h = snprintf(head, 48, "D %lu %d %zd\n", c->id, ch + 1, n);
+    memmove(head + h, head + 48, (size_t)n);
+    nevents += (size_t)h + (size_t)n;
+    return n;
   }
+  close(c->fd[ch]); /* end-of-file (or a read error: the output is over either way) */
+  c->fd[ch] = -1;
+  event("C %lu %ld\n", c->id, ch + 1, 0);
+  return 0;
 }
 
-/* "n": three pipes, close-on-exec here; the child gets its ends by dup2 and the agent opens its own through /proc. */
+static void close_slot(struct slot *s) {
+  if (s->agent >= 0) close(s->agent);
+  if (s->end >= 0) close(s->end);
+}
+
+/* "n": a pipe, close-on-exec here; the child gets its read end by dup2 and the agent opens the write end through /proc. */
 static void make_slot(void) {
   unsigned long id = next_slot++;
-  struct slot s = {id, {-1, -1, -1}, {-1, -1, -1}};
-  int e = nslots == MAX_SLOTS ? EMFILE : 0;
-  for (int i = 0; i < 3 && e == 0; i++) {
-    int p[2];
-    if (pipe2(p, O_CLOEXEC) < 0) e = errno;
-    else {
-      s.agent[i] = i == 0 ? p[1] : p[0];
-      s.end[i] = i == 0 ? p[0] : p[1];
-    }
-  }
-  if (nevents > sizeof events - 128) flush_events();
-  if (e != 0) {
-    close_slot(&s);
-    nevents += (size_t)snprintf(events + nevents, 128, "P %lu -%d\n", id, e);
-  } else {
-    slots[nslots++] = s;
-    nevents += (size_t)snprintf(events + nevents, 128, "P %lu %d %d %d\n", id, s.agent[0], s.agent[1], s.agent[2]);
+  int p[2];
+  if (nslots == MAX_SLOTS) event("P %lu -%ld\n", id, EMFILE, 0);
+  else if (pipe2(p, O_CLOEXEC) < 0) event("P %lu -%ld\n", id, errno, 0);
+  else {
+    slots[nslots++] = (struct slot){id, p[1], p[0]};
+    event("P %lu %ld\n", id, p[1], 0);
   }
 }
 
@@ -167,11 +197,21 @@ static int parse_groups(const char *text, gid_t *out) {
   return n;
 }
 
+/* The signals this process ignores (given by the agent, and SIGPIPE): the only ones a child would keep ignoring. */
+static int ignored[NSIG], nignored;
+
+static void find_ignored(void) {
+  for (int s = 1; s < NSIG; s++) {
+    struct sigaction old;
+    if (sigaction(s, NULL, &old) == 0 && old.sa_handler == SIG_IGN) ignored[nignored++] = s;
+  }
+}
+
 /* In the child: stdio in place, signals back to default, user and groups, cwd, then exec. Returns errno. */
 static int exec_child(int in, int out, int err, char **f, char **argv, char **envp) {
   sigset_t none;
   sigemptyset(&none);
-  for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
+  for (int i = 0; i < nignored; i++) signal(ignored[i], SIG_DFL); /* handlers reset at exec by themselves */
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
   setrlimit(RLIMIT_NOFILE, &nofile_given);
@@ -186,10 +226,19 @@ static int exec_child(int in, int out, int err, char **f, char **argv, char **en
   return errno;
 }
 
+/* Written by a vforked child that could not exec (shared memory until it execs or exits). */
+static volatile int child_errno;
+
+static void close_fds(int *fds, int n) {
+  for (int i = 0; i < n; i++)
+    if (fds[i] >= 0) close(fds[i]), fds[i] = -1;
+}
+
 static void start_child(char **f, size_t count) {
   unsigned long id = strtoul(f[1], NULL, 10);
-  struct slot slot;
-  if (count < F_UID + 5 || !take_slot(strtoul(f[3], NULL, 10), &slot)) {
+  int want_stdin = count > 2 && f[2][0] == '1';
+  struct slot slot = {0, -1, -1};
+  if (count < F_UID + 5 || (want_stdin && !take_slot(strtoul(f[3], NULL, 10), &slot))) {
     event("E %lu %ld\n", id, EINVAL, 0);
     return;
   }
@@ -205,83 +254,96 @@ static void start_child(char **f, size_t count) {
   memcpy(argv, f + first, argc * sizeof *argv);
   memcpy(envp, f + first + argc, envc * sizeof *envp);
 
-  int in = f[2][0] == '1' ? slot.end[0] : open("/dev/null", O_RDONLY | O_CLOEXEC), pipefd[2] = {-1, -1}, e = 0;
-  if (in < 0 || pipe2(pipefd, O_CLOEXEC) < 0) e = errno;
+  /* out[0], err[0]: our read ends; out[1], err[1]: the child's. */
+  int in = want_stdin ? slot.end : open("/dev/null", O_RDONLY | O_CLOEXEC), out[2] = {-1, -1}, err[2] = {-1, -1}, e = 0;
+  if (in < 0 || pipe2(out, O_CLOEXEC) < 0 || pipe2(err, O_CLOEXEC) < 0) e = errno;
   pid_t pid = -1;
   if (e == 0) {
-    pid = fork();
+    /* vfork: no copy of this process's page tables and no copy-on-write faults after (dear under TCG); this process
+     * waits until the child has exec'd or given up, and the child's errno comes back through shared memory. */
+    char **own_environ = environ;
+    child_errno = 0;
+    pid = vfork();
     if (pid == 0) {
-      int code = exec_child(in, slot.end[1], slot.end[2], f, argv, envp);
-      while (write(pipefd[1], &code, sizeof code) < 0 && errno == EINTR) {}
+      child_errno = exec_child(in, out[1], err[1], f, argv, envp);
       _exit(127);
     }
+    environ = own_environ; /* the child set it for execvp in the memory it shared with us */
     if (pid < 0) e = errno;
-  }
-  /* From here only the child (and what it starts) and the agent hold the pipes: their end-of-file is theirs. Read
-   * ends kept here change neither (a reader does not hold a pipe open for writers); they go when the child is reaped. */
-  if (in >= 0 && in != slot.end[0]) close(in);
-  int out = slot.agent[1], err = slot.agent[2];
-  if (pid > 0) slot.agent[1] = slot.agent[2] = -1;
-  close_slot(&slot);
-  if (pipefd[1] >= 0) close(pipefd[1]);
-  if (pid > 0) {
-    int code = 0;
-    ssize_t n;
-    while ((n = read(pipefd[0], &code, sizeof code)) < 0 && errno == EINTR) {}
-    if (n == (ssize_t)sizeof code) {
-      e = code;
+    else if (child_errno != 0) {
+      e = child_errno;
       while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     }
   }
-  if (pipefd[0] >= 0) close(pipefd[0]);
+  /* From here only the child (and what it starts) and the agent hold write ends: their end-of-file is theirs. */
+  if (in >= 0 && in != slot.end) close(in);
+  close_slot(&slot);
+  close_fds(&out[1], 1);
+  close_fds(&err[1], 1);
   free(argv);
   free(envp);
   if (e != 0) {
-    if (pid > 0) close(out), close(err);
+    close_fds(&out[0], 1);
+    close_fds(&err[0], 1);
     event("E %lu %ld\n", id, e, 0);
     return;
   }
+  fcntl(out[0], F_SETFL, O_NONBLOCK); /* our read ends only: the child's write ends are files of their own */
+  /* A writer of bulk output fills up to 1 MiB before it waits: fewer switches between it, this process and the agent. */
+  fcntl(out[0], F_SETPIPE_SZ, 1 << 20);
+  fcntl(err[0], F_SETFL, O_NONBLOCK);
   if (nchildren == capchildren) {
     capchildren = capchildren ? capchildren * 2 : 16;
     if (capchildren > MAX_CHILDREN || !(children = realloc(children, capchildren * sizeof *children))) die("too many children");
   }
-  children[nchildren++] = (struct child){id, pid, out, err};
+  children[nchildren++] = (struct child){id, pid, {out[0], err[0]}, {0, 0}, now_ms() + HOLD_MS};
   event("S %lu %ld\n", id, pid, 0);
 }
 
-/* Bit 1 stdout, bit 2 stderr: the pipe is empty and no writer is left (hang-up without data). */
-static long drained(const struct child *c) {
-  struct pollfd p[2] = {{.fd = c->out, .events = POLLIN}, {.fd = c->err, .events = POLLIN}};
-  long done = 0;
-  if (poll(p, 2, 0) >= 0)
-    for (int i = 0; i < 2; i++)
-      if ((p[i].revents & POLLHUP) && !(p[i].revents & POLLIN)) done |= 1L << i;
-  return done;
+static struct child *find_child(char **f, size_t count) {
+  if (count < 3) return NULL;
+  unsigned long id = strtoul(f[1], NULL, 10);
+  for (size_t i = 0; i < nchildren; i++)
+    if (children[i].id == id) return &children[i];
+  return NULL;
 }
 
 static void signal_child(char **f, size_t count) {
-  if (count < 3) return;
-  unsigned long id = strtoul(f[1], NULL, 10);
-  int signo = (int)strtol(f[2], NULL, 10);
-  for (size_t i = 0; i < nchildren; i++)
-    if (children[i].id == id) kill(children[i].pid, signo);
+  struct child *c = find_child(f, count);
+  if (c && c->pid > 0) kill(c->pid, (int)strtol(f[2], NULL, 10));
 }
 
+/* "p"/"r": the agent holds back output CH while its host has no credit for it; a child writing more then blocks. */
+static void pause_output(char **f, size_t count, int paused) {
+  struct child *c = find_child(f, count);
+  long ch = count >= 3 ? strtol(f[2], NULL, 10) : 0;
+  if (c && (ch == 1 || ch == 2)) c->paused[ch - 1] = paused;
+}
+
+/* "X" after what the outputs hold now (their "C" too when every writer is gone): one write for a short program. */
 static void reap(void) {
   int status;
   pid_t pid;
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     for (size_t i = 0; i < nchildren; i++) {
-      if (children[i].pid != pid) continue;
-      long done = drained(&children[i]);
-      close(children[i].out);
-      close(children[i].err);
-      if (WIFEXITED(status)) event("X %lu %ld %ld", children[i].id, WEXITSTATUS(status), 0);
-      else event("X %lu %ld %ld", children[i].id, -1, WTERMSIG(status));
-      event(" %lu\n", (unsigned long)done, 0, 0);
-      children[i] = children[--nchildren];
+      struct child *c = &children[i];
+      if (c->pid != pid) continue;
+      for (int ch = 0; ch < 2; ch++)
+        for (int k = 0; k < DRAIN_READS && c->fd[ch] >= 0 && !c->paused[ch] && relay(c, ch) > 0; k++) {}
+      c->pid = 0;
+      if (WIFEXITED(status)) event("X %lu %ld %ld\n", c->id, WEXITSTATUS(status), 0);
+      else event("X %lu %ld %ld\n", c->id, -1, WTERMSIG(status));
       break;
     }
+  }
+}
+
+/* Forgets the children that are reaped and whose outputs both ended. */
+static void sweep(void) {
+  for (size_t i = 0; i < nchildren;) {
+    struct child *c = &children[i];
+    if (c->pid == 0 && c->fd[0] < 0 && c->fd[1] < 0) children[i] = children[--nchildren];
+    else i++;
   }
 }
 
@@ -289,18 +351,14 @@ static void handle(char *buf, uint32_t len) {
   size_t count;
   char **f = split_fields(buf, len, &count);
   if (count >= 1 && strcmp(f[0], "n") == 0) make_slot();
-  else if (count >= 1 && strcmp(f[0], "x") == 0 && count >= 2) {
+  else if (count >= 2 && strcmp(f[0], "x") == 0) {
     start_child(f, count);
     reap(); /* a program already gone: its "X" goes out with its "S" */
   }
   else if (count >= 1 && strcmp(f[0], "k") == 0) signal_child(f, count);
+  else if (count >= 1 && strcmp(f[0], "p") == 0) pause_output(f, count, 1);
+  else if (count >= 1 && strcmp(f[0], "r") == 0) pause_output(f, count, 0);
   free(f);
-}
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
 static int cmp_double(const void *a, const void *b) {
@@ -337,6 +395,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);
+  find_ignored();
   sigset_t chld;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
@@ -345,6 +404,7 @@ int main(int argc, char **argv) {
   if (sfd < 0) die("signalfd");
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
+  fcntl(1, F_SETPIPE_SZ, 1 << 20); /* a wake-up's output records go in one write (if the pipe to the agent allows) */
   /* Two fds per running child are kept here: allow as many as the hard limit does. */
   if (getrlimit(RLIMIT_NOFILE, &nofile_given) == 0 && nofile_given.rlim_cur < nofile_given.rlim_max) {
     struct rlimit raised = {nofile_given.rlim_max, nofile_given.rlim_max};
@@ -355,14 +415,43 @@ int main(int argc, char **argv) {
   size_t have = 0;
   uint32_t need = 0;
   char *body = NULL;
+  struct pollfd *p = NULL;
+  size_t capp = 0;
   for (;;) {
-    if (nevents > 0) flush_events();
-    struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
-    int ready = poll(p, 2, -1);
+    sweep();
+    /* Held while a program started less than HOLD_MS ago runs: its start, output and end then reach the agent in one
+     * write (one wake-up of the agent, one writev of frames to the host), not three. */
+    int timeout = -1;
+    if (nevents > 0) {
+      double now = now_ms(), left = HOLD_MS - (now - pending_since);
+      int holding = 0;
+      for (size_t i = 0; i < nchildren && !holding; i++) holding = children[i].pid > 0 && children[i].hold > now;
+      if (!holding || left <= 0) flush_events();
+      else timeout = (int)left + 1;
+    }
+    if (capp < 2 + 2 * nchildren) {
+      capp = 2 + 2 * capchildren;
+      if (!(p = realloc(p, capp * sizeof *p))) die("realloc");
+    }
+    p[0] = (struct pollfd){.fd = 0, .events = POLLIN};
+    p[1] = (struct pollfd){.fd = sfd, .events = POLLIN};
+    /* The outputs being read: entry 2 + 2i + ch is child i's output ch (fd -1, skipped by poll, when ended or paused). */
+    for (size_t i = 0; i < nchildren; i++)
+      for (int ch = 0; ch < 2; ch++) {
+        struct child *c = &children[i];
+        p[2 + 2 * i + (size_t)ch] = (struct pollfd){.fd = c->paused[ch] ? -1 : c->fd[ch], .events = POLLIN};
+      }
+    int ready = poll(p, 2 + 2 * nchildren, timeout);
     if (ready < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
+    size_t polled = nchildren;
+    for (size_t i = 0; i < polled; i++)
+      for (int ch = 0; ch < 2; ch++)
+        if (p[2 + 2 * i + (size_t)ch].fd >= 0 && (p[2 + 2 * i + (size_t)ch].revents & (POLLIN | POLLHUP | POLLERR)))
+          /* A few reads while full ones come: fewer wake-ups of this process and of the agent for bulk output. */
+          for (int k = 0; k < BURST_READS && children[i].fd[ch] >= 0 && !children[i].paused[ch] && relay(&children[i], ch) == CHUNK; k++) {}
     if (p[1].revents & POLLIN) {
       struct signalfd_siginfo info;
       while (read(sfd, &info, sizeof info) > 0) {}

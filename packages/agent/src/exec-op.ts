@@ -10,6 +10,7 @@ import { ExecTrace } from './exec-trace.js';
 import { describe, logError, trace, tracing } from './log.js';
 import { OpError } from './op-error.js';
 import type { OpContext } from './op-context.js';
+import { relayOutputs } from './output-relay.js';
 import { findProgram } from './program-path.js';
 import { PtyHandle, planPty } from './pty-op.js';
 import { SpawnedChild } from './spawned-child.js';
@@ -133,7 +134,10 @@ async function supervise(s: Supervised): Promise<void> {
       resolve({ code, signal });
     });
     // Only lodge-spawn's death ends a running child with an error: its exit status is lost, so the exec fails.
-    if (child instanceof SpawnedChild) child.on('error', (error: Error) => running && reject(error));
+    if (child instanceof SpawnedChild) {
+      child.on('error', (error: Error) => running && reject(error));
+      child.exitWithSpawn = true;
+    }
   });
   exited.catch(() => undefined); // awaited below; not unhandled meanwhile
   // Listen before the first await: input the host sends right after Open must not be lost.
@@ -148,11 +152,14 @@ async function supervise(s: Supervised): Promise<void> {
     kill();
   }, s.timeoutMs);
   try {
-    const [exit] = await Promise.all([
-      exited,
-      pump(stream, child.stdout as Readable, Channel.Output, kill).then(() => s.tr?.mark('stdout ended')),
-      pump(stream, child.stderr as Readable, Channel.Error, kill).then(() => s.tr?.mark('stderr ended')),
-    ]);
+    const outputs =
+      child instanceof SpawnedChild
+        ? [relayOutputs(stream, child, kill, s.tr)]
+        : [
+            pump(stream, child.stdout as Readable, Channel.Output, kill).then(() => s.tr?.mark('stdout ended')),
+            pump(stream, child.stderr as Readable, Channel.Error, kill).then(() => s.tr?.mark('stderr ended')),
+          ];
+    const [exit] = await Promise.all([exited, ...outputs]);
     if (cancelled || stream.finished) return;
     const recorded = pty?.recordedStatus();
     const result: ExecResult = recorded === undefined ? { exitCode: exit.code, signal: exit.signal, timedOut } : { exitCode: recorded, signal: null, timedOut };

@@ -92,7 +92,7 @@ describe('Spawner (the real lodge-spawn)', () => {
     expect(() => spawner.spawn({ argv: ['echo', 'a\0b'], env: ENV, cwd: '/', stdin: false })).toThrow(/NUL/);
   });
 
-  it('serves many programs at once, beyond its pool of pre-connected outputs', async () => {
+  it('serves many programs at once, beyond its pool of stdin pipes', async () => {
     const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => runOne({ argv: ['sh', '-c', `echo out${i}; echo err${i} >&2; exit ${i}`] })));
     runs.forEach((r, i) => expect(r).toMatchObject({ code: i, stdout: `out${i}\n`, stderr: `err${i}\n` }));
   });
@@ -138,29 +138,38 @@ describe('Spawner (the real lodge-spawn)', () => {
     expect(held().filter((h) => [stdin, stdout, stderr].includes(h.pipe))).toEqual([]);
   });
 
-  it('tells at exit which outputs are drained and closed; those end without waiting for their end-of-file', async () => {
-    const seen: number[] = [];
-    const watch = (c: SpawnedChild): void => {
-      const mark = c.markExited.bind(c);
-      c.markExited = (code, signo, drained) => {
-        seen.push(drained ?? -1);
-        mark(code, signo, drained);
-      };
+  it('sends the exit after the output a program left, and ends an output a descendant holds only when it closes', async () => {
+    const order = (c: SpawnedChild): string[] => {
+      const seen: string[] = [];
+      const [exited, ended] = [c.markExited.bind(c), c.onOutputEnd.bind(c)];
+      c.markExited = (code, signo) => (seen.push('exit'), exited(code, signo));
+      c.onOutputEnd = (ch) => (seen.push(`end ${ch}`), ended(ch));
+      return seen;
     };
-    const quiet = spawner.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
-    watch(quiet);
-    const exit = new Promise((resolve) => quiet.once('exit', resolve));
-    await exit;
-    expect(seen).toEqual([3]);
-    expect(await Promise.all([collect(quiet.stdout), collect(quiet.stderr)])).toEqual([Buffer.alloc(0), Buffer.alloc(0)]);
-    // A descendant still holds stderr: that one is not drained, and ends at its own end-of-file.
+    const quiet = spawner.spawn({ argv: ['sh', '-c', 'echo a; echo b >&2'], env: ENV, cwd: '/', stdin: false });
+    const quietSeen = order(quiet);
+    const outputs = Promise.all([collect(quiet.stdout), collect(quiet.stderr)]);
+    await new Promise((resolve) => quiet.once('exit', resolve));
+    expect([...quietSeen.slice(0, 2).sort(), quietSeen[2]]).toEqual(['end 1', 'end 2', 'exit']);
+    expect((await outputs).map(String)).toEqual(['a\n', 'b\n']);
     const held = spawner.spawn({ argv: ['sh', '-c', 'exec >/dev/null; (sleep 0.3; echo late >&2) &'], env: ENV, cwd: '/', stdin: false });
-    watch(held);
-    await new Promise((resolve) => held.once('spawn', resolve)); // its pipes are there (the pool may have been empty)
-    const outputs = Promise.all([collect(held.stdout), collect(held.stderr)]);
+    const heldSeen = order(held);
+    const heldOutputs = Promise.all([collect(held.stdout), collect(held.stderr)]);
     await new Promise((resolve) => held.once('exit', resolve));
-    expect(seen[1]).toBe(1);
-    expect((await outputs).map(String)).toEqual(['', 'late\n']);
+    expect(heldSeen).toEqual(['end 1', 'exit']);
+    expect((await heldOutputs).map(String)).toEqual(['', 'late\n']);
+    expect(heldSeen).toEqual(['end 1', 'exit', 'end 2']);
+  });
+
+  it('stops reading an output its reader does not take, so the program waits, and goes on when it is taken', async () => {
+    const child = spawner.spawn({ argv: ['head', '-c', '16000000', '/dev/zero'], env: ENV, cwd: '/', stdin: false });
+    let exited = false;
+    child.once('exit', () => (exited = true));
+    await new Promise((resolve) => child.once('spawn', resolve));
+    await new Promise((r) => setTimeout(r, 300));
+    expect(exited).toBe(false); // 16 MB do not fit in our stream, lodge-spawn and the pipes (1 MiB each)
+    expect(child.stdout.readableLength).toBeLessThan(5_000_000); // what came before lodge-spawn read the pause
+    expect((await collect(child.stdout)).length).toBe(16_000_000);
   });
 
   it("emits 'exit' after the turn of 'spawn' even when both come in one read, so an awaiter of 'spawn' hears it", async () => {
@@ -213,6 +222,20 @@ describe('Spawner (the real lodge-spawn)', () => {
     }
   });
 
+  it('gives the program no ignored or blocked signal, even those lodge-spawn was given ignored', async () => {
+    writeFileSync(`${dir}/ignoring`, `#!/bin/sh\ntrap '' USR1 TERM\nexec ${binary}\n`); // ignored stays ignored across exec
+    chmodSync(`${dir}/ignoring`, 0o755);
+    const ignoring = Spawner.start(`${dir}/ignoring`);
+    try {
+      const child = ignoring.spawn({ argv: ['grep', '-E', '^Sig(Ign|Blk)', '/proc/self/status'], env: ENV, cwd: '/', stdin: false });
+      const out = collect(await new Promise<Readable | null>((resolve, reject) => child.once('spawn', () => resolve(child.stdout)).once('error', reject)));
+      expect((await out).toString()).toBe('SigBlk:\t0000000000000000\nSigIgn:\t0000000000000000\n');
+      expect(readFileSync(`/proc/${ignoring.pid}/status`, 'utf8')).toMatch(/Name:\s+lodge-spawn[^]*SigIgn:\s+0*[1-9a-f]/); // it had some
+    } finally {
+      await ignoring.close();
+    }
+  });
+
   it('finds the groups that list a user, as initgroups does', () => {
     writeFileSync(`${dir}/group`, 'root:x:0:\nusers:x:100:alice,bob\nstaff:x:50:bob\ndocker:x:999:alice\n');
     expect(supplementaryGroups({ name: 'alice', uid: 1000, gid: 1000, home: '/', shell: '/bin/sh' }, { group: `${dir}/group` })).toEqual([1000, 100, 999]);
@@ -232,13 +255,13 @@ describe('Spawner (the real lodge-spawn)', () => {
     expect((await runOne({ argv: ['echo', 'again'] })).stdout).toBe('again\n');
   });
 
-  it('falls back to Node spawn when its pipes cannot be opened through /proc', async () => {
+  it('falls back to Node spawn when its stdin pipes cannot be opened through /proc', async () => {
     // A wrapper that does not exec: the pid the agent knows is not the one holding the pipes.
     writeFileSync(`${dir}/wrapped`, `#!/bin/sh\n${binary}\n`);
     chmodSync(`${dir}/wrapped`, 0o755);
     const wrapped = Spawner.start(`${dir}/wrapped`);
     try {
-      const child = wrapped.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
+      const child = wrapped.spawn({ argv: ['cat'], env: ENV, cwd: '/', stdin: true });
       expect((await new Promise<Error>((resolve) => child.once('error', resolve))).message).toMatch(/exec's pipes: .*ENOENT/);
       expect(wrapped.usable()).toBe(false);
     } finally {

@@ -1,12 +1,13 @@
-// The agent's side of lodge-spawn (native/lodge-spawn.c): requests on its stdin, events from its stdout, and the
-// slots of pipes its children's stdio are. Restarted when it dies; given up for Node's spawn after repeated deaths.
+// The agent's side of lodge-spawn (native/lodge-spawn.c): requests on its stdin, events (and the children's output)
+// from its stdout, and the stdin pipes of execs that want one. Restarted when it dies; given up for Node's spawn after
+// repeated deaths.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { LineReader } from './line-reader.js';
 import type { ExecTrace } from './exec-trace.js';
 import { describe, logError } from './log.js';
 import { OpError } from './op-error.js';
 import { SpawnedChild, errnoError } from './spawned-child.js';
+import { SpawnEvents } from './spawn-events.js';
 import { openSlot, type Slot } from './spawn-slot.js';
 
 export interface SpawnRequest {
@@ -20,21 +21,21 @@ export interface SpawnRequest {
 
 /** Deaths in a row without answering a request, after which the agent keeps to Node's spawn. */
 const MAX_DEATHS = 3;
-/** Slots kept open ahead of time, so making and opening pipes is off the exec's path. */
-const POOL = 2;
+/** Stdin slots kept open ahead of time, so making and opening a pipe is off the path of an exec with stdin. */
+const POOL = 1;
 /** A slot an exec took is made again once it ended (the agent is idle then), or after this long if it still runs. */
 const REFILL_AFTER_MS = 200;
 
 export class Spawner {
   private proc: ChildProcess | undefined;
   private readonly children = new Map<number, SpawnedChild>();
-  /** Slots whose agent ends are open, waiting for an exec. */
+  /** Stdin slots whose write ends are open, waiting for an exec that wants stdin. */
   private readonly ready: Slot[] = [];
   /** Execs that found no ready slot: each gets the next one lodge-spawn makes (every exec asks for one more). */
   private readonly waiting: { child: SpawnedChild; fields: string[] }[] = [];
   private nextId = 1;
   private deaths = 0;
-  /** Why our ends of its pipes cannot be opened (no /proc, hidepid...): exec then uses Node's spawn. */
+  /** Why its stdin pipes cannot be opened (no /proc, hidepid...): exec then uses Node's spawn. */
   private broken: string | undefined;
 
   private constructor(private readonly binary: string) {}
@@ -57,12 +58,17 @@ export class Spawner {
     if (bad !== undefined) throw new OpError('invalid_argument', `argv, env and cwd must not contain NUL bytes (${JSON.stringify(bad.slice(0, 64))})`);
     if (!this.proc) this.launch();
     const id = this.nextId++;
-    const child = new SpawnedChild(id, request.stdin, (signo) => this.send(['k', String(id), String(signo)]));
+    const child = new SpawnedChild(id, request.stdin, (f) => this.send(f));
     child.tr = tr;
     this.children.set(id, child);
     const u = request.user;
     const fields = [u ? String(u.uid) : '', u ? String(u.gid) : '', u ? u.groups.join(',') : '', request.cwd, String(request.argv.length), ...request.argv, ...env];
     tr?.mark('fields');
+    if (!request.stdin) {
+      this.send(['x', String(id), '0', '0', ...fields]);
+      this.settle(child, false);
+      return child;
+    }
     const slot = this.ready.shift();
     if (slot) this.start(child, slot, fields);
     else {
@@ -73,7 +79,7 @@ export class Spawner {
     return child;
   }
 
-  /** Forgets the child when it ends; a slot it took from the pool is made again then (not while it starts and runs). */
+  /** A stdin slot the child took from the pool is made again when it ends (not while it starts and runs). */
   private settle(child: SpawnedChild, tookSlot: boolean): void {
     let timer: NodeJS.Timeout | undefined;
     const refill = (): void => {
@@ -83,7 +89,7 @@ export class Spawner {
     };
     if (tookSlot) timer = setTimeout(refill, REFILL_AFTER_MS).unref();
     const ended = (): void => {
-      this.children.delete(child.id);
+      if (child.done) this.children.delete(child.id);
       // After the exec's finish has been queued: this turn's microtasks send it first.
       setImmediate(refill);
     };
@@ -103,18 +109,23 @@ export class Spawner {
   }
 
   private start(child: SpawnedChild, slot: Slot, rest: string[]): void {
-    // A slot not attached (the exec ended, or its stdin could not be opened) is given back: no argv, so lodge-spawn
-    // closes it and answers "E" (which the ended child ignores).
-    if (!child.attach(slot)) return this.send(['x', String(child.id), '0', String(slot.id), '', '', '', '/', '0']);
-    this.send(['x', String(child.id), child.wantStdin ? '1' : '0', String(slot.id), ...rest]);
+    // A slot not attached (the exec ended meanwhile) is given back: no argv, so lodge-spawn closes it and answers "E"
+    // (which the ended child ignores).
+    if (!child.attach(slot)) return this.send(['x', String(child.id), '1', String(slot.id), '', '', '', '/', '0']);
+    this.send(['x', String(child.id), '1', String(slot.id), ...rest]);
   }
 
   private launch(): void {
     const proc = spawn(this.binary, [], { stdio: ['pipe', 'pipe', 'inherit'] });
     this.proc = proc;
-    const lines = new LineReader(256);
+    const events = new SpawnEvents((fields, data) => this.proc === proc && this.onEvent(fields, data, proc.pid as number));
     proc.stdout?.on('data', (chunk: Buffer) => {
-      for (const line of lines.push(chunk)) if (this.proc === proc) this.onEvent(line, proc.pid as number);
+      try {
+        events.push(chunk);
+      } catch (error) {
+        logError(`lodge-spawn: ${describe(error)}; stopping it`);
+        proc.kill('SIGKILL');
+      }
     });
     proc.stdin?.on('error', () => undefined);
     for (let i = 0; i < POOL; i++) this.send(['n']);
@@ -140,31 +151,31 @@ export class Spawner {
     this.proc?.stdin?.write(Buffer.concat([head, body]));
   }
 
-  private onEvent(line: string, pid: number): void {
-    const [kind, idText, a = '', b = '', c = ''] = line.split(' ');
-    if (kind === 'P') return this.onSlot(pid, Number(idText), [Number(a), Number(b), Number(c)]);
+  private onEvent([kind, idText, a = '', b = '']: string[], data: Buffer | undefined, pid: number): void {
+    if (kind === 'P') return this.onSlot(pid, Number(idText), Number(a));
     const child = this.children.get(Number(idText));
     if (!child) return;
     this.deaths = 0;
-    child.tr?.mark(`event ${kind}`);
-    if (kind === 'S') child.markStarted(Number(a));
+    if (data) child.onOutput(a === '2' ? 2 : 1, data);
+    else if (kind === 'C') child.onOutputEnd(a === '2' ? 2 : 1);
+    else if (kind === 'S') child.markStarted(Number(a));
     else if (kind === 'E') child.failed(errnoError(Number(a), 'lodge-spawn'));
-    else if (kind === 'X') child.markExited(Number(a) === -1 ? null : Number(a), Number(b), Number(c));
+    else if (kind === 'X') child.markExited(Number(a) === -1 ? null : Number(a), Number(b));
+    if (!data) child.tr?.mark(`event ${kind}${kind === 'C' ? a : ''}`);
+    if (child.done) this.children.delete(child.id);
   }
 
-  /** A slot lodge-spawn made (its fds of our ends, or -errno): our ends opened, then it goes to a waiting exec or the pool. */
-  private onSlot(pid: number, id: number, fds: [number, number, number]): void {
+  /** A stdin slot lodge-spawn made (the fd of our end, or -errno): opened, then it goes to a waiting exec or the pool. */
+  private onSlot(pid: number, id: number, fd: number): void {
     const next = this.waiting.shift();
     let slot: Slot;
     try {
-      if (fds[0] < 0) throw errnoError(-fds[0], 'lodge-spawn making pipes');
-      if (!fds.every((fd) => Number.isSafeInteger(fd) && fd >= 0)) throw new Error(`bad slot event ${fds.join(' ')}`);
-      const t0 = performance.now();
-      slot = openSlot(pid, id, fds);
-      for (const child of this.children.values()) child.tr?.mark(`slot ${id} opened in ${(performance.now() - t0).toFixed(1)}`);
+      if (fd < 0) throw errnoError(-fd, 'lodge-spawn making pipes');
+      if (!Number.isSafeInteger(fd)) throw new Error(`bad slot event ${fd}`);
+      slot = openSlot(pid, id, fd);
     } catch (error) {
       if (next) next.child.failed(new OpError('internal', `exec's pipes: ${describe(error)}`));
-      if (fds[0] >= 0 && this.broken === undefined) {
+      if (fd >= 0 && this.broken === undefined) {
         this.broken = describe(error);
         logError(`lodge-spawn's pipes cannot be opened through /proc (${this.broken}); exec uses Node's spawn from now on`);
       } else logError(`lodge-spawn slot ${id}: ${describe(error)}`);

@@ -205,8 +205,8 @@ export class GuestStream implements Stream {
   settle(outcome: Outcome): void {
     if (this.#outcome) return;
     this.#outcome = outcome;
-    const error = this.#endedError();
-    for (const queue of this.#out) if (queue.queued > 0) queue.fail(error);
+    let error: GuestProtocolError | undefined; // made only when a write waits: an Error's stack is dear under TCG
+    for (const queue of this.#out) if (queue.queued > 0) queue.fail((error ??= this.#endedError()));
     this.#link.release(this);
     this.#settleResult(outcome);
     this.#events.emit('done', outcome);
