@@ -10,6 +10,7 @@ import { createDispatcher } from './dispatcher.js';
 import { describe, logError } from './log.js';
 import type { OpContext } from './op-context.js';
 import { openPortTransport } from './port-transport.js';
+import { openRelayTransport } from './relay-transport.js';
 import { openSocketTransport } from './socket-transport.js';
 import { Spawner } from './spawner.js';
 import type { Transport, TransportHandlers } from './transport.js';
@@ -45,6 +46,8 @@ export interface AgentOptions {
   helloIntervalMs?: number;
   /** lodge-spawn, the fork server exec starts its programs through; none: exec uses Node's spawn. */
   spawner?: { binary: string };
+  /** lodge-port, the C relay the port (device or FIFO pair) is read and written through; none: a reader thread. */
+  relay?: { binary: string };
   /** The transport broke for good; the command line exits (init respawns it). */
   onFatal?(error: Error): void;
 }
@@ -143,7 +146,7 @@ function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unkno
     onDrain: () => session.drain(),
     onFatal,
   };
-  transport = openTransport(port, handlers);
+  transport = openTransport(port, handlers, options.relay);
   return { session, transport };
 }
 
@@ -156,10 +159,15 @@ async function startSpawner(o: { binary: string }): Promise<Spawner | undefined>
   }
 }
 
-function openTransport(port: AgentPort, handlers: TransportHandlers): Transport {
+function openTransport(port: AgentPort, handlers: TransportHandlers, relay?: { binary: string }): Transport {
   switch (port.kind) {
-    case 'device': return openPortTransport({ device: port.path }, handlers);
-    case 'fifo': return openPortTransport({ input: port.input, output: port.output }, handlers);
+    case 'device':
+    case 'fifo': {
+      const paths = port.kind === 'device' ? { device: port.path } : { input: port.input, output: port.output };
+      if (!relay) return openPortTransport(paths, handlers);
+      const args = port.kind === 'device' ? [port.path] : [port.input, port.output];
+      return openRelayTransport({ binary: relay.binary, args, fallback: (h) => openPortTransport(paths, h) }, handlers);
+    }
     case 'socket': return openSocketTransport(port.path, handlers);
     case 'vsock': return openVsockTransport(handlers, port.socat, port.address);
   }
