@@ -25,6 +25,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/prctl.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,9 +34,13 @@
 #define PORT_WRITE_MAX (32 * 1024)
 #define HEADER 4
 #define RETRY_MS 50
+#define LINGER_MS 1
+#define LINGER_BYTES (64 * 1024)
 
 static unsigned char down[DOWN_CAP], up[UP_CAP];
-static size_t down_off, down_len, up_off, up_len;
+/* down: [down_off, sealed) is ready for the agent; a record still filling starts at `open_at` (-1: none). */
+static size_t down_off, down_len, sealed, up_off, up_len;
+static long open_at = -1;
 static int port_in, port_out;
 static int host_away; /* end-of-file sent, no data since */
 static size_t read_max = 64 * 1024;
@@ -49,47 +54,73 @@ static void put_header(unsigned char *at, uint32_t n) {
   at[0] = n & 0xff, at[1] = (n >> 8) & 0xff, at[2] = (n >> 16) & 0xff, at[3] = n >> 24;
 }
 
-/* Makes room at the end of `down` by moving the unsent bytes to the front. */
+/* Ends the open record: the agent may have it now (an empty one is taken back). */
+static void seal(void) {
+  if (open_at < 0) return;
+  size_t got = down_len - (size_t)open_at - HEADER;
+  if (got == 0) down_len = (size_t)open_at;
+  else put_header(down + open_at, (uint32_t)got);
+  open_at = -1;
+  sealed = down_len;
+}
+
+/* Room at the end of `down` for a new record, moving the unsent bytes to the front when that helps. */
 static size_t down_room(void) {
-  if (down_off > 0 && down_len + HEADER + 4096 > DOWN_CAP) {
+  if (open_at < 0 && down_off > 0 && down_len + HEADER + 4096 > DOWN_CAP) {
     memmove(down, down + down_off, down_len - down_off);
-    down_len -= down_off, down_off = 0;
+    down_len -= down_off, sealed -= down_off, down_off = 0;
   }
   return DOWN_CAP - down_len;
 }
 
-/* Reads the port until it would block, is empty or `down` is full: one record for the lot. */
-static void read_port(void) {
-  if (down_room() < HEADER + 1) return;
-  size_t start = down_len, got = 0;
+/*
+ * Reads the port until it would block or `down` is full, into the open record. Returns 1 to linger: the last read
+ * filled a whole 4 KiB buffer (bulk is streaming in, QEMU feeds the port a buffer at a time) and the record is
+ * still small, so waiting LINGER_MS for more spares the agent a wake-up per 4 KiB. Anything shorter goes at once.
+ */
+static int read_port(void) {
+  if (open_at < 0) {
+    if (down_room() < HEADER + 1) return 0;
+    open_at = (long)down_len;
+    down_len += HEADER;
+  }
+  ssize_t n = -1; /* a full `down` is neither end-of-file nor lingering */
   for (;;) {
-    size_t room = DOWN_CAP - (start + HEADER + got);
-    if (room == 0) break;
-    ssize_t n = read(port_in, down + start + HEADER + got, room < read_max ? room : read_max);
+    size_t room = DOWN_CAP - down_len;
+    if (room == 0) {
+      errno = 0;
+      break;
+    }
+    n = read(port_in, down + down_len, room < read_max ? room : read_max);
     if (n > 0) {
-      got += (size_t)n;
+      down_len += (size_t)n;
+      host_away = 0;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno != EAGAIN) die("reading the port");
-    if (n == 0 && got == 0 && !host_away) {
-      /* The host closed its end: tell the agent, drop what it still wanted to send. */
-      put_header(down + start, 0);
-      down_len = start + HEADER;
-      host_away = 1;
-      up_off = up_len = 0;
-    }
     break;
   }
-  if (got == 0) return;
-  put_header(down + start, (uint32_t)got);
-  down_len = start + HEADER + got;
-  host_away = 0;
+  size_t got = down_len - (size_t)open_at - HEADER;
+  if (n == 0 && !host_away) {
+    /* The host closed its end: after its last bytes, tell the agent; drop what it still wanted to send. */
+    seal();
+    if (DOWN_CAP - down_len < HEADER) return 0; /* no room for the mark: the next read returns 0 again */
+    put_header(down + down_len, 0);
+    down_len += HEADER;
+    sealed = down_len;
+    host_away = 1;
+    up_off = up_len = 0;
+    return 0;
+  }
+  if (n < 0 && errno == EAGAIN && got > 0 && got < LINGER_BYTES && got % 4096 == 0 && DOWN_CAP - down_len >= 4096) return 1;
+  seal();
+  return 0;
 }
 
 static void write_agent(void) {
-  while (down_off < down_len) {
-    ssize_t n = write(1, down + down_off, down_len - down_off);
+  while (down_off < sealed) {
+    ssize_t n = write(1, down + down_off, sealed - down_off);
     if (n > 0) {
       down_off += (size_t)n;
       continue;
@@ -98,7 +129,7 @@ static void write_agent(void) {
     if (n < 0 && errno == EAGAIN) return;
     die("writing to the agent");
   }
-  down_off = down_len = 0;
+  if (open_at < 0) down_off = down_len = sealed = 0;
 }
 
 static void read_agent(void) {
@@ -146,6 +177,9 @@ int main(int argc, char **argv) {
   const char *max = getenv("LODGE_PORT_READ_MAX");
   if (max && atol(max) > 0) read_max = (size_t)atol(max);
   signal(SIGPIPE, SIG_IGN);
+  /* A killed agent must not leave us holding the port (one open per port): its successor's relay needs it. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() == 1) return 0;
   if (argc == 2) {
     port_in = port_out = open(argv[1], O_RDWR | O_NONBLOCK | O_CLOEXEC);
     if (port_in < 0) die(argv[1]);
@@ -157,28 +191,29 @@ int main(int argc, char **argv) {
   }
   nonblocking(0);
   nonblocking(1);
+  int lingering = 0;
   for (;;) {
-    int full = DOWN_CAP - down_len + down_off < HEADER + 4096;
-    struct pollfd fds[3] = {
+    int full = open_at < 0 && DOWN_CAP - down_len + down_off < HEADER + 4096;
+    struct pollfd fds[4] = {
       {.fd = 0, .events = POLLIN},
-      {.fd = 1, .events = down_off < down_len ? POLLOUT : 0},
+      {.fd = 1, .events = down_off < sealed ? POLLOUT : 0},
       /* Not while the host is away (POLLHUP without end) or `down` is full (the agent reads first). */
       {.fd = host_away || full ? -1 : port_in, .events = POLLIN},
+      {.fd = !host_away && up_off < up_len ? port_out : -1, .events = POLLOUT},
     };
-    struct pollfd out = {.fd = !host_away && up_off < up_len ? port_out : -1, .events = POLLOUT};
-    int same = port_in == port_out;
-    if (same && fds[2].fd >= 0 && out.fd >= 0) fds[2].events |= POLLOUT, out.fd = -1;
-    if (up_len - up_off >= UP_CAP / 2) fds[0].fd = -1; /* the port is slow: stop taking more */
-    struct pollfd all[4] = {fds[0], fds[1], fds[2], out};
-    int n = poll(all, 4, host_away ? RETRY_MS : -1);
+    if (port_in == port_out && fds[2].fd >= 0 && fds[3].fd >= 0) fds[2].events |= POLLOUT, fds[3].fd = -1;
+    if (up_len - up_off >= UP_CAP / 2) fds[0].events = 0; /* the port is slow: take no more, but see POLLHUP */
+    int n = poll(fds, 4, lingering ? LINGER_MS : host_away ? RETRY_MS : -1);
     if (n < 0) {
       if (errno == EINTR) continue;
       die("poll");
     }
-    if (all[1].revents & (POLLOUT | POLLERR | POLLHUP)) write_agent();
-    if (host_away || (all[2].revents & (POLLIN | POLLHUP | POLLERR))) read_port();
-    if (down_off < down_len) write_agent();
-    if (all[0].revents & (POLLIN | POLLHUP | POLLERR)) read_agent();
+    if (fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) write_agent();
+    if (host_away || (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) lingering = read_port();
+    else if (lingering) lingering = 0, seal(); /* nothing more came within LINGER_MS */
+    if (down_off < sealed) write_agent();
+    if (!fds[0].events && (fds[0].revents & (POLLHUP | POLLERR))) exit(0); /* the agent is gone */
+    if (fds[0].events && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) read_agent();
     if (!host_away && up_off < up_len) write_port();
   }
 }
