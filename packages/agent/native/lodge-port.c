@@ -8,13 +8,16 @@
  * Port → agent (stdout): records. Each is a 4-byte little-endian length n, then n bytes read from the port.
  * n = 0 is the port's end-of-file (the host closed agent.sock: read() returned 0), in order with the data.
  * The next record with data after it means the host is back (reconnect); the agent says Hello again.
+ * A record holds what one wake-up read; while bulk streams in (reads fill whole 4 KiB buffers) the relay waits up
+ * to LINGER_MS for more, up to LINGER_BYTES, so the agent handles one 64 KiB record rather than sixteen of 4 KiB.
  * Agent → port (stdin): raw bytes, written to the port as they come (virtio_console takes ≤ 32 KiB per write).
  * While the host is away (after end-of-file, until data comes again) the relay drops what the agent writes and
  * what was not yet written: the agent never blocks on the port, and a new host hunts for the next Hello anyway.
  * The port is O_NONBLOCK: poll() drives both sides; a non-blocking write to virtio_console also returns as soon
  * as the buffer is queued rather than spinning until the host took it. After end-of-file the port reports POLLHUP
  * without pause, so it is read every RETRY_MS instead of polled. The relay exits 0 when the agent closes stdin,
- * 1 on an error (message on stderr): the agent restarts it or falls back to reading the port itself.
+ * 1 on an error (message on stderr): the agent restarts it or falls back to reading the port itself. It dies with
+ * the agent (PR_SET_PDEATHSIG), so a new agent's relay finds the port free.
  * LODGE_PORT_READ_MAX caps each read (host tests imitate virtio_console's 4 KiB per read()).
  */
 #define _GNU_SOURCE
