@@ -10,6 +10,8 @@ import { QgaLineClient } from './qga-line-client.js';
 const VM = 'bench';
 const RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const MB = Number(process.env.BENCH_MB ?? 160);
+/** The VM's vCPUs (the Lodge default when unset). */
+const CPUS = process.env.BENCH_CPUS;
 const BYTES = MB * 2 ** 20;
 const PORT = '/dev/virtio-ports/org.lodge.agent.0';
 const HOLD = '/run/lodge/agent.hold';
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
   const lodge = new BenchLodge();
   try {
     await lodge.start();
-    for (const args of [['create', VM, '--memory', '1G'], ['start', VM]]) {
+    for (const args of [['create', VM, '--memory', '1G', ...(CPUS ? ['--cpus', CPUS] : [])], ['start', VM]]) {
       const r = await lodge.lodge(args);
       if (r.code !== 0) throw new Error(`lodge ${args.join(' ')}: ${r.out}`);
     }
@@ -141,7 +143,7 @@ async function main(): Promise<void> {
       ['ssh', 'n/a: the micro image has no sshd', ''],
     ];
     const upL = mbps(BYTES, cpUp), upR = mbps(BYTES, rawUp), downL = mbps(BYTES, cpDown), downR = mbps(BYTES, rawDown);
-    console.log(`bench/agent: one VM (micro, TCG), ${RUNS} exec runs, ${MB} MiB copies`);
+    console.log(`bench/agent: one VM (micro, TCG, ${(await lodge.client.get(VM)).spec.cpus} vCPU), ${RUNS} exec runs, ${MB} MiB copies`);
     for (const [a, b, c] of rows) console.log(`  ${a.padEnd(32)} ${b.padEnd(34)} ${c}`);
     console.log(`  host→guest  lodge cp ${upL.toFixed(0)} MB/s   raw port ${upR.toFixed(0)} MB/s   ratio ${(upL / upR).toFixed(2)} (target ≥ 0.8)`);
     console.log(`  guest→host  lodge cp ${downL.toFixed(0)} MB/s   raw port ${downR.toFixed(0)} MB/s   ratio ${(downL / downR).toFixed(2)} (target ≥ 0.8)`);

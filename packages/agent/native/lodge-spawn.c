@@ -9,8 +9,10 @@
  * /dev/stderr). Node cannot receive fds over a socket, so the agent opens its ends through /proc/PID/fd/N of this
  * process (same user: allowed; opening a pipe there never blocks). "n" makes a slot of three pipes (stdin, stdout,
  * stderr) and answers "P SLOT IN OUT ERR", the fds of the agent's ends here (or "P SLOT -ERRNO"). The agent opens
- * them and names the slot in "x"; after the fork this process closes all its copies, so end-of-file comes when the
- * child and its descendants close theirs (stdout) or when the agent closes its end (stdin).
+ * them and names the slot in "x"; after the fork this process closes its copies of the child's ends and of stdin, so
+ * end-of-file comes when the child and its descendants close theirs (stdout) or when the agent closes its end (stdin).
+ * It keeps the read ends of stdout and stderr until the child is reaped, only to tell the agent in "X" whether each
+ * is already drained and closed by every writer (then the agent ends that output without waiting for its own EOF).
  *
  * Requests on stdin: u32 little-endian length, then that many bytes of NUL-terminated fields:
  *   n                                                            make a slot
@@ -19,7 +21,9 @@
  *                                                                STDIN 0: stdin is /dev/null)
  *   k ID SIGNO                                                   signal a child that has not been reaped yet
  * Events on stdout, one line each: "P SLOT ..." slot made, "S ID PID" started, "E ID ERRNO" failed to start,
- * "X ID CODE SIGNO" ended (CODE -1 when killed by SIGNO). A slot named in "x" is used up either way.
+ * "X ID CODE SIGNO DONE" ended (CODE -1 when killed by SIGNO; DONE bit 1: stdout empty and closed, bit 2: stderr).
+ * A slot named in "x" is used up either way. The events of one wake-up go out in one write (an "S" of a program
+ * that is already gone arrives with its "X").
  * The agent is trusted, but every length read from it is still bounded.
  */
 #define _GNU_SOURCE
@@ -32,6 +36,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -48,6 +53,7 @@ extern char **environ;
 struct child {
   unsigned long id;
   pid_t pid;
+  int out, err; /* our copies of the agent's read ends of its stdout and stderr, polled when it is reaped */
 };
 
 /* One slot's pipes: the agent's ends (stdin's write end, stdout's and stderr's read ends) and the child's. */
@@ -61,6 +67,8 @@ static size_t nchildren, capchildren;
 static struct slot slots[MAX_SLOTS];
 static size_t nslots;
 static unsigned long next_slot = 1;
+/* The fd limit this process was given: raised here (it keeps two fds per child), given back to each child. */
+static struct rlimit nofile_given;
 
 static void die(const char *what) {
   fprintf(stderr, "lodge-spawn: %s: %s\n", what, strerror(errno));
@@ -77,10 +85,18 @@ static void write_all(int fd, const char *buf, size_t len) {
   }
 }
 
+/* Events wait here until the end of the wake-up: one write (one wake-up of the agent) for all of them. */
+static char events[1 << 16];
+static size_t nevents;
+
+static void flush_events(void) {
+  write_all(1, events, nevents);
+  nevents = 0;
+}
+
 static void event(const char *fmt, unsigned long id, long a, long b) {
-  char line[96];
-  int n = snprintf(line, sizeof line, fmt, id, a, b);
-  write_all(1, line, (size_t)n);
+  if (nevents > sizeof events - 128) flush_events();
+  nevents += (size_t)snprintf(events + nevents, 128, fmt, id, a, b);
 }
 
 static void close_slot(struct slot *s) {
@@ -103,16 +119,14 @@ static void make_slot(void) {
       s.end[i] = i == 0 ? p[0] : p[1];
     }
   }
-  char line[96];
-  int n;
+  if (nevents > sizeof events - 128) flush_events();
   if (e != 0) {
     close_slot(&s);
-    n = snprintf(line, sizeof line, "P %lu -%d\n", id, e);
+    nevents += (size_t)snprintf(events + nevents, 128, "P %lu -%d\n", id, e);
   } else {
     slots[nslots++] = s;
-    n = snprintf(line, sizeof line, "P %lu %d %d %d\n", id, s.agent[0], s.agent[1], s.agent[2]);
+    nevents += (size_t)snprintf(events + nevents, 128, "P %lu %d %d %d\n", id, s.agent[0], s.agent[1], s.agent[2]);
   }
-  write_all(1, line, (size_t)n);
 }
 
 /* Takes the slot out of the table (the caller closes it); NULL when unknown. */
@@ -160,6 +174,7 @@ static int exec_child(int in, int out, int err, char **f, char **argv, char **en
   for (int s = 1; s < NSIG; s++) signal(s, SIG_DFL);
   sigprocmask(SIG_SETMASK, &none, NULL);
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
+  setrlimit(RLIMIT_NOFILE, &nofile_given);
   if (f[F_UID][0] != '\0') {
     static gid_t groups[MAX_GROUPS];
     int n = parse_groups(f[F_UID + 2], groups);
@@ -202,8 +217,11 @@ static void start_child(char **f, size_t count) {
     }
     if (pid < 0) e = errno;
   }
-  /* From here only the child (and what it starts) and the agent hold the pipes: their end-of-file is theirs. */
+  /* From here only the child (and what it starts) and the agent hold the pipes: their end-of-file is theirs. Read
+   * ends kept here change neither (a reader does not hold a pipe open for writers); they go when the child is reaped. */
   if (in >= 0 && in != slot.end[0]) close(in);
+  int out = slot.agent[1], err = slot.agent[2];
+  if (pid > 0) slot.agent[1] = slot.agent[2] = -1;
   close_slot(&slot);
   if (pipefd[1] >= 0) close(pipefd[1]);
   if (pid > 0) {
@@ -219,6 +237,7 @@ static void start_child(char **f, size_t count) {
   free(argv);
   free(envp);
   if (e != 0) {
+    if (pid > 0) close(out), close(err);
     event("E %lu %ld\n", id, e, 0);
     return;
   }
@@ -226,8 +245,18 @@ static void start_child(char **f, size_t count) {
     capchildren = capchildren ? capchildren * 2 : 16;
     if (capchildren > MAX_CHILDREN || !(children = realloc(children, capchildren * sizeof *children))) die("too many children");
   }
-  children[nchildren++] = (struct child){id, pid};
+  children[nchildren++] = (struct child){id, pid, out, err};
   event("S %lu %ld\n", id, pid, 0);
+}
+
+/* Bit 1 stdout, bit 2 stderr: the pipe is empty and no writer is left (hang-up without data). */
+static long drained(const struct child *c) {
+  struct pollfd p[2] = {{.fd = c->out, .events = POLLIN}, {.fd = c->err, .events = POLLIN}};
+  long done = 0;
+  if (poll(p, 2, 0) >= 0)
+    for (int i = 0; i < 2; i++)
+      if ((p[i].revents & POLLHUP) && !(p[i].revents & POLLIN)) done |= 1L << i;
+  return done;
 }
 
 static void signal_child(char **f, size_t count) {
@@ -244,8 +273,12 @@ static void reap(void) {
   while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
     for (size_t i = 0; i < nchildren; i++) {
       if (children[i].pid != pid) continue;
-      if (WIFEXITED(status)) event("X %lu %ld %ld\n", children[i].id, WEXITSTATUS(status), 0);
-      else event("X %lu %ld %ld\n", children[i].id, -1, WTERMSIG(status));
+      long done = drained(&children[i]);
+      close(children[i].out);
+      close(children[i].err);
+      if (WIFEXITED(status)) event("X %lu %ld %ld", children[i].id, WEXITSTATUS(status), 0);
+      else event("X %lu %ld %ld", children[i].id, -1, WTERMSIG(status));
+      event(" %lu\n", (unsigned long)done, 0, 0);
       children[i] = children[--nchildren];
       break;
     }
@@ -256,7 +289,10 @@ static void handle(char *buf, uint32_t len) {
   size_t count;
   char **f = split_fields(buf, len, &count);
   if (count >= 1 && strcmp(f[0], "n") == 0) make_slot();
-  else if (count >= 1 && strcmp(f[0], "x") == 0 && count >= 2) start_child(f, count);
+  else if (count >= 1 && strcmp(f[0], "x") == 0 && count >= 2) {
+    start_child(f, count);
+    reap(); /* a program already gone: its "X" goes out with its "S" */
+  }
   else if (count >= 1 && strcmp(f[0], "k") == 0) signal_child(f, count);
   free(f);
 }
@@ -309,12 +345,18 @@ int main(int argc, char **argv) {
   if (sfd < 0) die("signalfd");
   fcntl(0, F_SETFD, FD_CLOEXEC);
   fcntl(1, F_SETFD, FD_CLOEXEC);
+  /* Two fds per running child are kept here: allow as many as the hard limit does. */
+  if (getrlimit(RLIMIT_NOFILE, &nofile_given) == 0 && nofile_given.rlim_cur < nofile_given.rlim_max) {
+    struct rlimit raised = {nofile_given.rlim_max, nofile_given.rlim_max};
+    setrlimit(RLIMIT_NOFILE, &raised);
+  }
 
   static char head[4];
   size_t have = 0;
   uint32_t need = 0;
   char *body = NULL;
   for (;;) {
+    if (nevents > 0) flush_events();
     struct pollfd p[2] = {{.fd = 0, .events = POLLIN}, {.fd = sfd, .events = POLLIN}};
     int ready = poll(p, 2, -1);
     if (ready < 0) {

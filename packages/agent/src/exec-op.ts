@@ -6,6 +6,7 @@ import type { EventEmitter } from 'node:events';
 import type { Readable, Writable } from 'node:stream';
 import { Channel, type ExecResult, type Stream } from '@lodge/api/guest';
 import { buildEnv, parseExecRequest, parseSignal } from './exec-request.js';
+import { ExecTrace } from './exec-trace.js';
 import { describe, logError, trace, tracing } from './log.js';
 import { OpError } from './op-error.js';
 import type { OpContext } from './op-context.js';
@@ -18,12 +19,16 @@ import type { Fields } from './validate.js';
 let ptySeq = 0;
 
 export async function runExec(stream: Stream, fields: Fields, ctx: OpContext): Promise<void> {
-  const opened = tracing ? performance.now() : 0;
+  const tr = tracing ? new ExecTrace() : undefined;
   const request = parseExecRequest(fields);
+  tr?.mark('parsed');
   const user = request.user !== undefined ? lookupUser(request.user, ctx.userDb) : currentUser(ctx.userDb);
+  tr?.mark('user');
   const env = buildEnv(request, user);
+  // One stat: the home folder when the request names no cwd ('/' if it is missing), else the named one.
   const cwd = request.cwd ?? (isDir(user.home) ? user.home : '/');
-  if (!isDir(cwd)) throw new OpError('not_found', `cwd ${cwd}: no such folder in the guest`);
+  if (request.cwd !== undefined && !isDir(cwd)) throw new OpError('not_found', `cwd ${cwd}: no such folder in the guest`);
+  tr?.mark('cwd');
   const argv0 = request.argv[0] as string;
   let command = argv0;
   let args = request.argv.slice(1);
@@ -40,7 +45,7 @@ export async function runExec(stream: Stream, fields: Fields, ctx: OpContext): P
   let child: ExecChild;
   if (!pty && ctx.spawner?.usable()) {
     const groups = request.user !== undefined ? { user: { uid: user.uid, gid: user.gid, groups: supplementaryGroups(user, ctx.userDb) } } : {};
-    child = ctx.spawner.spawn({ argv: request.argv, env, cwd, stdin: request.stdin ?? false, ...groups });
+    child = ctx.spawner.spawn({ argv: request.argv, env, cwd, stdin: request.stdin ?? false, ...groups }, tr);
   } else {
     // Node cannot set supplementary groups: libuv drops them when uid/gid are given.
     child = spawn(command, args, {
@@ -49,9 +54,8 @@ export async function runExec(stream: Stream, fields: Fields, ctx: OpContext): P
     });
   }
   try {
-    const via = child instanceof SpawnedChild ? 'lodge-spawn' : 'node-spawn';
-    const marks = tracing ? { opened, requested: performance.now(), via } : undefined;
-    await supervise({ stream, child, pty, argv0, pathVar: env.PATH ?? '', timeoutMs: request.timeoutMs, stdin: request.stdin ?? false, marks });
+    tr?.mark(child instanceof SpawnedChild ? 'asked lodge-spawn' : 'node spawned');
+    await supervise({ stream, child, pty, argv0, pathVar: env.PATH ?? '', timeoutMs: request.timeoutMs, stdin: request.stdin ?? false, tr });
   } finally {
     pty?.dispose();
   }
@@ -86,8 +90,8 @@ interface Supervised {
   pathVar: string;
   timeoutMs: number | undefined;
   stdin: boolean;
-  /** When tracing: Open received and spawn asked for (performance.now()), and which spawn. */
-  marks: { opened: number; requested: number; via: string } | undefined;
+  /** When tracing: the exec's timing marks. */
+  tr: ExecTrace | undefined;
 }
 
 async function supervise(s: Supervised): Promise<void> {
@@ -123,10 +127,9 @@ async function supervise(s: Supervised): Promise<void> {
       else reject(new OpError('internal', `${s.argv0}: ${error.message}`));
     });
   });
-  let exitAt = 0;
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
     child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
-      exitAt = performance.now();
+      s.tr?.mark('exit event');
       resolve({ code, signal });
     });
     // Only lodge-spawn's death ends a running child with an error: its exit status is lost, so the exec fails.
@@ -136,7 +139,7 @@ async function supervise(s: Supervised): Promise<void> {
   // Listen before the first await: input the host sends right after Open must not be lost.
   wireInput(s);
   await spawned;
-  const startedAt = performance.now();
+  s.tr?.mark('spawn event');
   if (cancelled) kill();
   else stream.control({ type: 'started', pid: child.pid });
   void pty?.ready();
@@ -147,17 +150,16 @@ async function supervise(s: Supervised): Promise<void> {
   try {
     const [exit] = await Promise.all([
       exited,
-      pump(stream, child.stdout as Readable, Channel.Output, kill),
-      pump(stream, child.stderr as Readable, Channel.Error, kill),
+      pump(stream, child.stdout as Readable, Channel.Output, kill).then(() => s.tr?.mark('stdout ended')),
+      pump(stream, child.stderr as Readable, Channel.Error, kill).then(() => s.tr?.mark('stderr ended')),
     ]);
     if (cancelled || stream.finished) return;
     const recorded = pty?.recordedStatus();
     const result: ExecResult = recorded === undefined ? { exitCode: exit.code, signal: exit.signal, timedOut } : { exitCode: recorded, signal: null, timedOut };
     stream.finish(result);
-    const m = s.marks;
-    if (m) {
-      const t = (a: number, b: number): string => (b - a).toFixed(1);
-      trace(`exec ${s.argv0} via ${m.via}: open→spawn asked ${t(m.opened, m.requested)} → started ${t(m.requested, startedAt)} → exit ${t(startedAt, exitAt)} → finish sent ${t(exitAt, performance.now())} ms`);
+    if (s.tr) {
+      s.tr.mark('finish');
+      trace(`exec ${s.argv0}: ${s.tr.line()}`);
     }
   } finally {
     if (timer) clearTimeout(timer);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GuestInfo } from '@lodge/api/guest';
 import { run, startHarness, type Harness } from './test-harness.js';
-import { lookupUser } from './user-db.js';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { lookupUser, supplementaryGroups } from './user-db.js';
+import { mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 
 const commands: { command: string; args: string[] }[] = [];
@@ -81,6 +81,30 @@ describe('user database', () => {
       expect(lookupUser('4242', paths)).toMatchObject({ uid: 4242, gid: 4242, home: '/' });
       expect(() => lookupUser('bob', paths)).toThrow(/bob: not found/);
       expect(() => lookupUser('alice:nogroup', paths)).toThrow(/group nogroup/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sees a changed or replaced file at the next lookup (the parse is cached per version)', () => {
+    const dir = mkdtempSync(`${tmpdir()}/lodge-userdb-`);
+    try {
+      const paths = { passwd: `${dir}/passwd`, group: `${dir}/group` };
+      writeFileSync(paths.passwd, 'alice:x:1000:1000::/home/alice:/bin/sh\n');
+      writeFileSync(paths.group, 'staff:x:50:\n');
+      expect(lookupUser('alice', paths).home).toBe('/home/alice');
+      expect(supplementaryGroups(lookupUser('alice', paths), paths)).toEqual([1000]);
+      // Same size, rewritten in place: mtime/ctime tell the versions apart.
+      writeFileSync(paths.passwd, 'alice:x:1000:1000::/home/alicf:/bin/sh\n');
+      writeFileSync(paths.group, 'staff:x:50:alice\n');
+      expect(lookupUser('alice', paths).home).toBe('/home/alicf');
+      expect(supplementaryGroups(lookupUser('alice', paths), paths)).toEqual([1000, 50]);
+      // Replaced by rename, as useradd does.
+      writeFileSync(`${dir}/passwd+`, 'alice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n');
+      renameSync(`${dir}/passwd+`, paths.passwd);
+      expect(lookupUser('bob', paths).uid).toBe(1001);
+      rmSync(paths.passwd);
+      expect(() => lookupUser('bob', paths)).toThrow(/bob: not found/);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

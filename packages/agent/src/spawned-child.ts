@@ -4,10 +4,19 @@ import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { Writable, type Readable } from 'node:stream';
+import type { ExecTrace } from './exec-trace.js';
 import type { Slot } from './spawn-slot.js';
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
 const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
+
+/**
+ * Ends an output lodge-spawn found empty and closed by every writer: everything in it was read already (our read
+ * hands data to the stream in the same callback), so its end-of-file needs no wait. Not if data waits in the stream.
+ */
+function endDrained(output: Readable, drained: boolean): void {
+  if (drained && !output.readableEnded && !output.destroyed && output.readableLength === 0) output.push(null);
+}
 
 /** An Error as Node's spawn reports one: `code` is the errno name (ENOENT, EACCES...). */
 export function errnoError(errno: number, what: string): NodeJS.ErrnoException {
@@ -24,28 +33,44 @@ export class SpawnedChild extends EventEmitter {
   stdout: Readable | null = null;
   stderr: Readable | null = null;
   readonly stdin: Writable | null;
+  /** When tracing: the exec's timing marks. */
+  tr: ExecTrace | undefined;
   private slot: Slot | undefined;
-  private waitingStdin: (() => void)[] = [];
+  private waitingStdin: ((pipe: Socket) => void)[] = [];
   private started = false;
   private announced = false;
+  /** 'spawn' was emitted in this turn of the event loop. */
+  private spawnTurn = false;
   private ended = false;
   private exit: [number | null, NodeJS.Signals | null] | undefined;
+  private drained = 0;
 
   constructor(readonly id: number, readonly wantStdin: boolean, private readonly send: (signo: number) => void) {
     super();
     this.stdin = wantStdin ? this.stdinWriter() : null;
   }
 
-  /** The pipes the program will get (an exec may wait for lodge-spawn to make them). */
-  attach(slot: Slot): void {
-    if (this.ended || this.slot) return slot.close();
+  /** The pipes the program will get (an exec may wait for lodge-spawn to make them); false if they are unusable. */
+  attach(slot: Slot): boolean {
+    if (this.ended || this.slot) {
+      slot.close();
+      return false;
+    }
+    // Without stdin the program reads /dev/null and our end of that pipe is never opened.
+    let stdin: Socket | undefined;
+    try {
+      if (this.wantStdin) stdin = slot.openStdin();
+    } catch (error) {
+      slot.close();
+      this.failed(new Error(`exec's stdin pipe: ${error instanceof Error ? error.message : String(error)}`));
+      return false;
+    }
     this.slot = slot;
     this.stdout = slot.stdout;
     this.stderr = slot.stderr;
-    // Without stdin the program reads /dev/null; lodge-spawn's copies keep the pipe open until it forks, so this close is safe.
-    if (!this.wantStdin) slot.stdin.destroy();
-    for (const wake of this.waitingStdin.splice(0)) wake();
+    for (const wake of this.waitingStdin.splice(0)) wake(stdin as Socket);
     this.maybeSpawned();
+    return true;
   }
 
   markStarted(pid: number): void {
@@ -54,8 +79,10 @@ export class SpawnedChild extends EventEmitter {
     this.maybeSpawned();
   }
 
-  markExited(code: number | null, signo: number): void {
+  /** `drained`: bit 1 stdout, bit 2 stderr was empty with no writer left when lodge-spawn reaped the program. */
+  markExited(code: number | null, signo: number, drained = 0): void {
     this.exit = [code, signo === 0 ? null : (SIGNAL_NAMES.get(signo) ?? null)];
+    this.drained = drained;
     this.maybeSpawned();
   }
 
@@ -86,13 +113,19 @@ export class SpawnedChild extends EventEmitter {
     if (this.ended || !this.started || !this.slot) return;
     if (!this.announced) {
       this.announced = true;
+      this.spawnTurn = true;
+      setImmediate(() => (this.spawnTurn = false));
       this.emit('spawn');
     }
     if (this.exit && !this.ended) {
       this.ended = true;
       const exit = this.exit;
+      endDrained(this.slot.stdout, (this.drained & 1) !== 0);
+      endDrained(this.slot.stderr, (this.drained & 2) !== 0);
       // Never in the same turn as 'spawn', as with ChildProcess: whoever awaited 'spawn' can still listen for it.
-      setImmediate(() => this.emit('exit', ...exit));
+      // In a later turn at once: no hop of the event loop between the program's end and the exec's finish.
+      if (this.spawnTurn) setImmediate(() => this.emit('exit', ...exit));
+      else this.emit('exit', ...exit);
     }
   }
 
@@ -101,8 +134,7 @@ export class SpawnedChild extends EventEmitter {
    * a pipe has no shutdown, so the fd is closed once every write is done).
    */
   private stdinWriter(): Writable {
-    const pipe = (): Promise<Socket> =>
-      this.slot ? Promise.resolve(this.slot.stdin) : new Promise((resolve) => this.waitingStdin.push(() => resolve((this.slot as Slot).stdin)));
+    const pipe = (): Promise<Socket> => (this.slot ? Promise.resolve(this.slot.openStdin()) : new Promise((resolve) => this.waitingStdin.push(resolve)));
     return new Writable({
       write: (chunk: Buffer, _encoding, callback) => void pipe().then((s) => s.write(chunk, (e) => callback(e ?? null))),
       final: (callback) =>
@@ -111,7 +143,7 @@ export class SpawnedChild extends EventEmitter {
           callback();
         }),
       destroy: (error, callback) => {
-        this.slot?.stdin.destroy();
+        if (this.slot) this.slot.openStdin().destroy();
         callback(error);
       },
     });

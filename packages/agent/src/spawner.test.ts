@@ -117,15 +117,70 @@ describe('Spawner (the real lodge-spawn)', () => {
     expect(out.subarray(40_000).toString()).toBe('late\n');
   });
 
-  it('holds no copy of a pipe once the program runs: end-of-file and EPIPE come as with Node spawn', async () => {
+  it('holds no write end and no stdin once the program runs, and nothing of it once reaped: end-of-file comes as with Node spawn', async () => {
     const child = spawner.spawn({ argv: ['sleep', '30'], env: ENV, cwd: '/', stdin: true });
     await new Promise((resolve) => child.once('spawn', resolve));
-    const pipes = (pid: number): string[] => readdirSync(`/proc/${pid}/fd`).map((fd) => readlinkSync(`/proc/${pid}/fd/${fd}`)).filter((l) => l.startsWith('pipe:'));
-    const mine = new Set([0, 1, 2].map((fd) => readlinkSync(`/proc/${child.pid}/fd/${fd}`)));
-    expect([...mine].filter((l) => l.startsWith('pipe:')).length).toBe(3);
-    expect(pipes(spawner.pid as number).filter((p) => mine.has(p))).toEqual([]);
+    const spawnerPid = spawner.pid as number;
+    const held = (): { pipe: string; write: boolean }[] =>
+      readdirSync(`/proc/${spawnerPid}/fd`).flatMap((fd) => {
+        const pipe = readlinkSync(`/proc/${spawnerPid}/fd/${fd}`);
+        const flags = Number.parseInt(/flags:\s+(\d+)/.exec(readFileSync(`/proc/${spawnerPid}/fdinfo/${fd}`, 'utf8'))?.[1] ?? '0', 8);
+        return pipe.startsWith('pipe:') ? [{ pipe, write: (flags & 3) !== 0 }] : [];
+      });
+    const [stdin, stdout, stderr] = [0, 1, 2].map((fd) => readlinkSync(`/proc/${child.pid}/fd/${fd}`));
+    expect([stdin, stdout, stderr].every((l) => l?.startsWith('pipe:'))).toBe(true);
+    const mine = held().filter((h) => [stdin, stdout, stderr].includes(h.pipe));
+    // Only read ends of stdout and stderr, kept to tell at exit whether they are drained: a reader holds no pipe open.
+    expect(mine.map((h) => h.pipe).sort()).toEqual([stdout, stderr].sort());
+    expect(mine.some((h) => h.write)).toBe(false);
     child.kill('SIGKILL');
     await new Promise((resolve) => child.once('exit', resolve));
+    expect(held().filter((h) => [stdin, stdout, stderr].includes(h.pipe))).toEqual([]);
+  });
+
+  it('tells at exit which outputs are drained and closed; those end without waiting for their end-of-file', async () => {
+    const seen: number[] = [];
+    const watch = (c: SpawnedChild): void => {
+      const mark = c.markExited.bind(c);
+      c.markExited = (code, signo, drained) => {
+        seen.push(drained ?? -1);
+        mark(code, signo, drained);
+      };
+    };
+    const quiet = spawner.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
+    watch(quiet);
+    const exit = new Promise((resolve) => quiet.once('exit', resolve));
+    await exit;
+    expect(seen).toEqual([3]);
+    expect(await Promise.all([collect(quiet.stdout), collect(quiet.stderr)])).toEqual([Buffer.alloc(0), Buffer.alloc(0)]);
+    // A descendant still holds stderr: that one is not drained, and ends at its own end-of-file.
+    const held = spawner.spawn({ argv: ['sh', '-c', 'exec >/dev/null; (sleep 0.3; echo late >&2) &'], env: ENV, cwd: '/', stdin: false });
+    watch(held);
+    await new Promise((resolve) => held.once('spawn', resolve)); // its pipes are there (the pool may have been empty)
+    const outputs = Promise.all([collect(held.stdout), collect(held.stderr)]);
+    await new Promise((resolve) => held.once('exit', resolve));
+    expect(seen[1]).toBe(1);
+    expect((await outputs).map(String)).toEqual(['', 'late\n']);
+  });
+
+  it("emits 'exit' after the turn of 'spawn' even when both come in one read, so an awaiter of 'spawn' hears it", async () => {
+    for (let i = 0; i < 10; i++) {
+      const child = spawner.spawn({ argv: ['true'], env: ENV, cwd: '/', stdin: false });
+      await new Promise((resolve) => child.once('spawn', resolve));
+      const exit = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+      const late = new Promise((resolve) => setTimeout(() => resolve('no exit event'), 2000));
+      expect(await Promise.race([exit, late])).toBe(0);
+    }
+  });
+
+  it('closes every pipe of a finished program, in the agent and in lodge-spawn', async () => {
+    const count = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length;
+    await runOne({ argv: ['true'] });
+    await new Promise((r) => setTimeout(r, 50)); // the pool made again
+    const [agent, server] = [count(process.pid), count(spawner.pid as number)];
+    for (let i = 0; i < 10; i++) await runOne({ argv: ['sh', '-c', 'cat; echo y >&2'] }, i % 2 ? Buffer.from('in') : undefined);
+    await new Promise((r) => setTimeout(r, 50));
+    expect([count(process.pid), count(spawner.pid as number)]).toEqual([agent, server]);
   });
 
   it('streams stdin to the program and ends it', async () => {
@@ -142,6 +197,20 @@ describe('Spawner (the real lodge-spawn)', () => {
   it.runIf(process.getuid?.() === 0)('sets uid, gid and the supplementary groups', async () => {
     const r = await runOne({ argv: ['sh', '-c', 'id -u; id -g; id -G'], user: { uid: 65534, gid: 65534, groups: [65534, 100, 4242] } });
     expect(r.stdout).toBe('65534\n65534\n65534 100 4242\n');
+  });
+
+  it('gives the program the fd limit lodge-spawn was given (it raises its own)', async () => {
+    writeFileSync(`${dir}/limited`, `#!/bin/sh\nulimit -Sn 512\nexec ${binary}\n`); // exec: the pid stays lodge-spawn's
+    chmodSync(`${dir}/limited`, 0o755);
+    const limited = Spawner.start(`${dir}/limited`);
+    try {
+      const child = limited.spawn({ argv: ['sh', '-c', 'ulimit -n'], env: ENV, cwd: '/', stdin: false });
+      const out = collect(await new Promise<Readable | null>((resolve, reject) => child.once('spawn', () => resolve(child.stdout)).once('error', reject)));
+      expect((await out).toString().trim()).toBe('512');
+      expect(readFileSync(`/proc/${limited.pid}/limits`, 'utf8')).not.toMatch(/Max open files\s+512\s/);
+    } finally {
+      await limited.close();
+    }
   });
 
   it('finds the groups that list a user, as initgroups does', () => {

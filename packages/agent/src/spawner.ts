@@ -3,6 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { LineReader } from './line-reader.js';
+import type { ExecTrace } from './exec-trace.js';
 import { describe, logError } from './log.js';
 import { OpError } from './op-error.js';
 import { SpawnedChild, errnoError } from './spawned-child.js';
@@ -21,6 +22,8 @@ export interface SpawnRequest {
 const MAX_DEATHS = 3;
 /** Slots kept open ahead of time, so making and opening pipes is off the exec's path. */
 const POOL = 2;
+/** A slot an exec took is made again once it ended (the agent is idle then), or after this long if it still runs. */
+const REFILL_AFTER_MS = 200;
 
 export class Spawner {
   private proc: ChildProcess | undefined;
@@ -48,23 +51,44 @@ export class Spawner {
     return this.deaths < MAX_DEATHS && this.broken === undefined;
   }
 
-  spawn(request: SpawnRequest): SpawnedChild {
+  spawn(request: SpawnRequest, tr?: ExecTrace): SpawnedChild {
     const env = Object.entries(request.env).map(([k, v]) => `${k}=${v}`);
     const bad = [...request.argv, ...env, request.cwd].find((f) => f.includes('\0'));
     if (bad !== undefined) throw new OpError('invalid_argument', `argv, env and cwd must not contain NUL bytes (${JSON.stringify(bad.slice(0, 64))})`);
     if (!this.proc) this.launch();
     const id = this.nextId++;
     const child = new SpawnedChild(id, request.stdin, (signo) => this.send(['k', String(id), String(signo)]));
+    child.tr = tr;
     this.children.set(id, child);
-    child.once('exit', () => this.children.delete(id));
-    child.once('error', () => this.children.delete(id));
     const u = request.user;
     const fields = [u ? String(u.uid) : '', u ? String(u.gid) : '', u ? u.groups.join(',') : '', request.cwd, String(request.argv.length), ...request.argv, ...env];
-    this.send(['n']);
+    tr?.mark('fields');
     const slot = this.ready.shift();
     if (slot) this.start(child, slot, fields);
-    else this.waiting.push({ child, fields });
+    else {
+      this.waiting.push({ child, fields });
+      this.send(['n']);
+    }
+    this.settle(child, slot !== undefined);
     return child;
+  }
+
+  /** Forgets the child when it ends; a slot it took from the pool is made again then (not while it starts and runs). */
+  private settle(child: SpawnedChild, tookSlot: boolean): void {
+    let timer: NodeJS.Timeout | undefined;
+    const refill = (): void => {
+      clearTimeout(timer);
+      if (tookSlot && this.proc) this.send(['n']);
+      tookSlot = false;
+    };
+    if (tookSlot) timer = setTimeout(refill, REFILL_AFTER_MS).unref();
+    const ended = (): void => {
+      this.children.delete(child.id);
+      // After the exec's finish has been queued: this turn's microtasks send it first.
+      setImmediate(refill);
+    };
+    child.once('exit', ended);
+    child.once('error', ended);
   }
 
   async close(): Promise<void> {
@@ -79,7 +103,9 @@ export class Spawner {
   }
 
   private start(child: SpawnedChild, slot: Slot, rest: string[]): void {
-    child.attach(slot);
+    // A slot not attached (the exec ended, or its stdin could not be opened) is given back: no argv, so lodge-spawn
+    // closes it and answers "E" (which the ended child ignores).
+    if (!child.attach(slot)) return this.send(['x', String(child.id), '0', String(slot.id), '', '', '', '/', '0']);
     this.send(['x', String(child.id), child.wantStdin ? '1' : '0', String(slot.id), ...rest]);
   }
 
@@ -120,9 +146,10 @@ export class Spawner {
     const child = this.children.get(Number(idText));
     if (!child) return;
     this.deaths = 0;
+    child.tr?.mark(`event ${kind}`);
     if (kind === 'S') child.markStarted(Number(a));
     else if (kind === 'E') child.failed(errnoError(Number(a), 'lodge-spawn'));
-    else if (kind === 'X') child.markExited(Number(a) === -1 ? null : Number(a), Number(b));
+    else if (kind === 'X') child.markExited(Number(a) === -1 ? null : Number(a), Number(b), Number(c));
   }
 
   /** A slot lodge-spawn made (its fds of our ends, or -errno): our ends opened, then it goes to a waiting exec or the pool. */
@@ -132,7 +159,9 @@ export class Spawner {
     try {
       if (fds[0] < 0) throw errnoError(-fds[0], 'lodge-spawn making pipes');
       if (!fds.every((fd) => Number.isSafeInteger(fd) && fd >= 0)) throw new Error(`bad slot event ${fds.join(' ')}`);
+      const t0 = performance.now();
       slot = openSlot(pid, id, fds);
+      for (const child of this.children.values()) child.tr?.mark(`slot ${id} opened in ${(performance.now() - t0).toFixed(1)}`);
     } catch (error) {
       if (next) next.child.failed(new OpError('internal', `exec's pipes: ${describe(error)}`));
       if (fds[0] >= 0 && this.broken === undefined) {

@@ -1,6 +1,6 @@
-// Users and groups from /etc/passwd and /etc/group, read per call (no NSS in Node; the files are tiny).
+// Users and groups from /etc/passwd and /etc/group (no NSS in Node), parsed again only when a file changed.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { OpError } from './op-error.js';
 
 export interface GuestUser {
@@ -16,13 +16,24 @@ export interface UserDbPaths {
   group?: string;
 }
 
+/** Parsed files by path, with what identifies the version parsed (a stat is cheaper than reading and splitting under TCG). */
+const parsed = new Map<string, { version: string; rows: string[][] }>();
+
 function readLines(path: string): string[][] {
   try {
-    return readFileSync(path, 'utf8')
+    const st = statSync(path, { bigint: true });
+    // Editors and useradd replace the file (new inode) or rewrite it (new mtime and ctime, in nanoseconds).
+    const version = `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+    const known = parsed.get(path);
+    if (known?.version === version) return known.rows;
+    const rows = readFileSync(path, 'utf8')
       .split('\n')
       .filter((line) => line !== '' && !line.startsWith('#'))
       .map((line) => line.split(':'));
+    parsed.set(path, { version, rows });
+    return rows;
   } catch {
+    parsed.delete(path);
     return [];
   }
 }

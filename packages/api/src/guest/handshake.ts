@@ -89,9 +89,13 @@ export class Handshake {
     return this.#sessionId;
   }
 
-  /** A new session id, and Hello now and every interval until stop(). */
-  start(): void {
-    this.#sessionId = newSessionId();
+  /**
+   * Hello now and every interval until stop(), under a new session id — or the current one when `keepId` and there
+   * is one: a Hello of an attempt that never got in sync may still be delivered late (virtio-serial holds a guest's
+   * writes until the host connects), and a later Hello with another id would then look like a restart.
+   */
+  start(keepId = false): void {
+    if (!keepId || this.#sessionId === '') this.#sessionId = newSessionId();
     this.#timer.start(() => this.#transmit(encodeJsonFrame(FrameKind.Hello, 0, makeHello(this.#role, this.#sessionId, this.#agent, Date.now(), this.#maxPayload))));
   }
 

@@ -56,6 +56,42 @@ describe('session handshake', () => {
     expect(p.host.open(info).id).toBe(1); // ids start over in the new session
   });
 
+  it('a Hello held from an attempt that never got in sync, delivered late, does not reset the session made after it', () => {
+    const p = sessionPair();
+    p.toHost.tap = [];
+    p.toHost.cut = true;
+    p.guest.connect(); // no host yet: virtio-serial holds this Hello until one connects
+    const stale = p.toHost.tap[0] as Buffer;
+    p.guest.disconnect('the host closed the port');
+    p.toHost.cut = false;
+    p.toGuest.cut = true;
+    p.toGuest.tap = [];
+    p.host.connect();
+    const hostHello = p.toGuest.tap[0] as Buffer;
+    p.host.receive(stale); // delivered first, in the burst after the host connected
+    expect(p.host.ready).toBe(true);
+    p.toGuest.cut = false;
+    p.guest.connect(); // the agent sees the host and says Hello again
+    p.guest.receive(hostHello);
+    expect(p.host.ready && p.guest.ready).toBe(true);
+    expect(p.resets.host).toEqual([]);
+    const stream = p.host.open(info);
+    expect(p.openedOnGuest).toHaveLength(1);
+    expect(stream.finished).toBe(false);
+  });
+
+  it('a new transport after the session was in sync says Hello under a new id (the peer must see the restart)', () => {
+    const p = sessionPair();
+    p.toHost.tap = [];
+    p.guest.connect();
+    const first = p.toHost.tap.length;
+    p.guest.disconnect('the host closed the port');
+    p.guest.connect();
+    const ids = framesOf(p.toHost.tap).filter((f) => f.kind === FrameKind.Hello).map((f) => (JSON.parse(f.payload.toString()) as Hello).session);
+    expect(first).toBeGreaterThan(0);
+    expect(new Set(ids).size).toBe(2);
+  });
+
   it('a resent Hello of the same session (crossing our HelloAck) does not reset', () => {
     const p = sessionPair();
     p.toGuest.tap = [];

@@ -28,6 +28,8 @@ class GuestSession implements Session {
   readonly #streams: StreamTable;
   readonly #outbox: Outbox;
   #ready = false;
+  /** The session became ready under our current session id (so the peer may hold state under it). */
+  #usedId = false;
   #peer: Hello | undefined;
   #mismatched = false;
   #closed = false;
@@ -75,7 +77,10 @@ class GuestSession implements Session {
     this.#outbox.reset();
     this.#parser.resync();
     this.#reset(guestError('channel_reset', 'reconnecting'));
-    this.#handshake.start();
+    // A new transport: the old id is kept if it never got in sync, so a stale Hello of it is not a restart.
+    const keepId = !this.#usedId;
+    this.#usedId = false;
+    this.#handshake.start(keepId);
   }
 
   disconnect(reason: string): void {
@@ -157,11 +162,14 @@ class GuestSession implements Session {
     // After a parser error it is hunting already, maybe holding the start of the next Hello: keep that.
     if (!this.#parser.hunting) this.#parser.resync(reason);
     this.#reset(guestError('channel_reset', reason));
+    // The peer may hold streams it opened after acking our Hello, frames we lost here: always a new id.
+    this.#usedId = false;
     this.#handshake.start();
   }
 
   #becomeReady(peer: Hello): void {
     this.#ready = true;
+    this.#usedId = true;
     this.#peer = peer;
     this.#streams.dataPayload = peer.maxPayload ?? BASE_PAYLOAD;
     this.#mismatched = false;
