@@ -36,6 +36,19 @@ describe('the guest channel under faults', () => {
     expect(r.stdout.split('\n')[1]).not.toBe(pid.join(' '));
   });
 
+  it('lodge-port killed in the guest: the agent starts a new one and the host re-syncs', async () => {
+    const before = await lodge.client.guest('gf');
+    const agent = (await exec('gf', 'pidof node')).stdout.trim();
+    const relay = (await exec('gf', 'pidof lodge-port')).stdout.trim();
+    await exec('gf', 'setsid sh -c "sleep 0.3; kill -9 $(pidof lodge-port)" >/dev/null 2>&1 &');
+    await waitGuest('gf', (s) => s.state === 'ready' && s.readyAt !== before.readyAt);
+    const r = await exec('gf', 'echo relay-back; pidof node; pidof lodge-port');
+    const [said, node, newRelay] = r.stdout.split('\n');
+    expect(said).toBe('relay-back');
+    expect(node).toBe(agent); // the same agent: only its relay was replaced
+    expect(newRelay).not.toBe(relay);
+  });
+
   it('the daemon restarted (kill -9) while the guest keeps running: the channel is re-established', async () => {
     await lodge.killDaemon();
     await lodge.startDaemon();
