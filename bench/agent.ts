@@ -127,6 +127,13 @@ async function main(): Promise<void> {
     const cpUp = await timeCli(lodge, ['cp', '--quiet', file, `${VM}:/tmp/up.bin`]);
     const cpDown = await timeCli(lodge, ['cp', '--quiet', `${VM}:/tmp/up.bin`, join(lodge.home, 'down.bin')]);
     if (statSync(join(lodge.home, 'down.bin')).size !== BYTES) throw new Error('lodge cp down: wrong size');
+    // Exec output (stdout through the agent's JS, not lodge-port's file path): the same byte count from head.
+    let execBytes = 0;
+    const t0 = performance.now();
+    const execOut = await lodge.client.exec(VM, { argv: ['head', '-c', String(BYTES), '/dev/zero'] }, { stdout: (c) => void (execBytes += c.length), stderr: () => undefined });
+    await execOut.result;
+    const execMs = performance.now() - t0;
+    if (execBytes !== BYTES) throw new Error(`exec output: ${execBytes} of ${BYTES} bytes`);
 
     // Raw phase: lodged stopped (the VM keeps running), our agent held off its port, QGA drives the guest.
     await lodge.stopDaemon();
@@ -152,6 +159,7 @@ async function main(): Promise<void> {
     for (const [a, b, c] of rows) console.log(`  ${a.padEnd(32)} ${b.padEnd(34)} ${c}`);
     console.log(`  host→guest  lodge cp ${upL.toFixed(0)} MB/s   raw port ${upR.toFixed(0)} MB/s   ratio ${(upL / upR).toFixed(2)} (target ≥ 0.8)`);
     console.log(`  guest→host  lodge cp ${downL.toFixed(0)} MB/s   raw port ${downR.toFixed(0)} MB/s   ratio ${(downL / downR).toFixed(2)} (target ≥ 0.8)`);
+    console.log(`  guest→host  exec stdout (head -c) ${mbps(BYTES, execMs).toFixed(0)} MB/s`);
     console.log(`  exec p50 Lodge/QGA ${(median(lodgeRtt) / median(qgaRtt)).toFixed(2)} (target ≤ 0.5)   Lodge/floor ${(median(lodgeRtt) / spawnerFloor.p50).toFixed(2)} (target ≤ 1.25; floor = lodge-spawn's, the spawn the agent now uses; ${(median(lodgeRtt) / floor.p50).toFixed(2)} against Node's spawn, ${(median(lodgeRtt) / floorPiped.p50).toFixed(2)} against it piped)`);
   } finally {
     await lodge.close();
