@@ -2,13 +2,13 @@
 
 import './node18-compat.js';
 import { spawn } from 'node:child_process';
-import { BASE_PAYLOAD, MAX_PAYLOAD, createSession, type Session, type Stream } from '@lodge/api/guest';
+import { BASE_PAYLOAD, FEATURE_PUT_READY, MAX_PAYLOAD, createSession, type Session, type Stream } from '@lodge/api/guest';
 import { connectBusToHost } from './bus-bridge.js';
 import { listenBusSocket, type BusSocketServer } from './bus-socket.js';
 import { Bus } from './bus.js';
 import { createDispatcher } from './dispatcher.js';
 import { describe, logError } from './log.js';
-import type { OpContext } from './op-context.js';
+import type { LineContext, OpContext } from './op-context.js';
 import { openPortTransport } from './port-transport.js';
 import { openRelayTransport } from './relay-transport.js';
 import { openSocketTransport } from './socket-transport.js';
@@ -125,7 +125,7 @@ interface Line {
 }
 
 /** A guest-role session on one transport; both lines share the dispatcher, so either serves every operation. */
-function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unknown) => void, port: AgentPort, onFatal: (error: Error) => void, onReady?: () => void): Line {
+function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unknown, line: LineContext) => void, port: AgentPort, onFatal: (error: Error) => void, onReady?: () => void): Line {
   let transport: Transport | undefined;
   const session = createSession({
     role: 'guest',
@@ -136,7 +136,13 @@ function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unkno
     // for one copy of each (split across 64 KiB socket reads). The worker reader hands the parser 256 KiB batches:
     // there 64 KiB frames are split (and copied) less often. We send 256 KiB either way.
     maxPayload: options.relay && (port.kind === 'device' || port.kind === 'fifo') ? MAX_PAYLOAD : BASE_PAYLOAD,
-    onOpen,
+    // Every files.put answers a big file's entry with `ready` (through lodge-port or not).
+    features: [FEATURE_PUT_READY],
+    onOpen: (stream, request) => onOpen(stream, request, {
+      plane: transport?.plane,
+      peerMaxPayload: session.peer?.maxPayload ?? BASE_PAYLOAD,
+      peerFeatures: session.peer?.features ?? [],
+    }),
     ...(onReady ? { onReady } : {}),
     ...(options.helloIntervalMs !== undefined ? { helloIntervalMs: options.helloIntervalMs } : {}),
   });

@@ -3,6 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { FilePlane } from './file-plane.js';
 import { logError } from './log.js';
 import { RelayRecords } from './relay-records.js';
 import type { Transport, TransportHandlers } from './transport.js';
@@ -27,6 +28,8 @@ export function openRelayTransport(options: RelayOptions, handlers: TransportHan
   let connected = false;
   let closed = false;
   let failures = 0;
+  // Commands go to the relay even while the host is away (they are not for the port).
+  const plane = new FilePlane((frame) => void input?.write(frame));
   const disconnect = (reason: string): void => {
     if (!connected) return;
     connected = false;
@@ -43,6 +46,7 @@ export function openRelayTransport(options: RelayOptions, handlers: TransportHan
       handlers.onData(bytes);
     },
     onEof: () => disconnect('the host closed the port'),
+    onEvent: (text) => plane.event(text),
   });
 
   const start = (): void => {
@@ -67,6 +71,7 @@ export function openRelayTransport(options: RelayOptions, handlers: TransportHan
       if (closed || child !== c) return;
       child = input = undefined;
       records.reset();
+      plane.reset();
       const why = `lodge-port ${options.binary} ended (${signal ?? `code ${code}`})`;
       disconnect(why);
       failures = Date.now() - started < QUICK_EXIT_MS ? failures + 1 : 1;
@@ -95,6 +100,9 @@ export function openRelayTransport(options: RelayOptions, handlers: TransportHan
       child?.kill('SIGKILL');
       child?.stdin?.destroy();
       child?.stdout?.destroy();
+    },
+    get plane() {
+      return fallback || !input ? undefined : plane;
     },
     get stats() {
       return fallback ? fallback.stats : stats;

@@ -35,6 +35,11 @@ export class InboundCredit {
     return true;
   }
 
+  /** More credit for the peer (sent in a Window by the caller). */
+  extend(bytes: number): void {
+    this.#granted += bytes;
+  }
+
   /** Accounts consumed bytes; returns the credit to grant in a Window now, 0 to wait for more. */
   consume(bytes: number): number {
     const n = Number.isFinite(bytes) && bytes > 0 ? Math.min(Math.floor(bytes), this.#held) : 0;
@@ -71,6 +76,11 @@ export class Inbound {
     if (this.#ended[channel]) return false;
     this.#ended[channel] = true;
     return true;
+  }
+
+  /** Extra credit granted to the peer on a channel. */
+  extend(channel: Channel, bytes: number): void {
+    this.#credits[channel]?.extend(bytes);
   }
 
   /** Consumed bytes: the credit to return now in a Window (0 = not yet). */

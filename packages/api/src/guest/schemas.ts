@@ -40,6 +40,7 @@ export const HelloSchema = z.object({
   agent: z.object({ version: Name(64), pid: Pid }).optional(),
   timeMs: EpochMs.optional(),
   maxPayload: z.number().int().min(1).max(0xffffffff).optional(),
+  features: z.array(z.string().max(64)).max(32).optional(),
 }) satisfies z.ZodType<Hello>;
 
 export const GuestErrorSchema = z.object({

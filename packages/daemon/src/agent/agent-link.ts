@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { LodgeError, type AgentState } from '@lodge/api';
-import { createSession, MAX_GUEST_STREAMS, type Hello, type OpenRequest, type PublishRequest, type Session, type Stream } from '@lodge/api/guest';
+import { createSession, FEATURE_PUT_READY, MAX_GUEST_STREAMS, type Hello, type OpenRequest, type PublishRequest, type Session, type Stream } from '@lodge/api/guest';
 import { PublishRequestSchema } from '@lodge/api/guest-schemas';
 import { dialUnix, type AgentConnection, type AgentDial } from './agent-connection.js';
 import { GarbageMeter } from './garbage-meter.js';
@@ -54,6 +54,8 @@ export class AgentLink {
     this.garbage = new GarbageMeter(o.logger, o.endpoint);
     this.session = createSession({
       role: 'host',
+      // agentPutFiles waits for the agent's `ready` before a big file's bytes (when the agent announced it too).
+      features: [FEATURE_PUT_READY],
       write: (bytes) => this.write(bytes),
       onOpen: (stream, request) => this.accept(stream, request),
       onReady: (peer) => this.ready(peer),
