@@ -260,6 +260,7 @@ static size_t sink_take(const unsigned char *bytes, size_t n) {
   } else if (body_left == 0 && (s->err || s->cancel)) {
     sink_end(s, s->cancel ? ECANCELED : s->err);
   }
+  if (body_left == 0) sinking = NULL; /* the frame is over; the next one is looked at afresh */
   return take;
 }
 
