@@ -3,7 +3,8 @@ import { mkdtempSync, open, openSync, readdirSync, readFileSync, rmSync } from '
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
-import { createSession, type Session } from '@lodge/api/guest';
+import { randomBytes } from 'node:crypto';
+import { Channel, FEATURE_PUT_READY, createSession, type FilesResult, type Session } from '@lodge/api/guest';
 import { startAgent, type Agent } from './agent-main.js';
 import { compileRelay, run } from './test-harness.js';
 
@@ -57,7 +58,7 @@ interface Line {
   reopen(): Promise<void>;
 }
 
-async function startLine(binary: string, name: string): Promise<Line> {
+async function startLine(binary: string, name: string, features?: string[]): Promise<Line> {
   const base = `${dir}/${name}`;
   execFileSync('mkfifo', [`${base}-in`, `${base}-out`]);
   const fromAgent = new Socket({ fd: openSync(`${base}-out`, 'r+'), readable: true, writable: false });
@@ -68,7 +69,7 @@ async function startLine(binary: string, name: string): Promise<Line> {
   cleanups.push(() => void toAgent.destroy());
   let host: Session | undefined;
   toAgent.on('drain', () => host?.drain());
-  host = createSession({ role: 'host', write: (b) => toAgent.write(b), onOpen: () => undefined, helloIntervalMs: 200 });
+  host = createSession({ role: 'host', write: (b) => toAgent.write(b), onOpen: () => undefined, helloIntervalMs: 200, ...(features ? { features } : {}) });
   cleanups.push(() => host.close());
   fromAgent.on('data', (c: Buffer) => host.receive(c));
   host.connect();
@@ -116,4 +117,55 @@ it('reads the port itself when the relay cannot run, and still reconnects', asyn
   expect((await run(host, { op: 'exec', argv: ['echo', 'fallback'] })).stdout.toString()).toBe('fallback\n');
   await reopen();
   expect((await run(host, { op: 'exec', argv: ['echo', 'again'] })).stdout.toString()).toBe('again\n');
+});
+
+/** files.put as the daemon sends it (agent-files.ts): entry, `ready` for a big file when both announced it, bytes. */
+async function put(host: Session, path: string, files: { name: string; data: Buffer }[], waitReady: boolean): Promise<FilesResult> {
+  const stream = host.open({ op: 'files.put', path });
+  let readies = 0;
+  stream.on('control', (m) => void ((m as { type: string }).type === 'ready' && readies++));
+  stream.control({ type: 'entry', path: 'd', kind: 'dir', mode: 0o755, size: 0, mtimeMs: 0 });
+  for (const [i, f] of files.entries()) {
+    stream.control({ type: 'entry', path: `d/${f.name}`, kind: 'file', mode: 0o640, size: f.data.length, mtimeMs: 0 });
+    if (waitReady && f.data.length >= 1024 * 1024) await until(() => readies > files.slice(0, i).filter((g) => g.data.length >= 1024 * 1024).length, 'ready');
+    for (let at = 0; at < f.data.length; at += 200_000) await stream.write(Channel.Input, f.data.subarray(at, at + 200_000));
+  }
+  stream.end(Channel.Input);
+  return (await stream.result()) as FilesResult;
+}
+
+/** files.get as the daemon takes it: entries and each file's bytes, in order. */
+async function get(host: Session, path: string): Promise<{ entries: { path: string; size: number }[]; data: Buffer; result: FilesResult }> {
+  const stream = host.open({ op: 'files.get', path });
+  stream.grant(Channel.Output, 7 * 1024 * 1024);
+  const entries: { path: string; size: number }[] = [];
+  const chunks: Buffer[] = [];
+  stream.on('control', (m) => entries.push(m as { path: string; size: number }));
+  stream.on('data', (ch, c) => (chunks.push(Buffer.from(c)), stream.consumed(ch, c.length)));
+  const result = (await stream.result()) as FilesResult;
+  return { entries, data: Buffer.concat(chunks), result };
+}
+
+it('copies big files both ways through lodge-port\'s sinks and sources, their bytes never through the agent\'s JS', async () => {
+  const { agent, host } = await startLine(relay, 'files', [FEATURE_PUT_READY]);
+  const files = [{ name: 'big', data: randomBytes(3_000_000) }, { name: 'also-big', data: randomBytes(1_048_576) }, { name: 'small', data: randomBytes(5000) }];
+  const target = `${dir}/files-put`;
+  execFileSync('mkdir', ['-p', target]);
+  const inBefore = agent.transport.stats.bytesIn;
+  expect(await put(host, target, files, true)).toEqual({ entries: 4, bytes: 3_000_000 + 1_048_576 + 5000 });
+  for (const f of files) expect(readFileSync(`${target}/d/${f.name}`).equals(f.data), f.name).toBe(true);
+  // Only the small file, entries and frames' overhead reached the agent.
+  expect(agent.transport.stats.bytesIn - inBefore).toBeLessThan(100_000);
+  const outBefore = agent.transport.stats.bytesOut;
+  const back = await get(host, `${target}/d`);
+  expect(back.entries.map((e) => `${e.path} ${e.size}`)).toEqual(['d 0', 'd/also-big 1048576', 'd/big 3000000', 'd/small 5000']);
+  expect(back.data.equals(Buffer.concat([files[1]!.data, files[0]!.data, files[2]!.data]))).toBe(true);
+  expect(back.result).toEqual({ entries: 4, bytes: 3_000_000 + 1_048_576 + 5000 });
+  expect(agent.transport.stats.bytesOut - outBefore).toBeLessThan(100_000);
+  // A host without the feature: the agent sends no ready and takes the bytes itself, as before.
+  const plainHost = await startLine(relay, 'files-plain');
+  const plainTarget = `${dir}/files-plain-put`;
+  execFileSync('mkdir', ['-p', plainTarget]);
+  expect(await put(plainHost.host, plainTarget, files, false)).toEqual({ entries: 4, bytes: 3_000_000 + 1_048_576 + 5000 });
+  for (const f of files) expect(readFileSync(`${plainTarget}/d/${f.name}`).equals(f.data), f.name).toBe(true);
 });
