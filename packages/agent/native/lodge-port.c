@@ -40,6 +40,10 @@
  * Exits 0 when the agent closes stdin, 1 on an error (message on stderr): the agent restarts it or falls back to
  * reading the port itself (and files through JS). Dies with the agent (PR_SET_PDEATHSIG): a new agent's relay finds
  * the port free. LODGE_PORT_READ_MAX caps each read (host tests imitate virtio_console's 4 KiB per read()).
+ * LODGE_PORT_PAD=n: n zero bytes go to the port before anything else. The agent sets it when it restarts a relay
+ * that died: the dead one may have cut a frame (up to 12 + 256 KiB) short, and the host's parser would take the
+ * next Hellos as that frame's payload for minutes; the zeros complete it, then fail as a header (bad magic), and
+ * the host hunts to the Hello that follows.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -559,6 +563,11 @@ int main(int argc, char **argv) {
     if (port_in < 0) die(argv[1]);
     port_out = open(argv[2], O_RDWR | O_NONBLOCK | O_CLOEXEC); /* O_RDWR: no wait for a reader */
     if (port_out < 0) die(argv[2]);
+  }
+  const char *pad = getenv("LODGE_PORT_PAD");
+  if (pad && atol(pad) > 0) {
+    up_len = (size_t)atol(pad) < UP_CAP - AIN_CAP ? (size_t)atol(pad) : UP_CAP - AIN_CAP;
+    memset(up, 0, up_len);
   }
   nonblocking(0);
   nonblocking(1);

@@ -41,17 +41,19 @@ interface Relay {
   /** Bytes the relay wrote to the port (host side), parsed as frames. */
   out: Frame[];
   outBytes: () => number;
+  /** Bytes the host's parser dropped while hunting. */
+  garbage: number;
   host: Socket;
   agent(bytes: Buffer): void;
   reopenHost(): Promise<void>;
 }
 
-async function startRelay(name: string): Promise<Relay> {
+async function startRelay(name: string, env: Record<string, string> = {}): Promise<Relay> {
   const base = `${dir}/${name}`;
   execFileSync('mkfifo', [`${base}-in`, `${base}-out`]);
-  const child = spawn(binary, [`${base}-in`, `${base}-out`], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, LODGE_PORT_READ_MAX: '4096' } });
+  const child = spawn(binary, [`${base}-in`, `${base}-out`], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, LODGE_PORT_READ_MAX: '4096', ...env } });
   cleanups.push(() => void child.kill('SIGKILL'));
-  const relay: Relay = { child, frames: [], events: [], log: [], out: [], outBytes: () => outBytes, host: undefined as unknown as Socket, agent: (b) => void child.stdin?.write(b), reopenHost: async () => undefined };
+  const relay: Relay = { child, frames: [], events: [], log: [], out: [], garbage: 0, outBytes: () => outBytes, host: undefined as unknown as Socket, agent: (b) => void child.stdin?.write(b), reopenHost: async () => undefined };
   let outBytes = 0;
   const parser = new FrameParser({ frame: (f) => (relay.frames.push({ ...f, payload: Buffer.from(f.payload) }), relay.log.push(`frame ${f.kind} ${f.stream}`)) });
   const records = new RelayRecords({
@@ -62,7 +64,7 @@ async function startRelay(name: string): Promise<Relay> {
   child.stdout?.on('data', (c: Buffer) => records.push(c));
   const fromRelay = new Socket({ fd: openSync(`${base}-out`, 'r+'), readable: true, writable: false });
   cleanups.push(() => void fromRelay.destroy());
-  const outParser = new FrameParser({ frame: (f) => void relay.out.push({ ...f, payload: Buffer.from(f.payload) }) });
+  const outParser = new FrameParser({ frame: (f) => void relay.out.push({ ...f, payload: Buffer.from(f.payload) }), garbage: (n) => (relay.garbage += n) });
   fromRelay.on('data', (c: Buffer) => ((outBytes += c.length), outParser.push(c)));
   const openHost = (): Promise<Socket> =>
     new Promise((resolve, reject) => open(`${base}-in`, 'w', (e, fd) => (e ? reject(e) : resolve(new Socket({ fd, readable: false, writable: true })))));
@@ -212,4 +214,13 @@ it('reports errors: a bad fd for a sink or source, a file shorter than announced
   // ENOENT (no such fd), ENODATA (short), ECANCELED (STOP, UNSINK); the pump may answer DONE 3 after later commands.
   expect([...relay.events].sort()).toEqual(['ARMED 5', 'DONE 2 0 2', 'DONE 3 5000 61', 'DONE 4 0 125', 'SINK-DONE 1 2', 'SINK-DONE 5 125']);
   expect(relay.events.indexOf('ARMED 5')).toBeLessThan(relay.events.indexOf('SINK-DONE 5 125'));
+});
+
+it('pads out a frame a dead relay cut short when started with LODGE_PORT_PAD: the host hunts to the next Hello', async () => {
+  const relay = await startRelay('pad', { LODGE_PORT_PAD: String(12 + 256 * 1024) });
+  const hello = encodeJsonFrame(FrameKind.Hello, 0, { protocol: 1, role: 'guest', session: '0123456789abcdef' });
+  relay.agent(hello);
+  await until(() => relay.out.length === 1, 'the Hello after the zeros');
+  expect(relay.outBytes()).toBe(12 + 256 * 1024 + hello.length);
+  expect(relay.garbage).toBe(12 + 256 * 1024);
 });

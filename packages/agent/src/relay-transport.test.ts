@@ -106,9 +106,11 @@ it('carries the port through lodge-port both ways, with end-of-file and reconnec
 it('restarts a relay that died, and the host gets a fresh Hello', async () => {
   const { host } = await startLine(relay, 'kill');
   const [first] = relayPids(relay);
+  const session = host.peer?.session;
   process.kill(first as number, 'SIGKILL');
   await until(() => relayPids(relay).some((p) => p !== first), 'a new relay');
-  await until(() => host.ready, 'the host to take the new Hello');
+  // The new relay pads out a frame the dead one may have cut, then the agent's new Hello (a new session) follows.
+  await until(() => host.ready && host.peer?.session !== session, 'the host to take the new Hello');
   expect((await run(host, { op: 'exec', argv: ['echo', 'after'] })).stdout.toString()).toBe('after\n');
 });
 

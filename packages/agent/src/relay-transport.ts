@@ -3,6 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { HEADER_SIZE, MAX_PAYLOAD } from '@lodge/api/guest';
 import { FilePlane } from './file-plane.js';
 import { logError } from './log.js';
 import { RelayRecords } from './relay-records.js';
@@ -28,6 +29,7 @@ export function openRelayTransport(options: RelayOptions, handlers: TransportHan
   let connected = false;
   let closed = false;
   let failures = 0;
+  let restarted = false;
   // Commands go to the relay even while the host is away (they are not for the port).
   const plane = new FilePlane((frame) => void input?.write(frame));
   const disconnect = (reason: string): void => {
@@ -51,7 +53,10 @@ export function openRelayTransport(options: RelayOptions, handlers: TransportHan
 
   const start = (): void => {
     const started = Date.now();
-    const c = spawn(options.binary, options.args, { stdio: ['pipe', 'pipe', 'inherit'] });
+    // A relay after one that died: it first pads out a frame the dead one may have cut short (see lodge-port.c).
+    const env = restarted ? { ...process.env, LODGE_PORT_PAD: String(HEADER_SIZE + MAX_PAYLOAD) } : process.env;
+    restarted = true;
+    const c = spawn(options.binary, options.args, { stdio: ['pipe', 'pipe', 'inherit'], env });
     child = c;
     input = c.stdin as Writable;
     input.on('drain', () => handlers.onDrain());
