@@ -127,6 +127,24 @@ async function main(): Promise<void> {
     const cpUp = await timeCli(lodge, ['cp', '--quiet', file, `${VM}:/tmp/up.bin`]);
     const cpDown = await timeCli(lodge, ['cp', '--quiet', `${VM}:/tmp/up.bin`, join(lodge.home, 'down.bin')]);
     if (statSync(join(lodge.home, 'down.bin')).size !== BYTES) throw new Error('lodge cp down: wrong size');
+    // A 1-byte lodge cp each way (median of 3): the CLI's start and the copy's round trips, which the raw rows do
+    // not pay; the copy's time minus it is the transfer itself (the "marginal" rows).
+    const tiny = join(lodge.home, 'tiny.bin');
+    writeFileSync(tiny, 'x');
+    const tinyTimes = async (args: string[]): Promise<number> => {
+      const times: number[] = [];
+      for (let i = 0; i < 3; i++) times.push(await timeCli(lodge, args));
+      return median(times);
+    };
+    const tinyUp = await tinyTimes(['cp', '--quiet', tiny, `${VM}:/tmp/tiny.bin`]);
+    const tinyDown = await tinyTimes(['cp', '--quiet', `${VM}:/tmp/tiny.bin`, tiny]);
+    // Exec output (stdout through the agent's JS, not lodge-port's file path): the same byte count from head.
+    let execBytes = 0;
+    const t0 = performance.now();
+    const execOut = await lodge.client.exec(VM, { argv: ['head', '-c', String(BYTES), '/dev/zero'] }, { stdout: (c) => void (execBytes += c.length), stderr: () => undefined });
+    await execOut.result;
+    const execMs = performance.now() - t0;
+    if (execBytes !== BYTES) throw new Error(`exec output: ${execBytes} of ${BYTES} bytes`);
 
     // Raw phase: lodged stopped (the VM keeps running), our agent held off its port, QGA drives the guest.
     await lodge.stopDaemon();
@@ -152,6 +170,8 @@ async function main(): Promise<void> {
     for (const [a, b, c] of rows) console.log(`  ${a.padEnd(32)} ${b.padEnd(34)} ${c}`);
     console.log(`  host→guest  lodge cp ${upL.toFixed(0)} MB/s   raw port ${upR.toFixed(0)} MB/s   ratio ${(upL / upR).toFixed(2)} (target ≥ 0.8)`);
     console.log(`  guest→host  lodge cp ${downL.toFixed(0)} MB/s   raw port ${downR.toFixed(0)} MB/s   ratio ${(downL / downR).toFixed(2)} (target ≥ 0.8)`);
+    console.log(`  1-byte lodge cp: host→guest ${ms(tinyUp)}, guest→host ${ms(tinyDown)}; marginal (minus it): host→guest ${mbps(BYTES, cpUp - tinyUp).toFixed(0)} MB/s ratio ${(mbps(BYTES, cpUp - tinyUp) / upR).toFixed(2)}, guest→host ${mbps(BYTES, cpDown - tinyDown).toFixed(0)} MB/s ratio ${(mbps(BYTES, cpDown - tinyDown) / downR).toFixed(2)}`);
+    console.log(`  guest→host  exec stdout (head -c) ${mbps(BYTES, execMs).toFixed(0)} MB/s`);
     console.log(`  exec p50 Lodge/QGA ${(median(lodgeRtt) / median(qgaRtt)).toFixed(2)} (target ≤ 0.5)   Lodge/floor ${(median(lodgeRtt) / spawnerFloor.p50).toFixed(2)} (target ≤ 1.25; floor = lodge-spawn's, the spawn the agent now uses; ${(median(lodgeRtt) / floor.p50).toFixed(2)} against Node's spawn, ${(median(lodgeRtt) / floorPiped.p50).toFixed(2)} against it piped)`);
   } finally {
     await lodge.close();

@@ -64,6 +64,10 @@ describe('debian-12 image', () => {
     expect((await exec('cat /proc/$PPID/comm')).stdout).toBe('lodge-spawn\n');
   });
 
+  it('the agent talks over its port through lodge-port, compiled into the image', async () => {
+    expect((await exec('p=$(pidof lodge-port); cat /proc/$(cut -d" " -f4 /proc/$p/stat)/comm')).stdout).toBe('node\n');
+  });
+
   it('the root file system grew to the 8G disk at first boot', async () => {
     const r = await exec('df -B1 --output=size / | tail -1; cat /var/lib/lodge/root-sectors');
     expect(r.code, r.stderr).toBe(0);

@@ -72,6 +72,12 @@ describe('exec and shell through the Lodge agent', () => {
     expect(r.stdout).toBe('lodge-spawn\n');
   });
 
+  it('the agent reads and writes its port through lodge-port, its child holding the device', async () => {
+    const script = 'p=$(pidof lodge-port); cat /proc/$(cut -d" " -f4 /proc/$p/stat)/comm; ls -l /proc/$p/fd | grep -c vport';
+    const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', script]);
+    expect(r.stdout).toBe('node\n1\n');
+  });
+
   it('programs get real pipes: they can reopen /dev/stdout, /dev/stderr and /dev/stdin', async () => {
     const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'echo hi > /dev/stdout; echo oops > /dev/stderr; [ -p /dev/stdout ] && echo pipe; echo both | tee /dev/stderr']);
     expect(r.code, r.stderr).toBe(0);

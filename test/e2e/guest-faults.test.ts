@@ -1,3 +1,6 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LodgeEventRecord } from '@lodge/api';
 import { sleep, TestLodge } from './harness.js';
@@ -34,6 +37,37 @@ describe('the guest channel under faults', () => {
     const r = await exec('gf', 'echo back-$((20+1)); pidof node');
     expect(r.stdout).toMatch(/^back-21\n/);
     expect(r.stdout.split('\n')[1]).not.toBe(pid.join(' '));
+  });
+
+  it('lodge-port killed in the guest: the agent starts a new one and the host re-syncs', async () => {
+    const before = await lodge.client.guest('gf');
+    const agent = (await exec('gf', 'pidof node')).stdout.trim();
+    const relay = (await exec('gf', 'pidof lodge-port')).stdout.trim();
+    await exec('gf', 'setsid sh -c "sleep 0.3; kill -9 $(pidof lodge-port)" >/dev/null 2>&1 &');
+    await waitGuest('gf', (s) => s.state === 'ready' && s.readyAt !== before.readyAt);
+    const r = await exec('gf', 'echo relay-back; pidof node; pidof lodge-port');
+    const [said, node, newRelay] = r.stdout.split('\n');
+    expect(said).toBe('relay-back');
+    expect(node).toBe(agent); // the same agent: only its relay was replaced
+    expect(newRelay).not.toBe(relay);
+  });
+
+  it('lodge-port killed during big copies both ways: each fails with a reason, and the next ones are whole', async () => {
+    const big = randomBytes(24 * 1024 * 1024);
+    const file = join(lodge.home, 'big.bin');
+    writeFileSync(file, big);
+    for (const way of ['up', 'down'] as const) {
+      const before = await lodge.client.guest('gf');
+      if (way === 'down') expect((await lodge.cli(['cp', file, 'gf:/tmp/big.bin'])).code).toBe(0);
+      await exec('gf', 'setsid sh -c "sleep 1; kill -9 $(pidof lodge-port)" >/dev/null 2>&1 &');
+      const cut = way === 'up' ? await lodge.cli(['cp', file, 'gf:/tmp/big.bin']) : await lodge.cli(['cp', 'gf:/tmp/big.bin', join(lodge.home, 'back.bin')]);
+      // Under TCG the copy may also win the race; either way the agent and its new relay carry the next copy.
+      if (cut.code !== 0) expect(cut.stderr).toMatch(/guest|agent|reset|channel/i);
+      await waitGuest('gf', (s) => s.state === 'ready' && s.readyAt !== before.readyAt);
+    }
+    expect((await lodge.cli(['cp', file, 'gf:/tmp/big2.bin'])).code).toBe(0);
+    expect((await lodge.cli(['cp', 'gf:/tmp/big2.bin', join(lodge.home, 'back2.bin')])).code).toBe(0);
+    expect(readFileSync(join(lodge.home, 'back2.bin')).equals(big)).toBe(true);
   });
 
   it('the daemon restarted (kill -9) while the guest keeps running: the channel is re-established', async () => {

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -36,6 +37,10 @@ describe('files and messages between host and guest', () => {
     chmodSync(join(src, 'sub/run.sh'), 0o750);
     writeFileSync(join(src, 'sub/deeper/secret'), 'x'.repeat(3_000_000));
     chmodSync(join(src, 'sub/deeper/secret'), 0o600);
+    // Big files back to back, then a small one (through lodge-port's sinks and sources, and JS for the small).
+    const bigs = [randomBytes(5_000_011), randomBytes(1_048_576), randomBytes(70_000)];
+    bigs.forEach((b, i) => writeFileSync(join(src, `sub/deeper/big${i}`), b));
+    writeFileSync(join(src, 'sub/deeper/small'), 'after the big ones\n');
     symlinkSync('../a.txt', join(src, 'sub/link'));
     chmodSync(join(src, 'sub/deeper'), 0o711);
 
@@ -52,6 +57,11 @@ describe('files and messages between host and guest', () => {
     expect(statSync(join(back, 'sub/deeper')).mode & 0o777).toBe(0o711);
     expect(statSync(join(back, 'sub/deeper/secret')).mode & 0o777).toBe(0o600);
     expect(statSync(join(back, 'sub/deeper/secret')).size).toBe(3_000_000);
+    bigs.forEach((b, i) => expect(readFileSync(join(back, `sub/deeper/big${i}`)).equals(b), `big${i}`).toBe(true));
+    expect(readFileSync(join(back, 'sub/deeper/small'), 'utf8')).toBe('after the big ones\n');
+    // In the guest too (the way up alone), byte for byte.
+    const sums = await guestExec('cd /tmp/up/sub/deeper && md5sum big0 big1 big2');
+    expect(sums).toBe(bigs.map((b, i) => `${createHash('md5').update(b).digest('hex')}  big${i}\n`).join(''));
     expect(lstatSync(join(back, 'sub/link')).isSymbolicLink()).toBe(true);
     expect(readlinkSync(join(back, 'sub/link'))).toBe('../a.txt');
 

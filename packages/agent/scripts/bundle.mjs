@@ -33,5 +33,6 @@ for (const [entry, outfile] of entries) {
   if (forbidden.length > 0) throw new Error(`${outfile} must not contain ${forbidden.join(', ')}`);
   console.log(`${outfile}: ${(statSync(join(root, outfile)).size / 1024).toFixed(1)} KiB from ${inputs.length} modules`);
 }
-// lodge-spawn ships as C source: the image builder compiles it (static, for the guest) and hashes it into the recipe.
-copyFileSync(join(root, 'native/lodge-spawn.c'), join(root, 'dist/lodge-spawn.c'));
+// lodge-spawn and lodge-port ship as C source: the image builder compiles them (static, for the guest) and hashes
+// them into the recipe.
+for (const name of ['lodge-spawn.c', 'lodge-port.c']) copyFileSync(join(root, 'native', name), join(root, 'dist', name));

@@ -11,6 +11,8 @@ export interface AgentArgs {
   ptyDir: string;
   /** lodge-spawn (used when the file exists); undefined: Node's spawn. */
   spawner: string | undefined;
+  /** lodge-port (used when the file exists); undefined: the port is read by a Node worker thread. */
+  relay: string | undefined;
   version: boolean;
   help: boolean;
 }
@@ -31,12 +33,15 @@ The Lodge guest agent: serves the host's requests on the virtio-serial port and 
   --spawner PATH      the fork server exec starts programs through (default /usr/lib/lodge/lodge-spawn;
                       Node's spawn when the file is missing)
   --no-spawner        start programs with Node's spawn
+  --relay PATH        the C relay the port is read and written through (default /usr/lib/lodge/lodge-port;
+                      a Node reader thread when the file is missing)
+  --no-relay          read and write the port from Node
   --version           print the version and exit
   --help              this text
 `;
 
 export function parseAgentArgs(argv: string[]): AgentArgs {
-  const args: AgentArgs = { vsock: false, busSocket: '/run/lodge/bus.sock', ptyDir: '/run/lodge/pty', spawner: '/usr/lib/lodge/lodge-spawn', version: false, help: false };
+  const args: AgentArgs = { vsock: false, busSocket: '/run/lodge/bus.sock', ptyDir: '/run/lodge/pty', spawner: '/usr/lib/lodge/lodge-spawn', relay: '/usr/lib/lodge/lodge-port', version: false, help: false };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i] as string;
     const value = (): string => {
@@ -55,6 +60,8 @@ export function parseAgentArgs(argv: string[]): AgentArgs {
       case '--pty-dir': args.ptyDir = value(); break;
       case '--spawner': args.spawner = value(); break;
       case '--no-spawner': args.spawner = undefined; break;
+      case '--relay': args.relay = value(); break;
+      case '--no-relay': args.relay = undefined; break;
       case '--version': case '-V': args.version = true; break;
       case '--help': case '-h': args.help = true; break;
       default: throw new Error(`unknown option ${arg}`);

@@ -2,14 +2,15 @@
 
 import './node18-compat.js';
 import { spawn } from 'node:child_process';
-import { BASE_PAYLOAD, createSession, type Session, type Stream } from '@lodge/api/guest';
+import { BASE_PAYLOAD, FEATURE_PUT_READY, MAX_PAYLOAD, createSession, type Session, type Stream } from '@lodge/api/guest';
 import { connectBusToHost } from './bus-bridge.js';
 import { listenBusSocket, type BusSocketServer } from './bus-socket.js';
 import { Bus } from './bus.js';
 import { createDispatcher } from './dispatcher.js';
 import { describe, logError } from './log.js';
-import type { OpContext } from './op-context.js';
+import type { LineContext, OpContext } from './op-context.js';
 import { openPortTransport } from './port-transport.js';
+import { openRelayTransport } from './relay-transport.js';
 import { openSocketTransport } from './socket-transport.js';
 import { Spawner } from './spawner.js';
 import type { Transport, TransportHandlers } from './transport.js';
@@ -45,6 +46,8 @@ export interface AgentOptions {
   helloIntervalMs?: number;
   /** lodge-spawn, the fork server exec starts its programs through; none: exec uses Node's spawn. */
   spawner?: { binary: string };
+  /** lodge-port, the C relay the port (device or FIFO pair) is read and written through; none: a reader thread. */
+  relay?: { binary: string };
   /** The transport broke for good; the command line exits (init respawns it). */
   onFatal?(error: Error): void;
 }
@@ -122,17 +125,24 @@ interface Line {
 }
 
 /** A guest-role session on one transport; both lines share the dispatcher, so either serves every operation. */
-function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unknown) => void, port: AgentPort, onFatal: (error: Error) => void, onReady?: () => void): Line {
+function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unknown, line: LineContext) => void, port: AgentPort, onFatal: (error: Error) => void, onReady?: () => void): Line {
   let transport: Transport | undefined;
   const session = createSession({
     role: 'guest',
     agent: { version: AGENT_VERSION, pid: process.pid },
     write: (bytes, written) => transport ? transport.write(bytes, written) : (written?.(), true),
     writeCallbacks: true,
-    // The host sends us 64 KiB frames: the port reader hands the parser 256 KiB batches, and a frame split across
-    // two batches is copied once more; larger frames would split (and be copied) more often. We send 256 KiB.
-    maxPayload: BASE_PAYLOAD,
-    onOpen,
+    // Through lodge-port the host's frames are 256 KiB: 4× fewer frames, Window updates and events to handle in JS,
+    // for one copy of each (split across 64 KiB socket reads). The worker reader hands the parser 256 KiB batches:
+    // there 64 KiB frames are split (and copied) less often. We send 256 KiB either way.
+    maxPayload: options.relay && (port.kind === 'device' || port.kind === 'fifo') ? MAX_PAYLOAD : BASE_PAYLOAD,
+    // Every files.put answers a big file's entry with `ready` (through lodge-port or not).
+    features: [FEATURE_PUT_READY],
+    onOpen: (stream, request) => onOpen(stream, request, {
+      plane: transport?.plane,
+      peerMaxPayload: session.peer?.maxPayload ?? BASE_PAYLOAD,
+      peerFeatures: session.peer?.features ?? [],
+    }),
     ...(onReady ? { onReady } : {}),
     ...(options.helloIntervalMs !== undefined ? { helloIntervalMs: options.helloIntervalMs } : {}),
   });
@@ -143,7 +153,7 @@ function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unkno
     onDrain: () => session.drain(),
     onFatal,
   };
-  transport = openTransport(port, handlers);
+  transport = openTransport(port, handlers, options.relay);
   return { session, transport };
 }
 
@@ -156,10 +166,15 @@ async function startSpawner(o: { binary: string }): Promise<Spawner | undefined>
   }
 }
 
-function openTransport(port: AgentPort, handlers: TransportHandlers): Transport {
+function openTransport(port: AgentPort, handlers: TransportHandlers, relay?: { binary: string }): Transport {
   switch (port.kind) {
-    case 'device': return openPortTransport({ device: port.path }, handlers);
-    case 'fifo': return openPortTransport({ input: port.input, output: port.output }, handlers);
+    case 'device':
+    case 'fifo': {
+      const paths = port.kind === 'device' ? { device: port.path } : { input: port.input, output: port.output };
+      if (!relay) return openPortTransport(paths, handlers);
+      const args = port.kind === 'device' ? [port.path] : [port.input, port.output];
+      return openRelayTransport({ binary: relay.binary, args, fallback: (h) => openPortTransport(paths, h) }, handlers);
+    }
     case 'socket': return openSocketTransport(port.path, handlers);
     case 'vsock': return openVsockTransport(handlers, port.socat, port.address);
   }

@@ -10,25 +10,26 @@ import { runFilesPut } from './files-put.js';
 import { runInfo } from './info-op.js';
 import { logError } from './log.js';
 import { OpError, toGuestError } from './op-error.js';
-import type { OpContext } from './op-context.js';
+import type { LineContext, OpContext } from './op-context.js';
 import { runShutdown } from './shutdown-op.js';
 import { asObject, type Fields } from './validate.js';
 
-type Operation = (stream: Stream, fields: Fields, ctx: OpContext) => void | Promise<void>;
+type Operation = (stream: Stream, fields: Fields, ctx: OpContext, line: LineContext) => void | Promise<void>;
+const NO_LINE: LineContext = { plane: undefined, peerMaxPayload: 65536, peerFeatures: [] };
 
 const OPERATIONS: Record<string, Operation> = {
   exec: runExec,
   info: (stream) => runInfo(stream),
   'time.set': runTimeSet,
   shutdown: runShutdown,
-  'files.get': (stream, fields) => runFilesGet(stream, fields),
-  'files.put': (stream, fields) => runFilesPut(stream, fields),
+  'files.get': (stream, fields, _ctx, line) => runFilesGet(stream, fields, line),
+  'files.put': (stream, fields, _ctx, line) => runFilesPut(stream, fields, line),
   'bus.publish': (stream, fields, ctx) => runHostPublish(stream, fields, ctx.bus),
 };
 
 /** The session's onOpen handler. */
-export function createDispatcher(ctx: OpContext): (stream: Stream, request: unknown) => void {
-  return (stream, request) => {
+export function createDispatcher(ctx: OpContext): (stream: Stream, request: unknown, line?: LineContext) => void {
+  return (stream, request, line = NO_LINE) => {
     const fail = (error: unknown): void => {
       const guestError = toGuestError(error);
       if (guestError.code === 'internal') logError(`stream ${stream.id}: ${guestError.message}`);
@@ -40,7 +41,7 @@ export function createDispatcher(ctx: OpContext): (stream: Stream, request: unkn
       if (!op || !Object.prototype.hasOwnProperty.call(OPERATIONS, fields.op as string)) {
         throw new OpError('invalid_argument', `unknown op ${JSON.stringify(fields.op)}; this agent knows ${Object.keys(OPERATIONS).join(', ')}`);
       }
-      Promise.resolve(op(stream, fields, ctx)).catch(fail);
+      Promise.resolve(op(stream, fields, ctx, line)).catch(fail);
     } catch (error) {
       fail(error);
     }

@@ -4,12 +4,18 @@ import { readSync } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { Channel, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
-import { OpError, fsError } from './op-error.js';
+import type { FilePlane } from './file-plane.js';
+import type { LineContext } from './op-context.js';
+import { OpError, errnoError, fsError } from './op-error.js';
 import { reqStr, type Fields } from './validate.js';
 
 const CHUNK = 256 * 1024;
+const ENODATA = 61;
+/** Smaller files go through JS: a relay round trip (SOURCE … DONE) costs more than their bytes. */
+const PLANE_MIN_BYTES = 64 * 1024;
+const NO_LINE: LineContext = { plane: undefined, peerMaxPayload: 65536, peerFeatures: [] };
 
-export async function runFilesGet(stream: Stream, fields: Fields): Promise<void> {
+export async function runFilesGet(stream: Stream, fields: Fields, line: LineContext = NO_LINE): Promise<void> {
   const path = reqStr(fields, 'path');
   if (path === '') throw new OpError('invalid_argument', 'path must not be empty');
   const top = basename(path.replace(/\/+$/, ''));
@@ -17,11 +23,11 @@ export async function runFilesGet(stream: Stream, fields: Fields): Promise<void>
     throw new OpError('invalid_argument', `path ${path}: name a file or folder (its name becomes the top entry)`);
   }
   const result: FilesResult = { entries: 0, bytes: 0 };
-  await walk(stream, path, top, result);
+  await walk(stream, path, top, result, line);
   stream.finish(result);
 }
 
-async function walk(stream: Stream, full: string, rel: string, result: FilesResult): Promise<void> {
+async function walk(stream: Stream, full: string, rel: string, result: FilesResult, line: LineContext): Promise<void> {
   const st = await lstat(full).catch((e: unknown) => {
     throw fsError('stat', full, e);
   });
@@ -38,12 +44,47 @@ async function walk(stream: Stream, full: string, rel: string, result: FilesResu
   if (stream.finished) throw new OpError('cancelled', 'files.get cancelled');
   stream.control({ type: 'entry', ...entry });
   result.entries++;
-  if (entry.kind === 'file') result.bytes += await sendFile(stream, full, entry.size);
+  if (entry.kind === 'file') {
+    const plane = line.plane;
+    result.bytes += plane && entry.size >= PLANE_MIN_BYTES ? await sourceFile(stream, plane, full, entry.size, line.peerMaxPayload) : await sendFile(stream, full, entry.size);
+  }
   if (entry.kind === 'dir') {
     const names = await readdir(full).catch((e: unknown) => {
       throw fsError('read folder', full, e);
     });
-    for (const name of names.sort()) await walk(stream, `${full}/${name}`, `${rel}/${name}`, result);
+    for (const name of names.sort()) await walk(stream, `${full}/${name}`, `${rel}/${name}`, result, line);
+  }
+}
+
+/**
+ * The file's bytes through lodge-port: it reads the file and writes the Data frames; the credit stays ours — we
+ * lend it what the host grants, and take back what it did not use. The next entry or Finish goes after DONE.
+ */
+async function sourceFile(stream: Stream, plane: FilePlane, full: string, size: number, maxPayload: number): Promise<number> {
+  const handle = await open(full, 'r').catch((e: unknown) => {
+    throw fsError('open', full, e);
+  });
+  let lent = 0;
+  const lend = (): void => {
+    const n = stream.lendCredit(Channel.Output);
+    lent += n;
+    plane.go(stream.id, n);
+  };
+  const onCredit = (channel: number): void => void (channel === Channel.Output && lend());
+  const onDone = (): void => plane.stop(stream.id);
+  try {
+    const ended = plane.source(stream.id, Channel.Output, handle.fd, 0, size, maxPayload);
+    stream.on('credit', onCredit).on('done', onDone);
+    lend();
+    const { sent, errno } = await ended;
+    stream.repay(Channel.Output, lent - sent);
+    if (stream.finished) throw new OpError('cancelled', 'files.get cancelled');
+    if (errno === ENODATA) throw new OpError('internal', `read ${full}: the file shrank while it was being read`);
+    if (errno !== 0) throw errnoError('read', full, errno);
+    return sent;
+  } finally {
+    stream.off('credit', onCredit).off('done', onDone);
+    await handle.close();
   }
 }
 

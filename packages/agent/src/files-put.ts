@@ -1,22 +1,35 @@
 // files.put: writes the entries and bytes the host streams on ch 0 (folders, files with modes, symlinks, mtimes).
 // Entry paths are checked: no absolute paths, no empty/./.. components, nothing through a symlink this put created.
+// With FEATURE_PUT_READY on both ends, a file of PUT_READY_BYTES or more is answered with Control `ready` once it is
+// open; through lodge-port its bytes then go from the port to the file in C (a sink), never through JS.
 
 import { constants, writevSync } from 'node:fs';
 import { lstat, mkdir, open, stat, symlink, unlink, utimes, lutimes, chmod, type FileHandle } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
-import { Channel, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
+import { BULK_EXTRA_WINDOW, Channel, FEATURE_PUT_READY, PUT_READY_BYTES, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
 import { EventQueue } from './event-queue.js';
 import { entryComponents, parseEntry } from './file-entry.js';
-import { OpError, fsError } from './op-error.js';
+import type { LineContext } from './op-context.js';
+import { OpError, errnoError, fsError } from './op-error.js';
 import { reqStr, type Fields } from './validate.js';
 
-type PutEvent = { entry: unknown } | { data: Buffer } | { end: true } | { cancelled: true };
+type PutEvent = { entry: unknown } | { data: Buffer } | { end: true } | { cancelled: true } | { sinkDone: number };
 const isData = (e: PutEvent): e is { data: Buffer } => 'data' in e;
-interface OpenFile { handle: FileHandle; path: string; entry: FileEntry; remaining: number }
+interface OpenFile {
+  handle: FileHandle;
+  path: string;
+  entry: FileEntry;
+  remaining: number;
+  /** lodge-port writes its bytes; resolves once it let go of the file. */
+  sunk?: Promise<void>;
+}
+/** Called once a file is open, before its bytes come. */
+type OnOpen = (file: OpenFile) => Promise<void>;
+const NO_LINE: LineContext = { plane: undefined, peerMaxPayload: 65536, peerFeatures: [] };
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 
-export async function runFilesPut(stream: Stream, fields: Fields): Promise<void> {
+export async function runFilesPut(stream: Stream, fields: Fields, line: LineContext = NO_LINE): Promise<void> {
   const raw = reqStr(fields, 'path');
   if (raw === '') throw new OpError('invalid_argument', 'path must not be empty');
   // Listen before the first await: the host sends entries right after Open, and unheard events are lost.
@@ -28,6 +41,8 @@ export async function runFilesPut(stream: Stream, fields: Fields): Promise<void>
   });
   stream.on('end', (channel) => channel === Channel.Input && queue.push({ end: true }));
   stream.on('done', () => queue.push({ cancelled: true }));
+  // A deeper pipeline than the initial window (the host keeps sending while we write).
+  stream.grant(Channel.Input, BULK_EXTRA_WINDOW);
   const dest = raw.length > 1 ? raw.replace(/\/+$/, '') : raw;
   const destStat = await stat(dest).catch(() => undefined);
   const intoFolder = destStat?.isDirectory() ?? false;
@@ -35,11 +50,30 @@ export async function runFilesPut(stream: Stream, fields: Fields): Promise<void>
   if (!intoFolder && !(await stat(base).catch(() => undefined))?.isDirectory()) {
     throw new OpError('not_found', `put ${dest}: folder ${base} does not exist in the guest`);
   }
-  const writer = new TreeWriter(base, intoFolder ? undefined : basename(dest));
+  const ready = line.peerFeatures.includes(FEATURE_PUT_READY);
+  const plane = line.plane;
+  const onOpen: OnOpen = async (file) => {
+    if (!ready || file.entry.size < PUT_READY_BYTES) return;
+    if (plane) {
+      let ended = (): void => undefined;
+      file.sunk = new Promise((resolve) => (ended = resolve));
+      const errno = await plane.sink(stream.id, Channel.Input, file.handle.fd, file.entry.size, {
+        sunk: (n) => stream.sunk(Channel.Input, n),
+        done: (code) => (ended(), queue.push({ sinkDone: code })),
+      });
+      if (errno !== 0) {
+        file.sunk = undefined;
+        throw errnoError('write', file.path, errno);
+      }
+    }
+    stream.control({ type: 'ready' });
+  };
+  const writer = new TreeWriter(base, intoFolder ? undefined : basename(dest), onOpen);
   try {
     for await (const event of queue) {
       if ('cancelled' in event) return;
-      if ('entry' in event) await writer.entry(parseEntry(event.entry));
+      if ('sinkDone' in event) await writer.sunk(event.sinkDone);
+      else if ('entry' in event) await writer.entry(parseEntry(event.entry));
       else if ('data' in event) {
         // Everything already queued goes to the file in one writev; credit returns once it is written.
         const chunks = [event.data, ...queue.takeWhile(isData, 64).map((e) => e.data)];
@@ -52,6 +86,7 @@ export async function runFilesPut(stream: Stream, fields: Fields): Promise<void>
     }
   } finally {
     queue.end();
+    if (writer.sinking) plane?.unsink(stream.id);
     await writer.abort();
   }
 }
@@ -75,7 +110,23 @@ class TreeWriter {
   private file: OpenFile | undefined;
   private readonly result: FilesResult = { entries: 0, bytes: 0 };
 
-  constructor(private readonly base: string, private readonly rename: string | undefined) {}
+  constructor(private readonly base: string, private readonly rename: string | undefined, private readonly onOpen: OnOpen) {}
+
+  /** lodge-port is writing the open file. */
+  get sinking(): boolean {
+    return this.file?.sunk !== undefined;
+  }
+
+  /** lodge-port ended the open file's sink: errno 0 = all its bytes are written. */
+  async sunk(errno: number): Promise<void> {
+    const file = this.file;
+    if (!file?.sunk) return;
+    if (errno !== 0) throw errnoError('write', file.path, errno);
+    this.result.bytes += file.remaining;
+    file.remaining = 0;
+    file.sunk = undefined;
+    await this.closeFile();
+  }
 
   async entry(entry: FileEntry): Promise<void> {
     if (this.file) throw new OpError('invalid_argument', `entry ${entry.path} came before the last ${this.file.remaining} bytes of ${this.file.entry.path}`);
@@ -102,7 +153,7 @@ class TreeWriter {
     let total = 0;
     while (chunks.length > 0) {
       const file = this.file;
-      if (!file) throw new OpError('invalid_argument', 'file data beyond the size its entry announced');
+      if (!file || file.sunk) throw new OpError('invalid_argument', 'file data beyond the size its entry announced');
       const batch: Buffer[] = [];
       let size = 0;
       while (chunks.length > 0 && size + (chunks[0] as Buffer).length <= file.remaining) {
@@ -131,6 +182,7 @@ class TreeWriter {
   }
 
   async abort(): Promise<void> {
+    await this.file?.sunk; // the relay answers the UNSINK (or died: the plane ended it)
     await this.file?.handle.close().catch(() => undefined);
     this.file = undefined;
   }
@@ -168,6 +220,7 @@ class TreeWriter {
     }
     this.file = { handle, path, entry, remaining: entry.size };
     if (entry.size === 0) await this.closeFile();
+    else await this.onOpen(this.file);
   }
 
   /** Mode after the bytes, explicitly (umask must not change it), then the mtime. */

@@ -51,6 +51,8 @@ async function main(): Promise<void> {
     ...(args.busSocket ? { busSocket: args.busSocket } : {}),
     // An image built before lodge-spawn has no such file: exec then uses Node's spawn.
     ...(args.spawner && existsSync(args.spawner) ? { spawner: { binary: args.spawner } } : {}),
+    // Likewise lodge-port: without it the port is read by a worker thread.
+    ...(args.relay && existsSync(args.relay) ? { relay: { binary: args.relay } } : {}),
     onFatal: (error) => {
       logError(`${error.message}; exiting so init starts a fresh agent`);
       hardExit();

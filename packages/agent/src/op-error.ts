@@ -1,5 +1,6 @@
 // Errors an operation ends with: a protocol error code plus a message naming the path or value at fault.
 
+import { getSystemErrorName } from 'node:util';
 import type { GuestError, GuestErrorCode } from '@lodge/api/guest';
 
 export class OpError extends Error {
@@ -37,6 +38,17 @@ export function fsError(action: string, path: string, error: unknown): OpError {
   const errno = (error as NodeJS.ErrnoException | undefined)?.code;
   const text = error instanceof Error ? error.message.replace(/^[A-Z]+: /, '').replace(/, \w+ '.*'$/, '') : String(error);
   return new OpError(codeOfErrno(errno), `${action} ${path}: ${text}`);
+}
+
+/** An OpError for an errno number lodge-port reported ("write /x: ENOSPC"). */
+export function errnoError(action: string, path: string, errno: number): OpError {
+  let name: string;
+  try {
+    name = getSystemErrorName(-errno);
+  } catch {
+    name = `errno ${errno}`;
+  }
+  return new OpError(codeOfErrno(name), `${action} ${path}: ${name}`);
 }
 
 /** The Reset payload for anything thrown by an operation. */

@@ -32,6 +32,13 @@ export function compileSpawner(dir: string): string {
   return out;
 }
 
+/** The real lodge-port, compiled likewise. */
+export function compileRelay(dir: string): string {
+  const out = `${dir}/lodge-port`;
+  execFileSync('gcc', ['-static', '-O2', '-o', out, new URL('../native/lodge-port.c', import.meta.url).pathname]);
+  return out;
+}
+
 export async function startHarness(options: Partial<AgentOptions> = {}): Promise<Harness> {
   const dir = mkdtempSync(`${tmpdir()}/lodge-agent-test-`);
   chmodSync(dir, 0o755); // sessions run as other users must reach the pty folder, as under /run/lodge

@@ -1,5 +1,7 @@
 // What the agent needs from a byte pipe to the host: ordered bytes both ways, back-pressure, (re)connect events.
 
+import type { FilePlane } from './file-plane.js';
+
 export interface TransportHandlers {
   /** The host end is (again) there: the session sends Hello. */
   onConnect(): void;
@@ -18,6 +20,8 @@ export interface Transport {
   write(bytes: Buffer, written?: () => void): boolean;
   /** Stops reading and writing, releases the fd, socket, worker or child. */
   close(): void;
+  /** lodge-port's data plane while the relay runs (files' bytes in C); undefined: files go through JS. */
+  readonly plane?: FilePlane | undefined;
   /** Counters for benchmarks and logs. */
   readonly stats: { bytesIn: number; bytesOut: number; writes: number; reads: number };
 }

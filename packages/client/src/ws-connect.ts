@@ -8,7 +8,9 @@ import { errorFromBody } from './http-transport.js';
  */
 export function openWebSocket(socketPath: string, path: string, onMessage: (data: Buffer, isBinary: boolean) => void): Promise<WebSocket> {
   return new Promise((resolve, reject) => {
-    const ws = new WebSocket(`ws+unix://${socketPath}:${path}`);
+    // A zero mask: ws then masks nothing (both ends skip it). Masking guards browsers' proxies, not a local unix
+    // socket, and XOR-ing every uploaded byte in JS cost the CLI and lodged CPU on each side of `lodge cp`.
+    const ws = new WebSocket(`ws+unix://${socketPath}:${path}`, { generateMask: (mask: Buffer) => void mask.fill(0) });
     ws.on('message', onMessage);
     ws.once('open', () => resolve(ws));
     ws.once('unexpected-response', (_req, res) => {

@@ -18,6 +18,13 @@ export const MAX_PAYLOAD = 256 * 1024;
  * peer whose Hello has no `maxPayload`. */
 export const BASE_PAYLOAD = 65536;
 export const INITIAL_WINDOW = 1024 * 1024;
+/** Extra credit a bulk receiver grants with a Window right after a copy starts (files.get ch 1 by the host, files.put
+ * ch 0 by the agent): INITIAL_WINDOW stays what both ends assume, a deeper pipeline is the receiver's to give. */
+export const BULK_EXTRA_WINDOW = 7 * 1024 * 1024;
+/** Hello `features`: the agent answers a files.put entry of a file of PUT_READY_BYTES or more with Control
+ * `{type:'ready'}` once it can take the file's bytes, and the host sends them only then. */
+export const FEATURE_PUT_READY = 'files.put.ready';
+export const PUT_READY_BYTES = 1024 * 1024;
 export const MAX_GUEST_STREAMS = 16;
 export const MAX_MESSAGE_BYTES = 1024 * 1024;
 export const TOPIC_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:/-]{0,127}$/;
@@ -64,6 +71,8 @@ export interface Hello {
   timeMs?: number;
   /** The largest Data payload this end accepts (BASE_PAYLOAD..MAX_PAYLOAD); absent = BASE_PAYLOAD. */
   maxPayload?: number;
+  /** What this end does beyond the protocol version (e.g. FEATURE_PUT_READY); absent = none. */
+  features?: string[];
 }
 export type HelloAck = Hello;
 
@@ -130,6 +139,8 @@ export interface FileEntry {
 export interface FilesGetRequest { op: 'files.get'; path: string }
 export interface FilesPutRequest { op: 'files.put'; path: string }
 export type FilesControl = { type: 'entry' } & FileEntry;
+/** files.put, guest → host: the file of the last entry is open, send its bytes (FEATURE_PUT_READY). */
+export interface FilesReady { type: 'ready' }
 export interface FilesResult { entries: number; bytes: number }
 
 export interface PublishRequest { op: 'bus.publish'; topic: string; replyTo?: string; size: number }
@@ -150,6 +161,8 @@ export interface SessionOptions {
   write(bytes: Buffer, written?: () => void): boolean;
   /** write() calls `written`: Data is then sent from the writer's own buffers (no copy), released as they go out. */
   writeCallbacks?: boolean;
+  /** Features announced in our Hello/HelloAck. */
+  features?: string[];
   /** Extra fields for our Hello/HelloAck (the agent puts its version here). */
   agent?: { version: string; pid: number };
   /** The peer opened a stream; `request` is parsed JSON, not yet schema-checked (the caller checks it). */
@@ -197,6 +210,8 @@ export interface StreamEvents {
   data: (channel: Channel, chunk: Buffer) => void;
   /** The peer sent Close on a channel. */
   end: (channel: Channel) => void;
+  /** The peer granted credit on a channel (a Window frame); `bytes` is the grant. */
+  credit: (channel: Channel, bytes: number) => void;
   /** The stream is over: result from Finish, or error from Reset / session reset. Emitted once. */
   done: (outcome: { result: unknown } | { error: GuestError }) => void;
 }
@@ -217,6 +232,15 @@ export interface Stream {
   end(channel: Channel): void;
   /** Returns credit to the peer for bytes of `channel` that were passed on. */
   consumed(channel: Channel, bytes: number): void;
+  /** Data the peer sent on `channel` that something else took off the wire (lodge-port): accounted as received
+   * and consumed, as Data frames of that many bytes would have been (Window frames go out as usual). */
+  sunk(channel: Channel, bytes: number): void;
+  /** Grants the peer `bytes` more credit on `channel` now (a deeper pipeline than the initial window). */
+  grant(channel: Channel, bytes: number): void;
+  /** Takes the credit we have to send on `channel` (nothing must be queued there): someone else sends within it. */
+  lendCredit(channel: Channel): number;
+  /** Gives back credit lent and not used. */
+  repay(channel: Channel, bytes: number): void;
   /** Responder: ends the stream successfully (after all queued writes). */
   finish(result?: object): void;
   /** Aborts the stream (opener: cancel; responder: error). */

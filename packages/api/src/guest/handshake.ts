@@ -13,8 +13,9 @@ export function newSessionId(): string {
   return id;
 }
 
-export function makeHello(role: Role, session: string, agent: Hello['agent'], timeMs?: number, maxPayload = MAX_PAYLOAD): Hello {
+export function makeHello(role: Role, session: string, agent: Hello['agent'], timeMs?: number, maxPayload = MAX_PAYLOAD, features?: string[]): Hello {
   const hello: Hello = { protocol: PROTOCOL_VERSION, role, session, maxPayload };
+  if (features && features.length > 0) hello.features = features;
   if (agent) hello.agent = { version: agent.version, pid: agent.pid };
   if (timeMs !== undefined) hello.timeMs = timeMs;
   return hello;
@@ -23,7 +24,7 @@ export function makeHello(role: Role, session: string, agent: Hello['agent'], ti
 /** The engine's own minimal check of a peer's Hello/HelloAck (the daemon adds HelloSchema via checkPayload). */
 export function readHello(value: unknown, ourRole: Role): Hello | string {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return 'Hello is not an object';
-  const { protocol, role, session, agent, timeMs, maxPayload } = value as Record<string, unknown>;
+  const { protocol, role, session, agent, timeMs, maxPayload, features } = value as Record<string, unknown>;
   if (typeof protocol !== 'number' || !Number.isInteger(protocol) || protocol < 1) return 'Hello without a protocol version';
   const peerRole: Role = ourRole === 'host' ? 'guest' : 'host';
   // Our own role coming back means an echo (e.g. a loopback on an unconnected port), not a peer.
@@ -37,6 +38,7 @@ export function readHello(value: unknown, ourRole: Role): Hello | string {
   if (typeof timeMs === 'number' && Number.isFinite(timeMs)) hello.timeMs = timeMs;
   // A newer peer may take more than we send: never above our own bound, never below what every peer takes.
   if (typeof maxPayload === 'number' && Number.isInteger(maxPayload)) hello.maxPayload = Math.min(MAX_PAYLOAD, Math.max(BASE_PAYLOAD, maxPayload));
+  if (Array.isArray(features)) hello.features = features.filter((f): f is string => typeof f === 'string').slice(0, 32);
   return hello;
 }
 
@@ -73,12 +75,14 @@ export class Handshake {
   readonly #role: Role;
   readonly #agent: Hello['agent'];
   readonly #maxPayload: number;
+  readonly #features: string[] | undefined;
   readonly #transmit: (frame: Buffer) => void;
   readonly #timer: HelloTimer;
   #sessionId = '';
 
-  constructor(role: Role, agent: Hello['agent'], intervalMs: number, transmit: (frame: Buffer) => void, maxPayload = MAX_PAYLOAD) {
+  constructor(role: Role, agent: Hello['agent'], intervalMs: number, transmit: (frame: Buffer) => void, maxPayload = MAX_PAYLOAD, features?: string[]) {
     this.#role = role;
+    this.#features = features;
     this.#agent = agent;
     this.#maxPayload = Math.min(MAX_PAYLOAD, Math.max(BASE_PAYLOAD, maxPayload));
     this.#timer = new HelloTimer(intervalMs);
@@ -96,7 +100,7 @@ export class Handshake {
    */
   start(keepId = false): void {
     if (!keepId || this.#sessionId === '') this.#sessionId = newSessionId();
-    this.#timer.start(() => this.#transmit(encodeJsonFrame(FrameKind.Hello, 0, makeHello(this.#role, this.#sessionId, this.#agent, Date.now(), this.#maxPayload))));
+    this.#timer.start(() => this.#transmit(encodeJsonFrame(FrameKind.Hello, 0, makeHello(this.#role, this.#sessionId, this.#agent, Date.now(), this.#maxPayload, this.#features))));
   }
 
   stop(): void {
@@ -115,7 +119,7 @@ export class Handshake {
   }
 
   ack(hello: Hello): void {
-    this.#transmit(encodeJsonFrame(FrameKind.HelloAck, 0, makeHello(this.#role, hello.session, this.#agent, undefined, this.#maxPayload)));
+    this.#transmit(encodeJsonFrame(FrameKind.HelloAck, 0, makeHello(this.#role, hello.session, this.#agent, undefined, this.#maxPayload, this.#features)));
   }
 
   /** Answers a peer of another protocol version with Reset on stream 0, and stops saying Hello until it does. */

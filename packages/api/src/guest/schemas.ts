@@ -3,7 +3,7 @@
 import { z } from 'zod';
 import {
   GUEST_ERROR_CODES, INBOX_PREFIX, isTopic, MAX_MESSAGE_BYTES, TOPIC_PATTERN,
-  type ExecResult, type FileEntry, type FilesControl, type FilesResult, type GuestError, type GuestInfo, type Hello,
+  type ExecResult, type FileEntry, type FilesControl, type FilesReady, type FilesResult, type GuestError, type GuestInfo, type Hello,
   type PublishRequest, type PublishResult, type TimeSetResult,
 } from './contract.js';
 
@@ -40,6 +40,7 @@ export const HelloSchema = z.object({
   agent: z.object({ version: Name(64), pid: Pid }).optional(),
   timeMs: EpochMs.optional(),
   maxPayload: z.number().int().min(1).max(0xffffffff).optional(),
+  features: z.array(z.string().max(64)).max(32).optional(),
 }) satisfies z.ZodType<Hello>;
 
 export const GuestErrorSchema = z.object({
@@ -86,6 +87,8 @@ export const FileEntrySchema = z.object({
 }) satisfies z.ZodType<FileEntry>;
 
 export const FilesControlSchema = z.object({ type: z.literal('entry'), ...FileEntrySchema.shape }) satisfies z.ZodType<FilesControl>;
+/** files.put, guest → host (FEATURE_PUT_READY): send the last entry's bytes now. */
+export const FilesReadySchema = z.object({ type: z.literal('ready') }).strict() satisfies z.ZodType<FilesReady>;
 
 export const FilesResultSchema = z.object({ entries: Count, bytes: Bytes }) satisfies z.ZodType<FilesResult>;
 

@@ -43,7 +43,7 @@ class GuestSession implements Session {
     const maxPeerStreams = options.maxPeerStreams ?? (options.role === 'host' ? MAX_GUEST_STREAMS : GUEST_ROLE_MAX_PEER_STREAMS);
     this.#outbox = new Outbox(options.write, (error) => this.#writeFailed(error));
     this.#streams = new StreamTable(options.role, this.#outbox, { window, maxPeerStreams, zeroCopy: options.writeCallbacks === true }, options.checkPayload);
-    this.#handshake = new Handshake(options.role, options.agent, options.helloIntervalMs ?? 500, (frame) => this.#outbox.transmit(frame), options.maxPayload);
+    this.#handshake = new Handshake(options.role, options.agent, options.helloIntervalMs ?? 500, (frame) => this.#outbox.transmit(frame), options.maxPayload, options.features);
     this.#parser = new FrameParser({
       frame: (frame, hunted) => this.#guard(() => this.#onFrame(frame, hunted)),
       garbage: (bytes, reason) => this.#guard(() => options.onGarbage?.(bytes, reason)),

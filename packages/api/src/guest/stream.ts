@@ -114,6 +114,34 @@ export class GuestStream implements Stream {
     if (grant > 0) this.#link.transmit(encodeFrame({ kind: FrameKind.Window, flags: channel, stream: this.id, payload: encodeWindow(grant) }));
   }
 
+  sunk(channel: Channel, bytes: number): void {
+    if (this.#outcome || !isChannel(channel) || bytes <= 0) return;
+    const error = this.#in.data(channel, bytes);
+    if (error) return this.reset(error);
+    this.consumed(channel, bytes);
+  }
+
+  grant(channel: Channel, bytes: number): void {
+    if (this.#outcome || !isChannel(channel) || !Number.isInteger(bytes) || bytes <= 0) return;
+    this.#in.extend(channel, bytes);
+    this.#link.transmit(encodeFrame({ kind: FrameKind.Window, flags: channel, stream: this.id, payload: encodeWindow(bytes) }));
+  }
+
+  lendCredit(channel: Channel): number {
+    const queue = this.#out[channel];
+    if (!queue || this.#outcome || queue.queued > 0) return 0;
+    const credit = queue.credit;
+    queue.credit = 0;
+    return credit;
+  }
+
+  repay(channel: Channel, bytes: number): void {
+    const queue = this.#out[channel];
+    if (!queue || bytes <= 0) return;
+    queue.credit += bytes;
+    if (queue.queued > 0) this.#link.schedule(this);
+  }
+
   finish(result?: object): void {
     if (this.local) throw new GuestProtocolError('invalid_argument', `stream ${this.id}: only the responder finishes a stream`);
     if (this.#outcome || this.#finishing) return;
@@ -194,6 +222,7 @@ export class GuestStream implements Stream {
       if (grant === undefined) return this.#fail(`Window payload of ${payload.length} bytes`);
       queue.credit += grant;
       if (queue.queued > 0) this.#link.schedule(this);
+      this.#events.emit('credit', ch, grant);
     } else {
       const error = this.#in.data(ch, payload.length);
       if (error) return this.reset(error);

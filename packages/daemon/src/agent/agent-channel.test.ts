@@ -6,7 +6,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { INITIAL_WINDOW } from '@lodge/api/guest';
+import { FEATURE_PUT_READY, INITIAL_WINDOW, PUT_READY_BYTES } from '@lodge/api/guest';
 import type { GuestChannel } from '../ports/guest-channel.js';
 import { createAgentChannel } from './agent-channel.js';
 import { FakeAgent } from './fake-agent.js';
@@ -134,6 +134,40 @@ describe('agent channel over a unix socket', () => {
     }
     expect(await channel.putFiles('/tmp/f', source())).toEqual({ entries: 1, bytes: 3 });
     expect(agent.uploads[0]?.bytes).toBe(3);
+  });
+
+  it('waits for the guest\'s ready before a big file\'s bytes when the agent announced it, and only then', async () => {
+    type Item = { entry: { path: string; kind: 'file' | 'dir'; mode: number; size: number; mtimeMs: number } } | { data: Buffer };
+    const big = randomBytes(PUT_READY_BYTES + 5);
+    async function* tree(): AsyncGenerator<Item> {
+      yield { entry: { path: 't', kind: 'dir', mode: 0o755, size: 0, mtimeMs: 0 } };
+      yield { entry: { path: 't/small', kind: 'file', mode: 0o600, size: 3, mtimeMs: 0 } };
+      yield { data: Buffer.from('abc') };
+      for (const name of ['t/big1', 't/big2']) {
+        yield { entry: { path: name, kind: 'file', mode: 0o600, size: big.length, mtimeMs: 0 } };
+        for (let at = 0; at < big.length; at += 65536) yield { data: big.subarray(at, at + 65536) };
+      }
+    }
+    const expected = { entries: 4, bytes: 3 + 2 * big.length };
+    // An agent that announces the feature: no byte of a big file before its ready (the fake answers after 100 ms).
+    await agent.stop();
+    agent = await FakeAgent.start(join(dir, 'agent.sock'), { features: [FEATURE_PUT_READY], readyDelayMs: 100 });
+    open();
+    await synced();
+    const started = Date.now();
+    const r = await channel.putFiles('/tmp/t', tree()).catch((e: Error) => e.message);
+    expect(r).toEqual(expected);
+    expect(agent.uploads[0]).toMatchObject({ bytes: expected.bytes, early: 0 });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
+    expect(agent.uploads[0]?.entries.filter((e) => (e as { type: string }).type === 'entry')).toHaveLength(4);
+    // One that does not (an older agent): the host sends at once and never waits for a ready that will not come.
+    channel.close();
+    await agent.stop();
+    agent = await FakeAgent.start(join(dir, 'agent.sock'));
+    open();
+    await synced();
+    expect(await channel.putFiles('/tmp/t', tree())).toEqual(expected);
+    expect(agent.uploads[0]?.bytes).toBe(expected.bytes);
   });
 
   it('publishes both ways', async () => {

@@ -6,8 +6,8 @@ export interface AgentConnection {
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'drain' | 'close', listener: () => void): unknown;
   on(event: 'error', listener: (err: Error) => void): unknown;
-  /** False: wait for 'drain'. */
-  write(bytes: Buffer): boolean;
+  /** False: wait for 'drain'. `written` is called once the bytes are out (or dropped with the connection). */
+  write(bytes: Buffer, written?: () => void): boolean;
   /** Ends the connection and everything it holds (socket, child process); 'close' follows. */
   destroy(): void;
 }

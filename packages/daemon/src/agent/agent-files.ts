@@ -1,5 +1,5 @@
 import { LodgeError } from '@lodge/api';
-import { Channel, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
+import { BULK_EXTRA_WINDOW, Channel, FEATURE_PUT_READY, PUT_READY_BYTES, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
 import type { FilesSink, FilesSource } from '../ports/guest-channel.js';
 import type { StreamOpener } from './preferred-link.js';
 import { EntryBytes } from './entry-path.js';
@@ -23,6 +23,8 @@ function checkTotals(result: FilesResult, seen: EntryBytes, what: string): Files
 export async function agentGetFiles(link: StreamOpener, path: string, sink: FilesSink, signal?: AbortSignal): Promise<FilesResult> {
   signal?.throwIfAborted();
   const stream = link.open({ op: 'files.get', path });
+  // A deeper pipeline than the initial window: the guest keeps sending while we write.
+  stream.grant(Channel.Output, BULK_EXTRA_WINDOW);
   const release = abortWith(stream, signal);
   const seen = new EntryBytes();
   let chain = Promise.resolve();
@@ -58,10 +60,36 @@ export async function agentGetFiles(link: StreamOpener, path: string, sink: File
   }
 }
 
-/** Uploads to the guest: entries as Control, bytes on channel 0 within the guest's credit. */
+/** Resolves on each Control `ready` of a files.put stream (FEATURE_PUT_READY), in order. */
+function readySignals(stream: Stream): () => Promise<void> {
+  let count = 0;
+  let waiting: (() => void) | undefined;
+  stream.on('control', (message) => {
+    if ((message as { type?: unknown }).type !== 'ready') return;
+    count++;
+    waiting?.();
+  });
+  stream.once('done', () => waiting?.());
+  return () => new Promise<void>((resolve, reject) => {
+    const check = (): void => {
+      if (count > 0) return void (count--, (waiting = undefined), resolve());
+      if (stream.finished) return reject(new LodgeError('internal', 'the guest ended the copy before it was ready for a file'));
+      waiting = check;
+    };
+    check();
+  });
+}
+
+/**
+ * Uploads to the guest: entries as Control, bytes on channel 0 within the guest's credit. With an agent that
+ * announced FEATURE_PUT_READY, a file of PUT_READY_BYTES or more waits for its `ready` (the guest has it open and,
+ * through lodge-port, a sink armed that takes its bytes off the wire): bytes sent sooner would miss the sink.
+ */
 export async function agentPutFiles(link: StreamOpener, path: string, source: FilesSource, signal?: AbortSignal): Promise<FilesResult> {
   signal?.throwIfAborted();
+  const waitsForReady = link.peer?.features?.includes(FEATURE_PUT_READY) === true;
   const stream = link.open({ op: 'files.put', path });
+  const nextReady = waitsForReady ? readySignals(stream) : undefined;
   const release = abortWith(stream, signal);
   const result = stream.result();
   result.catch(() => undefined);
@@ -73,6 +101,7 @@ export async function agentPutFiles(link: StreamOpener, path: string, source: Fi
         if ('entry' in item) {
           seen.entry(item.entry);
           stream.control({ type: 'entry', ...item.entry });
+          if (nextReady && item.entry.kind === 'file' && item.entry.size >= PUT_READY_BYTES) await nextReady();
         } else {
           seen.data(item.data.length);
           await stream.write(Channel.Input, item.data);

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { LodgeError, type AgentState } from '@lodge/api';
-import { createSession, MAX_GUEST_STREAMS, type Hello, type OpenRequest, type PublishRequest, type Session, type Stream } from '@lodge/api/guest';
+import { createSession, FEATURE_PUT_READY, MAX_GUEST_STREAMS, type Hello, type OpenRequest, type PublishRequest, type Session, type Stream } from '@lodge/api/guest';
 import { PublishRequestSchema } from '@lodge/api/guest-schemas';
 import { dialUnix, type AgentConnection, type AgentDial } from './agent-connection.js';
 import { GarbageMeter } from './garbage-meter.js';
@@ -54,7 +54,12 @@ export class AgentLink {
     this.garbage = new GarbageMeter(o.logger, o.endpoint);
     this.session = createSession({
       role: 'host',
-      write: (bytes) => this.write(bytes),
+      // agentPutFiles waits for the agent's `ready` before a big file's bytes (when the agent announced it too).
+      features: [FEATURE_PUT_READY],
+      write: (bytes, written) => this.write(bytes, written),
+      // Data goes out from the writers' buffers, not copied into each frame: under a 64 MiB upload the copies' GC
+      // was a third of lodged's CPU, and its pauses starved the guest's port.
+      writeCallbacks: true,
       onOpen: (stream, request) => this.accept(stream, request),
       onReady: (peer) => this.ready(peer),
       onReset: (reason) => this.reset(reason.message),
@@ -110,16 +115,16 @@ export class AgentLink {
     this.setState('none');
   }
 
-  private write(bytes: Buffer): boolean {
+  private write(bytes: Buffer, written?: () => void): boolean {
     const sock = this.socket;
-    if (!sock) return true;
+    if (!sock) return written?.(), true;
     // Until the agent opens its port QEMU holds what we send and delivers it all at once; out of sync we send only
     // Hellos, so beyond a few unanswered ones they are dropped (nothing is pending, so no drain is awaited).
     if (!this.session.ready) {
-      if (this.unanswered > UNANSWERED_HELLO_BYTES) return true;
+      if (this.unanswered > UNANSWERED_HELLO_BYTES) return written?.(), true;
       this.unanswered += bytes.length;
     }
-    return sock.write(bytes);
+    return sock.write(bytes, written && (() => written()));
   }
 
   private dial(): void {

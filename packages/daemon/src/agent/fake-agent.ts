@@ -1,7 +1,7 @@
 // Test double of QEMU's agent.sock server with a guest-role session serving a few ops (unit tests only).
 import { createServer, type Server, type Socket } from 'node:net';
 import { rm } from 'node:fs/promises';
-import { Channel, createSession, type GuestInfo, type Session, type Stream } from '@lodge/api/guest';
+import { Channel, FEATURE_PUT_READY, PUT_READY_BYTES, createSession, type GuestInfo, type Session, type Stream } from '@lodge/api/guest';
 import type { BusDelivery } from '../ports/guest-channel.js';
 
 export const FAKE_INFO: GuestInfo = {
@@ -22,16 +22,19 @@ type Req = { op: string; [k: string]: unknown };
 export class FakeAgent {
   readonly requests: Req[] = [];
   readonly published: BusDelivery[] = [];
-  readonly uploads: { entries: unknown[]; bytes: number }[] = [];
+  readonly uploads: { entries: unknown[]; bytes: number; early: number }[] = [];
   /** Single files files.get serves whole (in 64 KiB writes, as the agent does), by path. */
   readonly files = new Map<string, Buffer>();
   readonly session: Session;
   socket: Socket | undefined;
   private server: Server | undefined;
 
-  private constructor(readonly socketPath: string) {
+  /** `features`: announced in Hello; with FEATURE_PUT_READY the fake answers a big file's entry with `ready` after
+   * `readyDelayMs`, and counts bytes that came before it (`early`: the host must wait). */
+  private constructor(readonly socketPath: string, private readonly options: { features?: string[]; readyDelayMs?: number } = {}) {
     this.session = createSession({
       role: 'guest',
+      ...(options.features ? { features: options.features } : {}),
       agent: { version: '0.1.0', pid: 77 },
       helloIntervalMs: 100,
       write: (bytes) => this.socket?.write(bytes) ?? true,
@@ -39,8 +42,8 @@ export class FakeAgent {
     });
   }
 
-  static async start(socketPath: string): Promise<FakeAgent> {
-    const agent = new FakeAgent(socketPath);
+  static async start(socketPath: string, options: { features?: string[]; readyDelayMs?: number } = {}): Promise<FakeAgent> {
+    const agent = new FakeAgent(socketPath, options);
     await agent.listen();
     return agent;
   }
@@ -143,9 +146,17 @@ export class FakeAgent {
   }
 
   private upload(stream: Stream): void {
-    const got = { entries: [] as unknown[], bytes: 0 };
-    stream.on('control', (m) => got.entries.push(m));
-    stream.on('data', (ch, chunk) => ((got.bytes += chunk.length), stream.consumed(ch, chunk.length)));
+    const got = { entries: [] as unknown[], bytes: 0, early: 0 };
+    const ready = this.options.features?.includes(FEATURE_PUT_READY) === true;
+    let waiting = false;
+    stream.on('control', (m) => {
+      got.entries.push(m);
+      const entry = m as { kind?: string; size?: number };
+      if (!ready || entry.kind !== 'file' || (entry.size ?? 0) < PUT_READY_BYTES) return;
+      waiting = true;
+      setTimeout(() => ((waiting = false), stream.control({ type: 'ready' })), this.options.readyDelayMs ?? 20);
+    });
+    stream.on('data', (ch, chunk) => ((got.bytes += chunk.length), waiting && (got.early += chunk.length), stream.consumed(ch, chunk.length)));
     stream.on('end', () => (this.uploads.push(got), stream.finish({ entries: got.entries.length, bytes: got.bytes })));
   }
 

@@ -1,14 +1,14 @@
 import type { z } from 'zod';
 import type { Stream } from '@lodge/api/guest';
 import {
-  ExecControlFromGuestSchema, ExecResultSchema, FilesControlSchema, FilesResultSchema, GuestInfoSchema, HelloSchema,
+  ExecControlFromGuestSchema, ExecResultSchema, FilesControlSchema, FilesReadySchema, FilesResultSchema, GuestInfoSchema, HelloSchema,
   PublishResultSchema, TimeSetResultSchema,
 } from '@lodge/api/guest-schemas';
 
 type Op = 'exec' | 'info' | 'time.set' | 'shutdown' | 'files.get' | 'files.put' | 'bus.publish';
 
 /** What the guest may send on a stream the host opened, by op; undefined = nothing of that kind is expected. */
-const CONTROL: Partial<Record<Op, z.ZodType>> = { exec: ExecControlFromGuestSchema, 'files.get': FilesControlSchema };
+const CONTROL: Partial<Record<Op, z.ZodType>> = { exec: ExecControlFromGuestSchema, 'files.get': FilesControlSchema, 'files.put': FilesReadySchema };
 const FINISH: Partial<Record<Op, z.ZodType>> = {
   exec: ExecResultSchema,
   info: GuestInfoSchema,

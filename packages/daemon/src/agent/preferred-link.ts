@@ -5,6 +5,8 @@ import type { AgentLink } from './agent-link.js';
 /** What the operations need: a stream opened on the agent. */
 export interface StreamOpener {
   open(request: OpenRequest): Stream;
+  /** The Hello of the agent new streams go to (its features). */
+  readonly peer?: Hello | undefined;
 }
 
 export interface TransportLink {

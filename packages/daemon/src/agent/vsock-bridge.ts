@@ -42,9 +42,9 @@ class SocatConnection extends EventEmitter implements AgentConnection {
     return this.child.pid;
   }
 
-  write(bytes: Buffer): boolean {
-    if (!this.connected || this.ended) return true;
-    return this.child.stdin.write(bytes);
+  write(bytes: Buffer, written?: () => void): boolean {
+    if (!this.connected || this.ended) return written?.(), true;
+    return this.child.stdin.write(bytes, written && (() => written()));
   }
 
   destroy(): void {

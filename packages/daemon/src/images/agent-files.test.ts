@@ -18,6 +18,7 @@ describe('loadAgentFiles', () => {
     await writeFile(join(dir, 'lodge-agent.mjs'), 'agent');
     await writeFile(join(dir, 'lodge-guest.mjs'), 'guest');
     await writeFile(join(dir, 'lodge-spawn.c'), 'int main(void) { return 0; }\n');
+    await writeFile(join(dir, 'lodge-port.c'), 'int main(void) { return 0; }\n');
     const files = await loadAgentFiles(dir);
     expect(files.dir).toBe(dir);
     expect(files.contents['lodge-agent.mjs'].toString()).toBe('agent');

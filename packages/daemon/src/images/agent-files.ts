@@ -5,8 +5,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { LodgeError } from '@lodge/api';
 
-/** @lodge/agent's built files: two bundled ESM files for /usr/lib/lodge and lodge-spawn's C source, compiled there. */
-export const AGENT_FILE_NAMES = ['lodge-agent.mjs', 'lodge-guest.mjs', 'lodge-spawn.c'] as const;
+/** @lodge/agent's built files: two bundled ESM files for /usr/lib/lodge, lodge-spawn's and lodge-port's C sources. */
+export const AGENT_FILE_NAMES = ['lodge-agent.mjs', 'lodge-guest.mjs', 'lodge-spawn.c', 'lodge-port.c'] as const;
 export type AgentFileName = (typeof AGENT_FILE_NAMES)[number];
 
 export const AGENT_PACKAGE = '@lodge/agent';
@@ -15,6 +15,8 @@ export const GUEST_AGENT_DIR = 'usr/lib/lodge';
 
 /** The agent's fork server (native/lodge-spawn.c), compiled when an image is built. */
 export const GUEST_SPAWNER = 'usr/lib/lodge/lodge-spawn';
+/** The agent's port relay (native/lodge-port.c), compiled likewise. */
+export const GUEST_RELAY = 'usr/lib/lodge/lodge-port';
 
 /** The agent files as read from the host: their contents go into the image and into its recipe hash. */
 export interface AgentFiles {

@@ -21,6 +21,7 @@ beforeEach(async () => {
   await writeFile(join(agentDir, 'lodge-agent.mjs'), 'console.log("agent")\n');
   await writeFile(join(agentDir, 'lodge-guest.mjs'), 'console.log("guest")\n');
   await writeFile(join(agentDir, 'lodge-spawn.c'), 'int main(void) { return 0; }\n');
+  await writeFile(join(agentDir, 'lodge-port.c'), 'int main(void) { return 0; }\n');
   agent = await loadAgentFiles(agentDir);
 });
 afterEach(async () => {
@@ -83,6 +84,8 @@ describe('micro recipe', () => {
     expect(microRecipeHash(newer)).not.toBe(microRecipeHash(agent));
     const spawner = { sha256: { ...agent.sha256, 'lodge-spawn.c': 'another spawner' } };
     expect(microRecipeHash(spawner)).not.toBe(microRecipeHash(agent));
+    const relay = { sha256: { ...agent.sha256, 'lodge-port.c': 'another relay' } };
+    expect(microRecipeHash(relay)).not.toBe(microRecipeHash(agent));
   });
 });
 

@@ -1,9 +1,9 @@
-// The agent's files as the image holds them: the bundled .mjs files and lodge-spawn, compiled here from its C source.
+// The agent's files as the image holds them: the bundled .mjs files, lodge-spawn and lodge-port, compiled here from C.
 
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LodgeError } from '@lodge/api';
-import { GUEST_AGENT_DIR, GUEST_SPAWNER, type AgentFiles } from './agent-files.js';
+import { GUEST_AGENT_DIR, GUEST_RELAY, GUEST_SPAWNER, type AgentFileName, type AgentFiles } from './agent-files.js';
 import { runCommand } from './host-command.js';
 
 export interface GuestFile {
@@ -20,28 +20,33 @@ export function agentRecipeText(agent: Pick<AgentFiles, 'sha256'>): string {
   return JSON.stringify([Object.entries(agent.sha256).sort(), SPAWNER_CFLAGS]);
 }
 
-/** Compiles lodge-spawn.c with the host's gcc in `workDir` and returns its binary. */
-export async function compileSpawner(agent: AgentFiles, workDir: string, signal?: AbortSignal): Promise<Buffer> {
-  const dir = join(workDir, 'lodge-spawn');
+/** The agent's C programs: lodge-spawn (the fork server) and lodge-port (the port relay). */
+type NativeProgram = 'lodge-spawn' | 'lodge-port';
+
+/** Compiles one of the agent's C programs with the host's gcc in `workDir` and returns its binary. */
+export async function compileNative(agent: AgentFiles, program: NativeProgram, workDir: string, signal?: AbortSignal): Promise<Buffer> {
+  const dir = join(workDir, program);
+  const source: AgentFileName = `${program}.c`;
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, 'lodge-spawn.c'), agent.contents['lodge-spawn.c']);
-  await runCommand('gcc', [...SPAWNER_CFLAGS, '-o', 'lodge-spawn', 'lodge-spawn.c'], { cwd: dir, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
+  await writeFile(join(dir, source), agent.contents[source]);
+  await runCommand('gcc', [...SPAWNER_CFLAGS, '-o', program, source], { cwd: dir, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
     if (err instanceof LodgeError && err.code === 'host_unsupported') {
-      throw new LodgeError('host_unsupported', 'gcc is not installed on this host: images compile the agent\'s lodge-spawn with it', {
+      throw new LodgeError('host_unsupported', `gcc is not installed on this host: images compile the agent's ${program} with it`, {
         hint: 'apt-get install gcc libc6-dev (or run scripts/ensure-deps)',
         cause: err,
       });
     }
     throw err;
   });
-  return readFile(join(dir, 'lodge-spawn'));
+  return readFile(join(dir, program));
 }
 
-/** What goes into the image's /usr/lib/lodge: the two bundles (0644) and the compiled lodge-spawn (0755). */
+/** What goes into the image's /usr/lib/lodge: the two bundles (0644), the compiled lodge-spawn and lodge-port (0755). */
 export async function agentGuestFiles(agent: AgentFiles, workDir: string, signal?: AbortSignal): Promise<GuestFile[]> {
   return [
     { path: `${GUEST_AGENT_DIR}/lodge-agent.mjs`, mode: 0o644, text: agent.contents['lodge-agent.mjs'] },
     { path: `${GUEST_AGENT_DIR}/lodge-guest.mjs`, mode: 0o644, text: agent.contents['lodge-guest.mjs'] },
-    { path: GUEST_SPAWNER, mode: 0o755, text: await compileSpawner(agent, workDir, signal) },
+    { path: GUEST_SPAWNER, mode: 0o755, text: await compileNative(agent, 'lodge-spawn', workDir, signal) },
+    { path: GUEST_RELAY, mode: 0o755, text: await compileNative(agent, 'lodge-port', workDir, signal) },
   ];
 }
