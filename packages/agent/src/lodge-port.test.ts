@@ -190,6 +190,8 @@ it('sends a source\'s bytes as Data frames within the credit GO grants, between 
   }
   relay.agent(encodeCommand(`GO 9 ${content.length}`));
   await until(() => relay.events.includes(`DONE 9 ${content.length} 0`), 'DONE');
+  // DONE comes on the relay's stdout, the frames through the port's FIFO: the test may hear DONE first.
+  await until(() => relay.out.filter((f) => f.kind === FrameKind.Data).reduce((n, f) => n + f.payload.length, 0) === content.length, 'every byte');
   const sent = relay.out.filter((f) => f.kind === FrameKind.Data);
   expect(sent.every((f) => f.stream === 9 && f.flags === 1 && f.payload.length <= 65536)).toBe(true);
   expect(Buffer.concat(sent.map((f) => f.payload)).equals(content)).toBe(true);
