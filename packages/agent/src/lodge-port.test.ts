@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { FrameKind, FrameParser, encodeFrame, encodeJsonFrame, type Frame } from '@lodge/api/guest';
 import { encodeCommand } from './file-plane.js';
 import { RelayRecords } from './relay-records.js';
-import { compileRelay } from './test-harness.js';
+import { compileRelay, until } from './test-harness.js';
 
 // The real lodge-port between FIFOs standing in for the port (4 KiB reads like virtio_console) and this process as
 // the agent: sinks and sources byte-exact among other frames, hunting, end-of-file, credit, errors.
@@ -25,11 +25,6 @@ afterEach(() => {
 const HELLO = encodeJsonFrame(FrameKind.Hello, 0, { protocol: 1, role: 'host', session: '0123456789abcdef' });
 const data = (stream: number, channel: number, bytes: Buffer): Buffer => encodeFrame({ kind: FrameKind.Data, flags: channel, stream, payload: bytes });
 const control = (stream: number, value: object): Buffer => encodeJsonFrame(FrameKind.Control, stream, value);
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
-}
 
 interface Relay {
   child: ChildProcess;

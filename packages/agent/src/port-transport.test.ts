@@ -1,27 +1,16 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, open, openSync, rmSync } from 'node:fs';
+import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterEach, expect, it } from 'vitest';
 import { createSession } from '@lodge/api/guest';
 import { startAgent, type Agent } from './agent-main.js';
-import { run } from './test-harness.js';
+import { run, until, openWriter } from './test-harness.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function openWriter(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) =>
-    open(path, 'w', (error, fd) => (error ? reject(error) : resolve(new Socket({ fd, readable: false, writable: true })))),
-  );
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 250 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
-}
 
 // The FIFO pair behaves like the virtio port: the reader thread sees end-of-file when the host closes its end.
 it('reads the port in a worker, resyncs after end-of-file and serves again', async () => {

@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Channel, FEATURE_PUT_READY, createSession, type FilesResult, type Session } from '@lodge/api/guest';
 import { startAgent, type Agent } from './agent-main.js';
-import { compileRelay, run } from './test-harness.js';
+import { compileRelay, run, until, openWriter } from './test-harness.js';
 
 // The real lodge-port on a FIFO pair standing in for the virtio port: closing the writer of `in` is end-of-file.
 let dir: string;
@@ -26,17 +26,6 @@ const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-function openWriter(path: string): Promise<Socket> {
-  return new Promise((resolve, reject) =>
-    open(path, 'w', (error, fd) => (error ? reject(error) : resolve(new Socket({ fd, readable: false, writable: true })))),
-  );
-}
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
-}
 
 /** Pids of this process's children running `binary` (the relay the agent started). */
 function relayPids(binary: string): number[] {

@@ -1,8 +1,8 @@
 // Tests: an agent in this process wired to a host-role session through a unix socket in a temp folder.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { chmodSync, mkdtempSync, open, rmSync } from 'node:fs';
+import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Channel, createSession, type OpenRequest, type Session, type Stream } from '@lodge/api/guest';
 import { startAgent, type Agent, type AgentOptions } from './agent-main.js';
@@ -129,4 +129,17 @@ export async function run(host: Session, request: OpenRequest, stdin?: Buffer | 
     const e = error as { code?: string; message: string };
     return { ...base, stdout: Buffer.concat(out), stderr: Buffer.concat(err), error: { code: e.code, message: e.message } } as RunResult;
   }
+}
+
+/** Polls `check` every `stepMs` until it holds; fails naming `what` after `timeoutMs`. */
+export async function until(check: () => boolean, what: string, timeoutMs = 10_000, stepMs = 20): Promise<void> {
+  for (let waited = 0; waited < timeoutMs && !check(); waited += stepMs) await new Promise((r) => setTimeout(r, stepMs));
+  if (!check()) throw new Error(`timed out waiting for ${what}`);
+}
+
+/** The writing end of a FIFO (the host's side of a test port) as a socket. */
+export function openWriter(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) =>
+    open(path, 'w', (error, fd) => (error ? reject(error) : resolve(new Socket({ fd, readable: false, writable: true })))),
+  );
 }

@@ -5,18 +5,13 @@ import { tmpdir } from 'node:os';
 import { afterEach, expect, it } from 'vitest';
 import { createSession, type Session } from '@lodge/api/guest';
 import { hasVsockDevice } from './port-discovery.js';
-import { run, startHarness, type Harness } from './test-harness.js';
+import { run, startHarness, type Harness, until } from './test-harness.js';
 import { BusClient } from './bus-client.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 300 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
-}
 
 /** A second host session, dialling the agent's vsock side (socat listening on a unix socket stands in for AF_VSOCK). */
 function vsockHost(path: string): { session: Session; published: string[]; socket: () => Socket | undefined; close(): void } {

@@ -4,17 +4,12 @@ import { tmpdir } from 'node:os';
 import { afterEach, expect, it } from 'vitest';
 import { createSession } from '@lodge/api/guest';
 import { startAgent } from './agent-main.js';
-import { run } from './test-harness.js';
+import { run, until } from './test-harness.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
 });
-
-async function until(check: () => boolean, what: string): Promise<void> {
-  for (let i = 0; i < 250 && !check(); i++) await new Promise((r) => setTimeout(r, 20));
-  if (!check()) throw new Error(`timed out waiting for ${what}`);
-}
 
 // No vhost-vsock here: a stand-in socat joins STDIO to a unix socket, exercising the agent's side of the vsock path
 // (first bytes = a host is there, socat exits = disconnect, a new socat listens again). AF_VSOCK itself is untested.
