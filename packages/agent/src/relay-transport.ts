@@ -7,7 +7,7 @@ import { HEADER_SIZE, MAX_PAYLOAD } from '@lodge/api/guest';
 import { FilePlane } from './file-plane.js';
 import { logError } from './log.js';
 import { RelayRecords } from './relay-records.js';
-import type { Transport, TransportHandlers } from './transport.js';
+import { writeToStream, type Transport, type TransportHandlers } from './transport.js';
 
 /** A relay that exits sooner than this after it started counts as failing; after MAX_FAILURES: fall back. */
 const QUICK_EXIT_MS = 2000;
@@ -89,15 +89,7 @@ export function openRelayTransport(options: RelayOptions, handlers: TransportHan
 
   return {
     write(bytes, written) {
-      if (fallback) return fallback.write(bytes, written);
-      if (!input || !connected) {
-        written?.();
-        return true;
-      }
-      stats.writes++;
-      stats.bytesOut += bytes.length;
-      // Node calls back every queued write, with an error when the stream is destroyed first.
-      return input.write(bytes, written && (() => written()));
+      return fallback ? fallback.write(bytes, written) : writeToStream(input, connected, stats, bytes, written);
     },
     close() {
       closed = true;

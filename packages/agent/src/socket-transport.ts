@@ -1,7 +1,7 @@
 // A unix socket to the host (host-side tests, `--port /path/to.sock`): reconnects every 100 ms while it is gone.
 
 import { connect, type Socket } from 'node:net';
-import type { Transport, TransportHandlers } from './transport.js';
+import { writeToStream, type Transport, type TransportHandlers } from './transport.js';
 
 const RETRY_MS = 100;
 
@@ -43,16 +43,7 @@ export function openSocketTransport(path: string, handlers: TransportHandlers): 
   dial();
 
   return {
-    write(bytes, written) {
-      if (!socket || !connected) {
-        written?.();
-        return true;
-      }
-      stats.writes++;
-      stats.bytesOut += bytes.length;
-      // Node calls back every queued write, with an error when the socket is destroyed first.
-      return socket.write(bytes, written && (() => written()));
-    },
+    write: (bytes, written) => writeToStream(socket, connected, stats, bytes, written),
     close() {
       closed = true;
       if (timer) clearTimeout(timer);

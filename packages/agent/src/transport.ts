@@ -1,5 +1,6 @@
 // What the agent needs from a byte pipe to the host: ordered bytes both ways, back-pressure, (re)connect events.
 
+import type { Writable } from 'node:stream';
 import type { FilePlane } from './file-plane.js';
 
 export interface TransportHandlers {
@@ -15,6 +16,20 @@ export interface TransportHandlers {
   onFatal(error: Error): void;
 }
 
+export type TransportStats = { bytesIn: number; bytesOut: number; writes: number; reads: number };
+
+/** A transport's write to its Node stream: dropped (and `written` called) while the host is away, else counted. */
+export function writeToStream(out: Writable | undefined, connected: boolean, stats: TransportStats, bytes: Buffer, written?: () => void): boolean {
+  if (!out || !connected) {
+    written?.();
+    return true;
+  }
+  stats.writes++;
+  stats.bytesOut += bytes.length;
+  // Node calls back every queued write, with an error when the stream is destroyed first.
+  return out.write(bytes, written && (() => written()));
+}
+
 export interface Transport {
   /** Queues bytes for the host (not copied); `written` is called once they are out or dropped. False: wait for onDrain. */
   write(bytes: Buffer, written?: () => void): boolean;
@@ -23,5 +38,5 @@ export interface Transport {
   /** lodge-port's data plane while the relay runs (files' bytes in C); undefined: files go through JS. */
   readonly plane?: FilePlane | undefined;
   /** Counters for benchmarks and logs. */
-  readonly stats: { bytesIn: number; bytesOut: number; writes: number; reads: number };
+  readonly stats: TransportStats;
 }
