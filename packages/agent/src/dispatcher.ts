@@ -10,12 +10,11 @@ import { runFilesPut } from './files-put.js';
 import { runInfo } from './info-op.js';
 import { logError } from './log.js';
 import { OpError, toGuestError } from './op-error.js';
-import type { LineContext, OpContext } from './op-context.js';
+import { NO_LINE, type LineContext, type OpContext } from './op-context.js';
 import { runShutdown } from './shutdown-op.js';
 import { asObject, type Fields } from './validate.js';
 
 type Operation = (stream: Stream, fields: Fields, ctx: OpContext, line: LineContext) => void | Promise<void>;
-const NO_LINE: LineContext = { plane: undefined, peerMaxPayload: 65536, peerFeatures: [] };
 
 const OPERATIONS: Record<string, Operation> = {
   exec: runExec,

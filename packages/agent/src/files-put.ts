@@ -9,7 +9,7 @@ import { basename, dirname } from 'node:path';
 import { BULK_EXTRA_WINDOW, Channel, FEATURE_PUT_READY, PUT_READY_BYTES, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
 import { EventQueue } from './event-queue.js';
 import { entryComponents, parseEntry } from './file-entry.js';
-import type { LineContext } from './op-context.js';
+import { NO_LINE, type LineContext } from './op-context.js';
 import { OpError, errnoError, fsError } from './op-error.js';
 import { reqStr, type Fields } from './validate.js';
 
@@ -25,7 +25,6 @@ interface OpenFile {
 }
 /** Called once a file is open, before its bytes come. */
 type OnOpen = (file: OpenFile) => Promise<void>;
-const NO_LINE: LineContext = { plane: undefined, peerMaxPayload: 65536, peerFeatures: [] };
 
 const WRITE_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW;
 

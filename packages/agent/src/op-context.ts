@@ -1,5 +1,6 @@
 // What operations may use besides their stream: configured paths and the agent's bus.
 
+import { BASE_PAYLOAD } from '@lodge/api/guest';
 import type { Bus } from './bus.js';
 import type { FilePlane } from './file-plane.js';
 import type { Spawner } from './spawner.js';
@@ -25,3 +26,6 @@ export interface LineContext {
   /** The host's Hello features (FEATURE_PUT_READY: it waits for `ready` before a big file's bytes). */
   peerFeatures: readonly string[];
 }
+
+/** A line with no data plane and a host that announced nothing: what every version-1 host takes. */
+export const NO_LINE: LineContext = { plane: undefined, peerMaxPayload: BASE_PAYLOAD, peerFeatures: [] };
