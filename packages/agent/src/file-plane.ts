@@ -1,11 +1,13 @@
 // The agent's side of lodge-port's data plane: commands out (as 0xF0 frames in the agent's frame stream), events
 // in, per stream (native/lodge-port.c's header). Files' bytes go between the port and the file in C.
 
+import { constants } from 'node:os';
 import { FRAME_MAGIC, HEADER_SIZE } from '@lodge/api/guest';
 
 /** The frame kind lodge-port takes as a command, never a protocol kind. */
 export const COMMAND_KIND = 0xf0;
-const ECONNRESET = 104;
+// lodge-port reports the kernel's errno numbers: this platform's, as Node knows them.
+const { ECONNRESET } = constants.errno;
 
 export function encodeCommand(text: string): Buffer {
   const payload = Buffer.from(text, 'latin1');
@@ -28,7 +30,7 @@ export interface SinkHandlers {
 
 export interface SourceEnd {
   sent: number;
-  /** 0: every byte was sent; 61 (ENODATA): the file is shorter than announced; else the read's or open's errno. */
+  /** 0: every byte was sent; ENODATA: the file is shorter than announced; else the read's or open's errno. */
   errno: number;
 }
 

@@ -2,18 +2,18 @@
 
 import { readSync } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { basename } from 'node:path';
 import { Channel, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
 import type { FilePlane } from './file-plane.js';
-import type { LineContext } from './op-context.js';
+import { NO_LINE, type LineContext } from './op-context.js';
 import { OpError, errnoError, fsError } from './op-error.js';
 import { reqStr, type Fields } from './validate.js';
 
 const CHUNK = 256 * 1024;
-const ENODATA = 61;
+const { ENODATA } = constants.errno;
 /** Smaller files go through JS: a relay round trip (SOURCE … DONE) costs more than their bytes. */
 const PLANE_MIN_BYTES = 64 * 1024;
-const NO_LINE: LineContext = { plane: undefined, peerMaxPayload: 65536, peerFeatures: [] };
 
 export async function runFilesGet(stream: Stream, fields: Fields, line: LineContext = NO_LINE): Promise<void> {
   const path = reqStr(fields, 'path');

@@ -1,5 +1,6 @@
 // Errors an operation ends with: a protocol error code plus a message naming the path or value at fault.
 
+import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
 import type { GuestError, GuestErrorCode } from '@lodge/api/guest';
 
@@ -40,14 +41,16 @@ export function fsError(action: string, path: string, error: unknown): OpError {
   return new OpError(codeOfErrno(errno), `${action} ${path}: ${text}`);
 }
 
+const KNOWN_ERRNOS = new Set(Object.values(constants.errno));
+
+/** The name of an errno number a native helper reported (ENOENT), as Node's own errors name it; `errno N` if unknown. */
+export function errnoName(errno: number): string {
+  return KNOWN_ERRNOS.has(errno) ? getSystemErrorName(-errno) : `errno ${errno}`;
+}
+
 /** An OpError for an errno number lodge-port reported ("write /x: ENOSPC"). */
 export function errnoError(action: string, path: string, errno: number): OpError {
-  let name: string;
-  try {
-    name = getSystemErrorName(-errno);
-  } catch {
-    name = `errno ${errno}`;
-  }
+  const name = errnoName(errno);
   return new OpError(codeOfErrno(name), `${action} ${path}: ${name}`);
 }
 

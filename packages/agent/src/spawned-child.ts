@@ -6,17 +6,17 @@ import type { Socket } from 'node:net';
 import { constants } from 'node:os';
 import { Readable, Writable } from 'node:stream';
 import type { ExecTrace } from './exec-trace.js';
+import { errnoName } from './op-error.js';
 import type { Slot } from './spawn-slot.js';
 
 const SIGNAL_NAMES = new Map(Object.entries(constants.signals).map(([name, n]) => [n, name as NodeJS.Signals]));
-const ERRNO_NAMES = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 /** Output kept for a sink not set yet. */
 const HELD_MAX = 64 * 1024;
 
 /** An Error as Node's spawn reports one: `code` is the errno name (ENOENT, EACCES...). */
 export function errnoError(errno: number, what: string): NodeJS.ErrnoException {
-  const code = ERRNO_NAMES.get(errno) ?? `errno ${errno}`;
+  const code = errnoName(errno);
   return Object.assign(new Error(`${what}: ${code}`), { code, errno: -errno });
 }
 
