@@ -12,20 +12,24 @@
  * virtio_console takes), and its own Data frames go between two of the agent's frames, never inside one.
  * Commands (stream = the protocol stream id, fd = a file descriptor of the agent, reopened via /proc/<agent>/fd):
  *   SINK stream channel fd bytes      the next `bytes` of payload of Data frames on stream+channel from the port go to
- *                                     the file (opened write-only at offset 0); answered ARMED stream (or SINK-DONE)
+ *                                     the file (opened write-only at offset 0); answered ARMED stream (or SINK-DONE).
+ *                                     The relay returns the host's credit for them itself: a Window per MiB written
  *   UNSINK stream                     drop the sink (after the frame it is in): answered SINK-DONE stream ECANCELED
  *   SOURCE stream channel fd offset bytes maxPayload   send `bytes` of the file from `offset` as Data frames, payload
- *                                     ≤ maxPayload each, within the credit GO grants; answered DONE at the end
+ *                                     ≤ maxPayload each, within the credit GO lends and the host's Windows for
+ *                                     stream+channel, which the relay takes itself while the source lasts;
+ *                                     answered DONE at the end
  *   GO stream bytes                   credit for the source (the agent lends its own send credit; ignored when none)
  *   STOP stream                       end the source now: answered DONE stream sent ECANCELED (nothing if it ended)
  * Relay → agent (stdout): records, a 4-byte little-endian word then bytes. Word n < 2^31: n bytes from the port
  * (every frame not sunk, unchanged; a record may cut frames anywhere); n = 0: the port's end-of-file (the host
  * closed agent.sock), in order with the data; the next data means the host is back and the agent says Hello again.
  * Word 2^31 + n: an event, n bytes of ASCII, in order with the data around it:
- *   ARMED stream | SUNK stream bytes (consumed since the last SUNK: every 256 KiB, at the sink's end and before any
- *   frame passed on, so the agent accounts them before what follows) | SINK-DONE stream errno (0 = all bytes
- *   written) | DONE stream sent errno (0 = all bytes sent; the agent takes back the credit it lent and did not see
- *   used: lent − sent).
+ *   ARMED stream | SUNK stream bytes returned (consumed since the last SUNK, and the credit the relay returned for
+ *   them: at the sink's end and before any frame passed on, so the agent accounts them before what follows; the
+ *   agent returns bytes − returned) | SINK-DONE stream errno (0 = all bytes written) | DONE stream sent errno taken
+ *   (0 = all bytes sent; taken = the Windows' credit the relay took: the agent takes back lent + taken − sent).
+ * So during a copy the agent's JS does not wake at all (under TCG each wake-up costs the vCPU milliseconds).
  * Port framing: the relay reads the headers of what the host sends, with the agent's rules (frame-parser.ts): it
  * hunts for magic + Hello/HelloAck first, and again after a bad header (dropping one byte at a time like the agent's
  * parser, so both realign on the same Hello; the bytes all go to the agent, which hunts on its own) and after the
@@ -70,7 +74,7 @@
 #define RETRY_MS 50
 #define LINGER_MS 1
 #define LINGER_BYTES (64 * 1024)
-#define REPORT_EVERY (1024 * 1024) /* the agent wakes per report: under TCG each costs milliseconds of Node */
+#define RETURN_EVERY (1024 * 1024) /* a sink's Window per MiB written: the agent's JS wakes only at the end */
 
 #define FRAME_HEADER 12
 #define MAGIC_0 0x4c
@@ -78,6 +82,7 @@
 #define KIND_HELLO 1
 #define KIND_HELLO_ACK 2
 #define KIND_DATA 5
+#define KIND_WINDOW 6
 #define KIND_LAST 11
 #define KIND_COMMAND 0xf0
 #define MAX_PAYLOAD (256 * 1024)
@@ -94,8 +99,11 @@ static int host_away; /* end-of-file sent, no data since */
 static size_t read_max = 64 * 1024;
 static pid_t agent;
 
-struct sink { int used, fd, err, cancel; uint32_t stream; int channel; uint64_t left, unreported; };
-struct source { int used, fd, channel; uint32_t stream, max; uint64_t offset, left, sent, credit; };
+/* A sink returns credit itself: `unreturned` bytes were written and not yet given back in a Window of ours, `returned`
+ * were given back since the last SUNK (which hands the agent the rest: it returns what we did not). */
+struct sink { int used, fd, err, cancel; uint32_t stream; int channel; uint64_t left, unreported, unreturned, returned; };
+/* A source takes the host's Windows for its stream+channel itself (`taken`) besides the credit the agent lends (GO). */
+struct source { int used, fd, channel; uint32_t stream, max; uint64_t offset, left, sent, credit, taken; };
 static struct sink sinks[SLOTS];
 static struct source sources[SLOTS];
 
@@ -104,8 +112,12 @@ static int hunting = 1;
 static unsigned char head[FRAME_HEADER];
 static size_t head_len, body_left;
 static struct sink *sinking; /* the current frame's payload goes to this sink */
-static uint32_t frame_stream;
-static int frame_channel;
+/* The current frame is a Window for a source: its 4 bytes are collected here, not passed on. */
+static int windowing;
+static unsigned char window[4];
+static size_t window_len;
+static uint32_t window_stream;
+static int window_channel;
 
 /* The agent's framing: a header being collected, the payload left, whether it is a command. */
 static unsigned char ahead[FRAME_HEADER];
@@ -206,8 +218,8 @@ static void event(const char *format, ...) {
 
 static void sink_report(struct sink *s) {
   if (s->unreported == 0) return;
-  event("SUNK %u %llu", s->stream, (unsigned long long)s->unreported);
-  s->unreported = 0;
+  event("SUNK %u %llu %llu", s->stream, (unsigned long long)s->unreported, (unsigned long long)s->returned);
+  s->unreported = s->returned = s->unreturned = 0; /* the agent returns what we did not */
 }
 
 static void sink_end(struct sink *s, int err) {
@@ -248,8 +260,7 @@ static size_t sink_take(const unsigned char *bytes, size_t n) {
     else if (w < 0 && errno != EINTR) s->err = errno;
     else if (w == 0) s->err = EIO;
   }
-  s->left -= take, s->unreported += take, body_left -= take;
-  if (s->unreported >= REPORT_EVERY) sink_report(s);
+  s->left -= take, s->unreported += take, s->unreturned += take, body_left -= take;
   if (s->left == 0) {
     uint32_t stream = s->stream;
     int channel = s->channel;
@@ -266,6 +277,24 @@ static size_t sink_take(const unsigned char *bytes, size_t n) {
   }
   if (body_left == 0) sinking = NULL; /* the frame is over; the next one is looked at afresh */
   return take;
+}
+
+static struct source *find_source(uint32_t stream);
+
+/* A Window for a source is complete: its credit, or (the source ended meanwhile) the agent's frame after all. */
+static void window_done(void) {
+  uint32_t credit = get_be(window);
+  struct source *s = find_source(window_stream);
+  windowing = 0;
+  if (s && s->channel == window_channel) {
+    s->credit += credit, s->taken += credit;
+    return;
+  }
+  unsigned char frame[FRAME_HEADER + 4];
+  put_frame_header(frame, KIND_WINDOW, window_channel, window_stream, 4);
+  memcpy(frame + FRAME_HEADER, window, 4);
+  report_sinks();
+  forward(frame, sizeof frame);
 }
 
 /* ---- the port's framing ---- */
@@ -301,7 +330,12 @@ static void header_done(void) {
   if (kind == KIND_HELLO || kind == KIND_HELLO_ACK) drop_sinks(); /* a new session: no stream survives */
   struct sink *s = kind == KIND_DATA && length > 0 ? find_sink(stream, flags) : NULL;
   if (s) {
-    sinking = s, frame_stream = stream, frame_channel = flags;
+    sinking = s;
+    return;
+  }
+  struct source *src = kind == KIND_WINDOW && length == 4 ? find_source(stream) : NULL;
+  if (src && src->channel == flags) {
+    windowing = 1, window_len = 0, window_stream = stream, window_channel = flags;
     return;
   }
   report_sinks();
@@ -314,7 +348,11 @@ static void parse_port(const unsigned char *bytes, size_t n) {
     if (body_left > 0) {
       size_t take = n < body_left ? n : body_left;
       if (sinking) take = sink_take(bytes, take);
-      else forward(bytes, take), body_left -= take;
+      else if (windowing) {
+        memcpy(window + window_len, bytes, take);
+        window_len += take, body_left -= take;
+        if (body_left == 0) window_done();
+      } else forward(bytes, take), body_left -= take;
       bytes += take, n -= take;
       continue;
     }
@@ -335,7 +373,7 @@ static void parse_port(const unsigned char *bytes, size_t n) {
 /* ---- sources: file → host ---- */
 
 static void source_end(struct source *s, int err) {
-  event("DONE %u %llu %d", s->stream, (unsigned long long)s->sent, err);
+  event("DONE %u %llu %d %llu", s->stream, (unsigned long long)s->sent, err, (unsigned long long)s->taken);
   close(s->fd);
   s->used = 0;
 }
@@ -346,10 +384,31 @@ static struct source *find_source(uint32_t stream) {
   return NULL;
 }
 
+/* The sinks' Windows into `up` (as the agent's credit would return them), while the agent is between two frames. */
+static int pump_windows(void) {
+  int made = 0;
+  for (int i = 0; i < SLOTS; i++) {
+    struct sink *s = &sinks[i];
+    if (!s->used || s->unreturned < RETURN_EVERY) continue;
+    if (UP_CAP - up_len < FRAME_HEADER + 4) {
+      memmove(up, up + up_off, up_len - up_off);
+      up_len -= up_off, up_off = 0;
+      if (UP_CAP - up_len < FRAME_HEADER + 4) break; /* the port is full: the next round */
+    }
+    uint32_t credit = s->unreturned > UINT32_MAX ? UINT32_MAX : (uint32_t)s->unreturned;
+    put_frame_header(up + up_len, KIND_WINDOW, s->channel, s->stream, 4);
+    up[up_len + 12] = credit >> 24, up[up_len + 13] = (credit >> 16) & 0xff, up[up_len + 14] = (credit >> 8) & 0xff, up[up_len + 15] = credit & 0xff;
+    up_len += FRAME_HEADER + 4;
+    s->unreturned -= credit, s->returned += credit;
+    made = 1;
+  }
+  return made;
+}
+
 /* Frames of the sources into `up`, within their credit, while the agent is between two frames. */
 static int pump_sources(void) {
-  int made = 0;
   if (host_away || ahead_len > 0 || abody_left > 0) return 0;
+  int made = pump_windows();
   for (int i = 0; i < SLOTS; i++) {
     struct source *s = &sources[i];
     while (s->used && s->credit > 0 && s->left > 0 && up_len - up_off < PUMP_HIGH) {
@@ -409,7 +468,7 @@ static void run_command(void) {
     for (int i = 0; i < SLOTS && !s; i++)
       if (!sources[i].used) s = &sources[i];
     int file = s && !find_source(stream) ? open_agent_fd(fd, O_RDONLY) : -1;
-    if (file < 0) return (void)event("DONE %u 0 %d", stream, s ? errno : EMFILE);
+    if (file < 0) return (void)event("DONE %u 0 %d 0", stream, s ? errno : EMFILE);
     if (max == 0 || max > MAX_PAYLOAD) max = MAX_PAYLOAD;
     *s = (struct source){.used = 1, .fd = file, .channel = channel, .stream = stream, .max = max, .offset = offset, .left = bytes};
     if (host_away) source_end(s, ECONNRESET);
@@ -497,7 +556,7 @@ static void port_eof(void) {
   drop_sinks();
   for (int i = 0; i < SLOTS; i++)
     if (sources[i].used) source_end(&sources[i], ECONNRESET);
-  hunting = 1, head_len = 0, body_left = 0;
+  hunting = 1, head_len = 0, body_left = 0, windowing = 0;
   reserve(HEADER);
   put_le(down + down_len, 0);
   down_len += HEADER, sealed = down_len;

@@ -22,14 +22,16 @@ export function encodeCommand(text: string): Buffer {
 }
 
 export interface SinkHandlers {
-  /** Bytes the relay wrote to the file (or consumed off the wire after an error). */
-  sunk(bytes: number): void;
+  /** Bytes the relay wrote to the file (or consumed off the wire after an error), and the credit it returned for them. */
+  sunk(bytes: number, returned: number): void;
   /** The sink is over: errno 0 = all its bytes are in the file. */
   done(errno: number): void;
 }
 
 export interface SourceEnd {
   sent: number;
+  /** Credit the relay took from the host's Windows itself (ours: take back lent + taken − sent). */
+  taken: number;
   /** 0: every byte was sent; ENODATA: the file is shorter than announced; else the read's or open's errno. */
   errno: number;
 }
@@ -76,11 +78,11 @@ export class FilePlane {
 
   /** One event record from the relay. */
   event(text: string): void {
-    const [name, a, b, c] = text.split(' ');
+    const [name, a, b, c, d] = text.split(' ');
     const stream = Number(a);
     const sink = this.#sinks.get(stream);
     if (name === 'ARMED') sink?.armed?.(0), sink && (sink.armed = undefined);
-    else if (name === 'SUNK') sink?.sunk(Number(b));
+    else if (name === 'SUNK') sink?.sunk(Number(b), Number(c ?? 0));
     else if (name === 'SINK-DONE' && sink) {
       this.#sinks.delete(stream);
       if (sink.armed) sink.armed(Number(b) || ECONNRESET);
@@ -88,7 +90,7 @@ export class FilePlane {
     } else if (name === 'DONE') {
       const resolve = this.#sources.get(stream);
       this.#sources.delete(stream);
-      resolve?.({ sent: Number(b), errno: Number(c) });
+      resolve?.({ sent: Number(b), errno: Number(c), taken: Number(d ?? 0) });
     }
   }
 
@@ -99,6 +101,6 @@ export class FilePlane {
     this.#sinks.clear();
     this.#sources.clear();
     for (const s of sinks) (s.armed ? s.armed(ECONNRESET) : s.done(ECONNRESET));
-    for (const resolve of sources) resolve({ sent: 0, errno: ECONNRESET });
+    for (const resolve of sources) resolve({ sent: 0, errno: ECONNRESET, taken: 0 });
   }
 }

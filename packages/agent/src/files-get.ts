@@ -57,8 +57,9 @@ async function walk(stream: Stream, full: string, rel: string, result: FilesResu
 }
 
 /**
- * The file's bytes through lodge-port: it reads the file and writes the Data frames; the credit stays ours — we
- * lend it what the host grants, and take back what it did not use. The next entry or Finish goes after DONE.
+ * The file's bytes through lodge-port: it reads the file and writes the Data frames within the credit we lend it
+ * and the host's Windows it takes itself meanwhile; at the end we take back what it did not use. The next entry or
+ * Finish goes after DONE.
  */
 async function sourceFile(stream: Stream, plane: FilePlane, full: string, size: number, maxPayload: number): Promise<number> {
   const handle = await open(full, 'r').catch((e: unknown) => {
@@ -76,8 +77,8 @@ async function sourceFile(stream: Stream, plane: FilePlane, full: string, size: 
     const ended = plane.source(stream.id, Channel.Output, handle.fd, 0, size, maxPayload);
     stream.on('credit', onCredit).on('done', onDone);
     lend();
-    const { sent, errno } = await ended;
-    stream.repay(Channel.Output, lent - sent);
+    const { sent, errno, taken } = await ended;
+    stream.repay(Channel.Output, lent + taken - sent);
     if (stream.finished) throw new OpError('cancelled', 'files.get cancelled');
     if (errno === ENODATA) throw new OpError('internal', `read ${full}: the file shrank while it was being read`);
     if (errno !== 0) throw errnoError('read', full, errno);

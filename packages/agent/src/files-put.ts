@@ -57,7 +57,7 @@ export async function runFilesPut(stream: Stream, fields: Fields, line: LineCont
       let ended = (): void => undefined;
       file.sunk = new Promise((resolve) => (ended = resolve));
       const errno = await plane.sink(stream.id, Channel.Input, file.handle.fd, file.entry.size, {
-        sunk: (n) => stream.sunk(Channel.Input, n),
+        sunk: (n, returned) => stream.sunk(Channel.Input, n, returned),
         done: (code) => (ended(), queue.push({ sinkDone: code })),
       });
       if (errno !== 0) {

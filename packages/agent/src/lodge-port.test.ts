@@ -23,6 +23,8 @@ afterEach(() => {
 });
 
 const HELLO = encodeJsonFrame(FrameKind.Hello, 0, { protocol: 1, role: 'host', session: '0123456789abcdef' });
+/** The agent's Hello: the host's parser (relay.out) hunts for it first. */
+const GUEST_HELLO = encodeJsonFrame(FrameKind.Hello, 0, { protocol: 1, role: 'guest', session: '0123456789abcdef' });
 const data = (stream: number, channel: number, bytes: Buffer): Buffer => encodeFrame({ kind: FrameKind.Data, flags: channel, stream, payload: bytes });
 const control = (stream: number, value: object): Buffer => encodeJsonFrame(FrameKind.Control, stream, value);
 
@@ -123,7 +125,7 @@ it('passes on what a sink\'s last frame holds beyond the sink as a Data frame of
   await until(() => relay.frames.some((f) => f.kind === FrameKind.Data), 'the rest');
   expect(readFileSync(file.path, 'utf8')).toBe('0123456789');
   expect(relay.frames.find((f) => f.kind === FrameKind.Data)).toMatchObject({ stream: 7, flags: 0, payload: Buffer.from('abcdef') });
-  expect(relay.events).toEqual(['ARMED 7', 'SUNK 7 10', 'SINK-DONE 7 0']);
+  expect(relay.events).toEqual(['ARMED 7', 'SUNK 7 10 0', 'SINK-DONE 7 0']);
 });
 
 it('hunts through garbage like the agent, drops sinks on a bad header, and works again after the next Hello', async () => {
@@ -137,7 +139,7 @@ it('hunts through garbage like the agent, drops sinks on a bad header, and works
   relay.host.write(Buffer.from('\x4c\x47\x63garbage-header-bytes')); // kind 0x63: a framing error in sync
   relay.host.write(data(1, 0, Buffer.alloc(30, 2))); // while hunting: passed on, not sunk
   await until(() => relay.events.some((e) => e.startsWith('SINK-DONE 1')), 'the sink dropped');
-  expect(relay.events).toEqual(['ARMED 1', 'SUNK 1 40', 'SINK-DONE 1 104']);
+  expect(relay.events).toEqual(['ARMED 1', 'SUNK 1 40 0', 'SINK-DONE 1 104']);
   relay.host.write(HELLO);
   await until(() => relay.frames.length === 2, 'the second Hello');
   relay.agent(encodeCommand(`SINK 1 0 ${file.fd} 20`));
@@ -159,7 +161,7 @@ it('drops sinks and ends sources at the port\'s end-of-file, then carries the ne
   await until(() => relay.frames.length === 1, 'the Hello');
   relay.host.end();
   await until(() => relay.log.includes('EOF'), 'end-of-file');
-  expect(relay.log.filter((l) => !l.startsWith('frame'))).toEqual(['ARMED 2', 'SUNK 2 10', 'SINK-DONE 2 104', 'DONE 4 0 104', 'EOF']);
+  expect(relay.log.filter((l) => !l.startsWith('frame'))).toEqual(['ARMED 2', 'SUNK 2 10 0', 'SINK-DONE 2 104', 'DONE 4 0 104 0', 'EOF']);
   await relay.reopenHost();
   relay.host.write(HELLO);
   await until(() => relay.frames.length === 2, 'the next host\'s Hello');
@@ -184,13 +186,73 @@ it('sends a source\'s bytes as Data frames within the credit GO grants, between 
     relay.agent(control(9, { type: 'between', granted })); // the agent's frames go between whole frames
   }
   relay.agent(encodeCommand(`GO 9 ${content.length}`));
-  await until(() => relay.events.includes(`DONE 9 ${content.length} 0`), 'DONE');
+  await until(() => relay.events.includes(`DONE 9 ${content.length} 0 0`), 'DONE');
   // DONE comes on the relay's stdout, the frames through the port's FIFO: the test may hear DONE first.
   await until(() => relay.out.filter((f) => f.kind === FrameKind.Data).reduce((n, f) => n + f.payload.length, 0) === content.length, 'every byte');
   const sent = relay.out.filter((f) => f.kind === FrameKind.Data);
   expect(sent.every((f) => f.stream === 9 && f.flags === 1 && f.payload.length <= 65536)).toBe(true);
   expect(Buffer.concat(sent.map((f) => f.payload)).equals(content)).toBe(true);
   expect(relay.out.filter((f) => f.kind === FrameKind.Control).map((f) => JSON.parse(f.payload.toString()).type)).toEqual(['entry', 'between', 'between', 'between', 'between']);
+});
+
+const window = (stream: number, channel: number, credit: number): Buffer => {
+  const payload = Buffer.alloc(4);
+  payload.writeUInt32BE(credit);
+  return encodeFrame({ kind: FrameKind.Window, flags: channel, stream, payload });
+};
+const windowsOut = (relay: Relay, stream: number): number[] =>
+  relay.out.filter((f) => f.kind === FrameKind.Window && f.stream === stream).map((f) => (expect(f.flags).toBe(0), f.payload.readUInt32BE()));
+
+it('returns the host\'s credit for a sink itself, a Window per MiB written, and tells the agent how much in SUNK', async () => {
+  const relay = await startRelay('sink-credit');
+  relay.agent(GUEST_HELLO);
+  const payload = Buffer.alloc(3.5 * 2 ** 20 + 1000, 5);
+  const file = tempFile('sink-credit.bin');
+  relay.host.write(HELLO);
+  relay.agent(encodeCommand(`SINK 6 0 ${file.fd} ${payload.length + 10}`));
+  await until(() => relay.events.includes('ARMED 6'), 'ARMED');
+  for (let at = 0; at < payload.length; at += 256 * 1024) relay.host.write(data(6, 0, payload.subarray(at, at + 256 * 1024)));
+  await until(() => windowsOut(relay, 6).reduce((a, b) => a + b, 0) >= 3 * 2 ** 20, 'three MiB returned');
+  relay.host.write(control(6, { type: 'after' }));
+  await until(() => relay.frames.some((f) => f.kind === FrameKind.Control), 'the frame after');
+  // The agent hears nothing during the copy; before the frame after it, one SUNK with all the bytes and the credit
+  // the relay returned for them (the agent returns the rest).
+  const returned = windowsOut(relay, 6);
+  expect(returned.every((n) => n >= 2 ** 20)).toBe(true);
+  expect(relay.events).toEqual(['ARMED 6', `SUNK 6 ${payload.length} ${returned.reduce((a, b) => a + b, 0)}`]);
+  expect(payload.length - returned.reduce((a, b) => a + b, 0)).toBeLessThan(2 ** 20);
+  expect(readFileSync(file.path).equals(payload)).toBe(true);
+});
+
+it('takes the host\'s Windows for a source\'s stream and channel itself, passes on the others, and reports them in DONE', async () => {
+  const relay = await startRelay('source-credit');
+  relay.agent(GUEST_HELLO);
+  const content = Buffer.alloc(600_000, 3);
+  const file = tempFile('source-credit.bin', content);
+  relay.host.write(HELLO);
+  await until(() => relay.frames.length === 1, 'the Hello');
+  relay.agent(encodeCommand(`SOURCE 8 1 ${file.fd} 0 ${content.length} 65536`));
+  relay.agent(encodeCommand('GO 8 1000'));
+  const sent = (): number => relay.out.filter((f) => f.kind === FrameKind.Data).reduce((n, f) => n + f.payload.length, 0);
+  await until(() => sent() === 1000, 'the lent credit used');
+  // Split across writes, like the port's 4 KiB reads may cut it.
+  const w = window(8, 1, 300_000);
+  relay.host.write(w.subarray(0, 14));
+  await new Promise((r) => setTimeout(r, 20));
+  relay.host.write(Buffer.concat([w.subarray(14), window(8, 0, 77), window(2, 1, 88)]));
+  await until(() => sent() === 301_000, 'the Window used');
+  await until(() => relay.frames.length === 3, 'the other Windows passed on');
+  expect(relay.frames.slice(1).map((f) => [f.kind, f.stream, f.flags, f.payload.readUInt32BE()])).toEqual([
+    [FrameKind.Window, 8, 0, 77],
+    [FrameKind.Window, 2, 1, 88],
+  ]);
+  relay.host.write(window(8, 1, 400_000));
+  await until(() => relay.events.length === 1, 'DONE');
+  expect(relay.events).toEqual([`DONE 8 ${content.length} 0 700000`]);
+  // After the source, its Windows reach the agent again.
+  relay.host.write(window(8, 1, 5));
+  await until(() => relay.frames.length === 4, 'a Window after DONE');
+  expect(relay.frames[3]?.payload.readUInt32BE()).toBe(5);
 });
 
 it('reports errors: a bad fd for a sink or source, a file shorter than announced, STOP and UNSINK', async () => {
@@ -209,7 +271,7 @@ it('reports errors: a bad fd for a sink or source, a file shorter than announced
   relay.agent(encodeCommand('UNSINK 5'));
   await until(() => relay.events.length === 6, 'six events');
   // ENOENT (no such fd), ENODATA (short), ECANCELED (STOP, UNSINK); the pump may answer DONE 3 after later commands.
-  expect([...relay.events].sort()).toEqual(['ARMED 5', 'DONE 2 0 2', 'DONE 3 5000 61', 'DONE 4 0 125', 'SINK-DONE 1 2', 'SINK-DONE 5 125']);
+  expect([...relay.events].sort()).toEqual(['ARMED 5', 'DONE 2 0 2 0', 'DONE 3 5000 61 0', 'DONE 4 0 125 0', 'SINK-DONE 1 2', 'SINK-DONE 5 125']);
   expect(relay.events.indexOf('ARMED 5')).toBeLessThan(relay.events.indexOf('SINK-DONE 5 125'));
 });
 

@@ -64,3 +64,18 @@ it('grant() gives the peer more credit at once; lent credit comes back with repa
   await until(() => written && data.length === 1);
   expect(Buffer.concat(data).toString()).toBe('after');
 });
+
+it('sunk() with `returned`: credit lodge-port gave back itself is not returned again, and lets the peer send beyond our grant', async () => {
+  const { stream, responder } = await opened();
+  const credits: number[] = [];
+  stream.on('credit', (channel, bytes) => channel === Channel.Input && credits.push(bytes));
+  // The peer sent its INITIAL_WINDOW plus 3 MiB that the relay's own Windows allowed; the relay returned 3 MiB.
+  const extra = 3 * 2 ** 20;
+  responder.sunk(Channel.Input, INITIAL_WINDOW + extra, extra);
+  await until(() => credits.length > 0);
+  await new Promise((r) => setTimeout(r, 10));
+  expect(credits).toEqual([INITIAL_WINDOW]); // only what the relay did not return
+  // It may not claim to have returned more than it took, nor the peer send beyond both.
+  responder.sunk(Channel.Input, 10, 11);
+  await expect(responder.result()).rejects.toMatchObject({ code: 'flow_control' });
+});

@@ -233,8 +233,9 @@ export interface Stream {
   /** Returns credit to the peer for bytes of `channel` that were passed on. */
   consumed(channel: Channel, bytes: number): void;
   /** Data the peer sent on `channel` that something else took off the wire (lodge-port): accounted as received
-   * and consumed, as Data frames of that many bytes would have been (Window frames go out as usual). */
-  sunk(channel: Channel, bytes: number): void;
+   * and consumed, as Data frames of that many bytes would have been; `returned` (default 0) of their credit it
+   * already gave back in Windows of its own, the rest goes out in our Windows as usual. */
+  sunk(channel: Channel, bytes: number, returned?: number): void;
   /** Grants the peer `bytes` more credit on `channel` now (a deeper pipeline than the initial window). */
   grant(channel: Channel, bytes: number): void;
   /** Takes the credit we have to send on `channel` (nothing must be queued there): someone else sends within it. */

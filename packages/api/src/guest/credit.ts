@@ -27,11 +27,14 @@ export class InboundCredit {
     return this.#held;
   }
 
-  /** Accounts arriving data; false when it exceeds the credit granted (a flow_control error). */
-  take(bytes: number): boolean {
-    if (bytes > this.#granted) return false;
-    this.#granted -= bytes;
-    this.#held += bytes;
+  /**
+   * Accounts arriving data; false when it exceeds the credit granted (a flow_control error). `returned`: of these
+   * bytes, consumed ones whose credit someone else (lodge-port) already gave back to the peer in Windows of its own.
+   */
+  take(bytes: number, returned = 0): boolean {
+    if (!Number.isInteger(returned) || returned < 0 || returned > bytes || bytes > this.#granted + returned) return false;
+    this.#granted += returned - bytes;
+    this.#held += bytes - returned;
     return true;
   }
 
@@ -65,11 +68,11 @@ export class Inbound {
     this.#credits = [new InboundCredit(window), new InboundCredit(window), new InboundCredit(window)];
   }
 
-  /** Accounts a Data frame: the error to reset the stream with, or undefined. */
-  data(channel: Channel, bytes: number): GuestError | undefined {
+  /** Accounts a Data frame (or bytes lodge-port took, `returned` of them already returned): the error to reset the stream with, or undefined. */
+  data(channel: Channel, bytes: number, returned = 0): GuestError | undefined {
     const credit = this.#credits[channel] as InboundCredit;
     if (this.#ended[channel]) return guestError('protocol_error', `data on channel ${channel} after Close`);
-    if (!credit.take(bytes)) return guestError('flow_control', `${bytes} bytes on channel ${channel} with ${credit.granted} bytes of credit`);
+    if (!credit.take(bytes, returned)) return guestError('flow_control', `${bytes} bytes on channel ${channel} with ${credit.granted} bytes of credit`);
     return undefined;
   }
 

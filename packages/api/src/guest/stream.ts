@@ -114,11 +114,11 @@ export class GuestStream implements Stream {
     if (grant > 0) this.#link.transmit(encodeFrame({ kind: FrameKind.Window, flags: channel, stream: this.id, payload: encodeWindow(grant) }));
   }
 
-  sunk(channel: Channel, bytes: number): void {
+  sunk(channel: Channel, bytes: number, returned = 0): void {
     if (this.#outcome || !isChannel(channel) || bytes <= 0) return;
-    const error = this.#in.data(channel, bytes);
+    const error = this.#in.data(channel, bytes, returned);
     if (error) return this.reset(error);
-    this.consumed(channel, bytes);
+    this.consumed(channel, bytes - returned);
   }
 
   grant(channel: Channel, bytes: number): void {
