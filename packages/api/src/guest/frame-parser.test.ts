@@ -115,6 +115,43 @@ describe('FrameParser', () => {
   });
 });
 
+describe('FrameParser with splitData', () => {
+  // The same frames in random chunks: Data comes in pieces (views of the chunks, no copy) that join to each payload.
+  it('hands on a Data frame split across chunks in pieces of the chunks, other frames whole, and resyncs cleanly', () => {
+    const next = rng(0x5b1d);
+    for (let round = 0; round < 200; round++) {
+      const frames = [hello(round), data(1, 70_000, 3), encodeJsonFrame(FrameKind.Control, 1, { a: round }), data(2, 1 + next(300), 4), data(1, next(3), 5), data(3, MAX_PAYLOAD, 6)];
+      const wire = Buffer.concat(frames);
+      const got: Frame[] = [];
+      const chunks: Buffer[] = [];
+      const parser = new FrameParser({ frame: (f) => void got.push(f) }, { splitData: true });
+      for (let at = 0; at < wire.length; ) {
+        const n = Math.min(wire.length - at, 1 + next(100_000));
+        chunks.push(Buffer.from(wire.subarray(at, at + n)));
+        parser.push(chunks.at(-1) as Buffer);
+        at += n;
+      }
+      expect(got.every((f) => f.kind !== FrameKind.Data || f.payload.length === 0 || chunks.some((c) => c.buffer === f.payload.buffer))).toBe(true);
+      const joined = (stream: number) => Buffer.concat(got.filter((f) => f.kind === FrameKind.Data && f.stream === stream).map((f) => f.payload));
+      expect(joined(1).equals(Buffer.concat([Buffer.alloc(70_000, 3), Buffer.alloc(frames[4]!.length - HEADER_SIZE, 5)]))).toBe(true);
+      expect(joined(2).length).toBe(frames[3]!.length - HEADER_SIZE);
+      expect(joined(3).equals(Buffer.alloc(MAX_PAYLOAD, 6))).toBe(true);
+      expect(got.filter((f) => f.kind !== FrameKind.Data).map((f) => f.kind)).toEqual([FrameKind.Hello, FrameKind.Control]);
+      expect(parser.buffered).toBe(0);
+    }
+    // Resync mid-piece: the rest of that frame is dropped as garbage and the next Hello is found.
+    const garbage: number[] = [];
+    const got: Frame[] = [];
+    const parser = new FrameParser({ frame: (f) => void got.push(f), garbage: (n) => void garbage.push(n) }, { splitData: true });
+    const big = data(1, 1000, 7);
+    parser.push(Buffer.concat([hello(), big.subarray(0, 500)]));
+    parser.resync('test');
+    parser.push(Buffer.concat([big.subarray(500), hello(1)]));
+    expect(got.map((f) => [f.kind, f.payload.length])).toEqual([[FrameKind.Hello, 58], [FrameKind.Data, 488], [FrameKind.Hello, 58]]);
+    expect(garbage.reduce((a, b) => a + b, 0)).toBe(512);
+  });
+});
+
 describe('FrameParser fuzz', () => {
   it('never throws nor holds more than one frame on 2,000 random buffers in random chunks', () => {
     const next = rng(0x5eed);

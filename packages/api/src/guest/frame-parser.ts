@@ -17,8 +17,19 @@ const MAGIC_0 = FRAME_MAGIC >> 8;
 const MAGIC_1 = FRAME_MAGIC & 0xff;
 const HUNTING = 'no frame start';
 
+export interface FrameParserOptions {
+  /**
+   * A Data frame whose payload is not all in the chunk is handed on in pieces as it arrives (each a Data frame of
+   * the same stream and channel), not collected into a copy: consumers of Data take any chunking.
+   */
+  splitData?: boolean;
+}
+
 export class FrameParser {
   readonly #handlers: FrameParserHandlers;
+  readonly #splitData: boolean;
+  /** Payload bytes still to come of a Data frame handed on in pieces (splitData). */
+  #pieceLeft = 0;
   #hunting = true;
   /** A header split across chunks. */
   readonly #head = Buffer.alloc(HEADER_SIZE);
@@ -38,8 +49,9 @@ export class FrameParser {
   /** A framing error seen mid-parse, reported once the parser's state is consistent again. */
   #error: string | undefined;
 
-  constructor(handlers: FrameParserHandlers) {
+  constructor(handlers: FrameParserHandlers, options: FrameParserOptions = {}) {
     this.#handlers = handlers;
+    this.#splitData = options.splitData === true;
   }
 
   get hunting(): boolean {
@@ -79,6 +91,7 @@ export class FrameParser {
     this.#garbageReason = reason;
     this.#headLength = 0;
     this.#body = undefined;
+    this.#pieceLeft = 0;
   }
 
   #consume(chunk: Buffer): void {
@@ -86,6 +99,10 @@ export class FrameParser {
     let pos = 0;
     while (pos < end) {
       if (this.#error !== undefined) this.#reportError();
+      if (this.#pieceLeft > 0) {
+        pos = this.#piece(chunk, pos);
+        continue;
+      }
       if (this.#body) {
         pos = this.#fillBody(chunk, pos);
         continue;
@@ -115,11 +132,7 @@ export class FrameParser {
       if (end - start >= this.#bodyLength) {
         pos = start + this.#bodyLength;
         this.#emit(chunk.subarray(start, pos));
-      } else {
-        this.#body = Buffer.allocUnsafe(this.#bodyLength);
-        pos = start;
-        this.#bodyFilled = 0;
-      }
+      } else pos = this.#startBody(chunk, start);
     }
     if (this.#error !== undefined) this.#reportError();
   }
@@ -130,6 +143,25 @@ export class FrameParser {
     this.#flushGarbage();
     this.#garbageReason = error;
     this.#handlers.error?.(error);
+  }
+
+  /** A payload that continues past this chunk: collected into a buffer of its own, or handed on in pieces. */
+  #startBody(chunk: Buffer, start: number): number {
+    if (this.#splitData && this.#kind === FrameKind.Data) {
+      this.#pieceLeft = this.#bodyLength;
+      return this.#piece(chunk, start);
+    }
+    this.#body = Buffer.allocUnsafe(this.#bodyLength);
+    this.#bodyFilled = 0;
+    return start;
+  }
+
+  #piece(chunk: Buffer, pos: number): number {
+    const n = Math.min(this.#pieceLeft, chunk.length - pos);
+    if (n === 0) return pos;
+    this.#pieceLeft -= n;
+    this.#emit(chunk.subarray(pos, pos + n));
+    return pos + n;
   }
 
   #fillBody(chunk: Buffer, pos: number): number {
@@ -157,9 +189,7 @@ export class FrameParser {
         this.#emit(this.#bodyLength === 0 ? EMPTY_PAYLOAD : chunk.subarray(start, start + this.#bodyLength));
         return start + this.#bodyLength;
       }
-      this.#body = Buffer.allocUnsafe(this.#bodyLength);
-      this.#bodyFilled = 0;
-      return start;
+      return this.#startBody(chunk, start);
     }
     // Not a frame start: drop its first byte and keep what follows from the next possible magic byte.
     const next = this.#head.indexOf(MAGIC_0, 1);

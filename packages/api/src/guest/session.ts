@@ -48,7 +48,7 @@ class GuestSession implements Session {
       frame: (frame, hunted) => this.#guard(() => this.#onFrame(frame, hunted)),
       garbage: (bytes, reason) => this.#guard(() => options.onGarbage?.(bytes, reason)),
       error: (reason) => this.#guard(() => this.#resync(reason)),
-    });
+    }, { splitData: true }); // a Data frame split across reads goes on in pieces, not as a copy (streams take any chunking)
   }
 
   get ready(): boolean {
