@@ -6,7 +6,7 @@ import { LodgeClient } from '@lodge/client';
 
 export const REPO = resolve(import.meta.dirname, '../..');
 const DAEMON = join(REPO, 'packages/daemon/dist/main.js');
-const CLI = join(REPO, 'packages/cli/dist/main.js');
+const CLI = join(REPO, 'packages/cli/bundle/lodge.js');
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 

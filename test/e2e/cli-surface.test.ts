@@ -3,7 +3,7 @@ import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { HostReport, ImageEntry } from '@lodge/api';
-import { BOOT_MARKER, REPO, sleep, TestLodge } from './harness.js';
+import { BOOT_MARKER, CLI, REPO, sleep, TestLodge } from './harness.js';
 
 describe('the CLI and the daemon around it', () => {
   const lodge = new TestLodge();
@@ -47,7 +47,7 @@ describe('the CLI and the daemon around it', () => {
 
   it('logs -f follows the console as the guest writes to it', async () => {
     await lodge.bootVm('follow');
-    const child = spawn(process.execPath, [join(REPO, 'packages/cli/dist/main.js'), 'logs', '-f', 'follow'], { env: lodge.env });
+    const child = spawn(process.execPath, [CLI, 'logs', '-f', 'follow'], { env: lodge.env });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {
@@ -64,7 +64,7 @@ describe('the CLI and the daemon around it', () => {
   it('the console on a real terminal: keys reach the guest shell, Ctrl-] detaches and the VM keeps running', async () => {
     await lodge.bootVm('tty');
     // `script` gives the CLI a pseudo-terminal, so it runs in raw mode as for a person at a keyboard.
-    const cmd = `${process.execPath} ${join(REPO, 'packages/cli/dist/main.js')} console tty`;
+    const cmd = `${process.execPath} ${CLI} console tty`;
     const child = spawn('script', ['-qefc', cmd, '/dev/null'], { env: lodge.env, stdio: ['pipe', 'pipe', 'pipe'] });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));

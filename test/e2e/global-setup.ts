@@ -1,8 +1,11 @@
+import { execFileSync } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
-import { buildTestImage, IMAGES_DIR } from './harness.js';
+import { join } from 'node:path';
+import { buildTestImage, IMAGES_DIR, REPO } from './harness.js';
 
-/** Builds the micro image once per run into the shared cache every e2e test uses. */
+/** Rebuilds the CLI bundle the tests run when tsc's output changed since (`npx tsc -b` alone does not), then the micro image once per run. */
 export default async function setup(): Promise<void> {
+  process.stdout.write(execFileSync(process.execPath, [join(REPO, 'packages/cli/scripts/bundle.mjs')], { encoding: 'utf8' }));
   await mkdir(IMAGES_DIR, { recursive: true });
   const started = Date.now();
   const { cached } = await buildTestImage('micro');

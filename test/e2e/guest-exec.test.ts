@@ -3,9 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, sleep, TestLodge } from './harness.js';
+import { CLI, sleep, TestLodge } from './harness.js';
 
-const CLI = join(REPO, 'packages/cli/dist/main.js');
 
 /** Runs the CLI with binary stdin and counts/hashes stdout without keeping it. */
 function cliStream(lodge: TestLodge, args: string[], input?: Buffer): Promise<{ code: number | null; bytes: number; sha: string; stderr: string }> {

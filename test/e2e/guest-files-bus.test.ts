@@ -3,9 +3,8 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPO, sleep, TestLodge } from './harness.js';
+import { CLI, sleep, TestLodge } from './harness.js';
 
-const CLI = join(REPO, 'packages/cli/dist/main.js');
 
 /** A background CLI process whose output is collected (listeners, servers). */
 function background(lodge: TestLodge, args: string[]): { out: () => string; done: Promise<number | null>; kill: () => void } {
