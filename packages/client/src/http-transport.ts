@@ -1,4 +1,4 @@
-import { request, type IncomingHttpHeaders } from 'node:http';
+import { request, type IncomingHttpHeaders, type RequestOptions } from 'node:http';
 import { asApiError, LodgeError, type ApiError } from '@lodge/api/lite';
 
 export interface RawResponse {
@@ -23,6 +23,9 @@ export function errorFromBody(status: number, body: Buffer): LodgeError {
   return new LodgeError('internal', `daemon answered HTTP ${status}: ${body.toString('utf8').slice(0, 200)}`);
 }
 
+// Plain HTTP: given no servername, Node's agent works one out (for TLS), and its first isIP compiles a regex (~10 ms).
+const NO_SERVERNAME = { servername: '' } as RequestOptions;
+
 export function unreachable(socketPath: string, err: NodeJS.ErrnoException): LodgeError {
   return new LodgeError('daemon_unreachable', `cannot reach lodged at ${socketPath}: ${err.code ?? err.message}`, {
     hint: 'start it with: lodge daemon (the CLI starts it on demand), or check LODGE_HOME',
@@ -39,6 +42,7 @@ export function httpRequest(
     const payload = opts.raw ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body));
     const type = opts.raw ? 'application/octet-stream' : 'application/json';
     const req = request({
+      ...NO_SERVERNAME,
       socketPath,
       method: opts.method,
       path: opts.path,
