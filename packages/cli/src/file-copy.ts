@@ -39,10 +39,11 @@ async function download(client: LodgeClient, plan: Extract<CopyPlan, { direction
   try {
     await client.getFiles(plan.guest.vm, plan.guest.path, {
       entry: (e) => writer.entry(e),
-      data: async (chunk) => {
-        await writer.data(chunk);
+      // No promise (a paused socket) unless the chunk ends a file: the writer writes it at once.
+      data: (chunk) => {
+        const closing = writer.data(chunk);
         meter.bytes = writer.bytes;
-        meter.files = writer.files;
+        return closing?.then(() => void (meter.files = writer.files));
       },
     });
     const written = await writer.finish();

@@ -19,7 +19,11 @@ function checkTotals(result: FilesResult, seen: EntryBytes, what: string): Files
   return result;
 }
 
-/** Downloads from the guest; each step waits for the sink, and credit returns only after the sink took the bytes. */
+/**
+ * Downloads from the guest. Entries and bytes go to the sink at once, in order, without waiting for the previous
+ * call (the sink keeps their order, as a WebSocket does: a wait per chunk left the pipe idle); the credit for a chunk
+ * returns once the sink took it, so at most the window is in flight.
+ */
 export async function agentGetFiles(link: StreamOpener, path: string, sink: FilesSink, signal?: AbortSignal): Promise<FilesResult> {
   signal?.throwIfAborted();
   const stream = link.open({ op: 'files.get', path });
@@ -27,31 +31,44 @@ export async function agentGetFiles(link: StreamOpener, path: string, sink: File
   stream.grant(Channel.Output, BULK_EXTRA_WINDOW);
   const release = abortWith(stream, signal);
   const seen = new EntryBytes();
-  let chain = Promise.resolve();
-  const step = (work: () => Promise<void>): void => {
-    chain = chain.then(work).catch((err: unknown) => {
-      // The guest broke the entry rules (protocol_error), or our side failed (cancelled).
-      const code = err instanceof LodgeError && err.code !== 'internal' ? 'protocol_error' : 'cancelled';
-      if (!stream.finished) stream.reset({ code, message: (err as Error).message });
-      throw err;
-    });
-    chain.catch(() => undefined);
+  let failure: unknown;
+  let handed: Promise<unknown> = Promise.resolve();
+  const fail = (err: unknown): void => {
+    if (failure !== undefined) return;
+    failure = err;
+    // The guest broke the entry rules (protocol_error), or our side failed (cancelled).
+    const code = err instanceof LodgeError && err.code !== 'internal' ? 'protocol_error' : 'cancelled';
+    if (!stream.finished) stream.reset({ code, message: (err as Error).message });
+  };
+  const hand = (call: () => Promise<void>, taken?: () => void): void => {
+    if (failure !== undefined) return;
+    let pending: Promise<void>;
+    try {
+      pending = call();
+    } catch (err) {
+      return fail(err);
+    }
+    const settled = pending.then(taken, fail);
+    handed = handed.then(() => settled);
   };
   stream.on('control', (message) => {
     const { type: _type, ...entry } = message as { type: 'entry' } & FileEntry;
-    step(async () => (seen.entry(entry), sink.entry(entry)));
+    hand(() => (seen.entry(entry), sink.entry(entry)));
   });
   stream.on('data', (channel, chunk) => {
-    step(async () => {
+    const check = (): void => {
       if (channel !== Channel.Output) throw new LodgeError('invalid_argument', `files.get data on channel ${channel}`);
       seen.data(chunk.length);
-      await sink.data(chunk);
-      if (!stream.finished) stream.consumed(channel, chunk.length);
-    });
+    };
+    hand(() => (check(), sink.data(chunk)), () => void (!stream.finished && stream.consumed(channel, chunk.length)));
   });
   try {
-    const result = (await stream.result().catch((err: unknown) => chain.then(() => Promise.reject(err)))) as FilesResult;
-    await chain;
+    const result = (await stream.result().catch(async (err: unknown) => {
+      await handed;
+      throw failure ?? err;
+    })) as FilesResult;
+    await handed;
+    if (failure !== undefined) throw failure;
     return checkTotals(result, seen, `copy from the guest ${path}`);
   } catch (err) {
     throw guestFailure(err, `copy from the guest ${path}`);
