@@ -10,6 +10,8 @@ import { QgaLineClient } from './qga-line-client.js';
 const VM = 'bench';
 const RUNS = Number(process.env.BENCH_RUNS ?? 60);
 const MB = Number(process.env.BENCH_MB ?? 160);
+/** Copies per direction and way (lodge cp, raw): the median counts (a single copy here varies by up to a third). */
+const COPIES = Number(process.env.BENCH_COPIES ?? 3);
 /** The VM's vCPUs (the Lodge default when unset). */
 const CPUS = process.env.BENCH_CPUS;
 const BYTES = MB * 2 ** 20;
@@ -30,6 +32,12 @@ async function timed(n: number, once: () => Promise<void>): Promise<number[]> {
     out.push(performance.now() - t0);
   }
   return out;
+}
+
+async function repeated(copy: () => Promise<number>): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < COPIES; i++) times.push(await copy());
+  return times;
 }
 
 async function lodgeExec(lodge: BenchLodge, argv: string[]): Promise<string> {
@@ -124,8 +132,9 @@ async function main(): Promise<void> {
     // (b) lodge cp, both ways, through the CLI as a user runs it.
     const file = join(lodge.home, 'payload.bin');
     writeFileSync(file, randomBytes(BYTES));
-    const cpUp = await timeCli(lodge, ['cp', '--quiet', file, `${VM}:/tmp/up.bin`]);
-    const cpDown = await timeCli(lodge, ['cp', '--quiet', `${VM}:/tmp/up.bin`, join(lodge.home, 'down.bin')]);
+    const cpUps = await repeated(() => timeCli(lodge, ['cp', '--quiet', file, `${VM}:/tmp/up.bin`]));
+    const cpDowns = await repeated(() => timeCli(lodge, ['cp', '--quiet', `${VM}:/tmp/up.bin`, join(lodge.home, 'down.bin')]));
+    const cpUp = median(cpUps), cpDown = median(cpDowns);
     if (statSync(join(lodge.home, 'down.bin')).size !== BYTES) throw new Error('lodge cp down: wrong size');
     // A 1-byte lodge cp each way (median of 3): the CLI's start and the copy's round trips, which the raw rows do
     // not pay; the copy's time minus it is the transfer itself (the "marginal" rows).
@@ -158,8 +167,9 @@ async function main(): Promise<void> {
     const qgaRtt = await timed(RUNS, async () => void (await qga.run('/bin/true', [])));
     await qga.run('/bin/sh', ['-c', `touch ${HOLD}; killall -9 node; rm -f /tmp/raw.bin`]);
     await sleep(1000);
-    const rawUp = await rawHostToGuest(qga, join(folder, 'agent.sock'), file);
-    const rawDown = await rawGuestToHost(qga, join(folder, 'agent.sock'), join(lodge.home, 'raw-down.bin'));
+    const rawUps = await repeated(() => rawHostToGuest(qga, join(folder, 'agent.sock'), file));
+    const rawDowns = await repeated(() => rawGuestToHost(qga, join(folder, 'agent.sock'), join(lodge.home, 'raw-down.bin')));
+    const rawUp = median(rawUps), rawDown = median(rawDowns);
     await qga.run('/bin/rm', ['-f', HOLD, '/tmp/raw.bin']);
     qga.close();
     await lodge.start();
@@ -171,10 +181,12 @@ async function main(): Promise<void> {
       ['ssh', 'n/a: the micro image has no sshd', ''],
     ];
     const upL = mbps(BYTES, cpUp), upR = mbps(BYTES, rawUp), downL = mbps(BYTES, cpDown), downR = mbps(BYTES, rawDown);
-    console.log(`bench/agent: one VM (micro, TCG, ${(await lodge.client.get(VM)).spec.cpus} vCPU), ${RUNS} exec runs, ${MB} MiB copies`);
+    console.log(`bench/agent: one VM (micro, TCG, ${(await lodge.client.get(VM)).spec.cpus} vCPU), ${RUNS} exec runs, ${MB} MiB copies (median of ${COPIES} each)`);
     for (const [a, b, c] of rows) console.log(`  ${a.padEnd(32)} ${b.padEnd(34)} ${c}`);
     console.log(`  host→guest  lodge cp ${upL.toFixed(0)} MB/s   raw port ${upR.toFixed(0)} MB/s   ratio ${(upL / upR).toFixed(2)} (target ≥ 0.8)`);
     console.log(`  guest→host  lodge cp ${downL.toFixed(0)} MB/s   raw port ${downR.toFixed(0)} MB/s   ratio ${(downL / downR).toFixed(2)} (target ≥ 0.8)`);
+    const spread = (times: number[]): string => `${mbps(BYTES, Math.max(...times)).toFixed(0)}–${mbps(BYTES, Math.min(...times)).toFixed(0)}`;
+    console.log(`  MB/s of each copy: lodge cp host→guest ${spread(cpUps)}, guest→host ${spread(cpDowns)}; raw host→guest ${spread(rawUps)}, guest→host ${spread(rawDowns)}`);
     console.log(`  1-byte lodge cp: host→guest ${ms(tinyUp)}, guest→host ${ms(tinyDown)}; marginal (minus it): host→guest ${mbps(BYTES, cpUp - tinyUp).toFixed(0)} MB/s ratio ${(mbps(BYTES, cpUp - tinyUp) / upR).toFixed(2)}, guest→host ${mbps(BYTES, cpDown - tinyDown).toFixed(0)} MB/s ratio ${(mbps(BYTES, cpDown - tinyDown) / downR).toFixed(2)}`);
     console.log(`  guest→host  exec stdout (dd) ${mbps(BYTES, execMs).toFixed(0)} MB/s   in-guest pipe (dd | cat) ${mbps(BYTES, pipeMs).toFixed(0)} MB/s   ratio ${(pipeMs / execMs).toFixed(2)}`);
     console.log(`  exec p50 Lodge/QGA ${(median(lodgeRtt) / median(qgaRtt)).toFixed(2)} (target ≤ 0.5)   Lodge/floor ${(median(lodgeRtt) / spawnerFloor.p50).toFixed(2)} (target ≤ 1.25; floor = lodge-spawn's, the spawn the agent now uses; ${(median(lodgeRtt) / floor.p50).toFixed(2)} against Node's spawn, ${(median(lodgeRtt) / floorPiped.p50).toFixed(2)} against it piped)`);
