@@ -2,7 +2,7 @@
 
 import './node18-compat.js';
 import { spawn } from 'node:child_process';
-import { BASE_PAYLOAD, FEATURE_PUT_READY, MAX_PAYLOAD, createSession, type Session, type Stream } from '@lodge/api/guest';
+import { BASE_PAYLOAD, FEATURE_PUT_READY, MAX_PAYLOAD, createSession, type Hello, type Session, type Stream } from '@lodge/api/guest';
 import { connectBusToHost } from './bus-bridge.js';
 import { listenBusSocket, type BusSocketServer } from './bus-socket.js';
 import { Bus } from './bus.js';
@@ -10,11 +10,12 @@ import { createDispatcher } from './dispatcher.js';
 import { describe, logError } from './log.js';
 import type { LineContext, OpContext } from './op-context.js';
 import { openPortTransport } from './port-transport.js';
+import { DEFAULT_PATH } from './program-path.js';
 import { openRelayTransport } from './relay-transport.js';
 import { openSocketTransport } from './socket-transport.js';
 import { Spawner } from './spawner.js';
 import type { Transport, TransportHandlers } from './transport.js';
-import type { UserDbPaths } from './user-db.js';
+import { currentUser, type UserDbPaths } from './user-db.js';
 import { AGENT_VERSION } from './version.js';
 import { openVsockTransport } from './vsock-transport.js';
 
@@ -83,7 +84,12 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
       vsock?.transport.close();
     });
   };
-  const port = openLine(options, onOpen, options.port, options.onFatal ?? ((e: Error) => logError(e.message)), () => setImmediate(startVsock));
+  // Each time the port's session is ready: the relay may run plain execs itself (its session ended with the last one).
+  const onPortReady = (peer: Hello): void => {
+    port.transport.plane?.fastExec(Math.min(MAX_PAYLOAD, Math.max(BASE_PAYLOAD, peer.maxPayload ?? BASE_PAYLOAD)), currentUser(ctx.userDb), DEFAULT_PATH);
+    setImmediate(startVsock);
+  };
+  const port: Line = openLine(options, onOpen, options.port, options.onFatal ?? ((e: Error) => logError(e.message)), onPortReady);
   // After the transport: the Hello is not held up; execs before the spawner is up use Node's spawn.
   const spawning = options.spawner ? startSpawner(options.spawner).then((s) => s && (ctx.spawner = s)) : Promise.resolve(undefined);
   if (options.vsock) startTimer = setTimeout(startVsock, options.vsock.startAfterMs ?? VSOCK_START_MS);
@@ -125,7 +131,7 @@ interface Line {
 }
 
 /** A guest-role session on one transport; both lines share the dispatcher, so either serves every operation. */
-function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unknown, line: LineContext) => void, port: AgentPort, onFatal: (error: Error) => void, onReady?: () => void): Line {
+function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unknown, line: LineContext) => void, port: AgentPort, onFatal: (error: Error) => void, onReady?: (peer: Hello) => void): Line {
   let transport: Transport | undefined;
   const session = createSession({
     role: 'guest',

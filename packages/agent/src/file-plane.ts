@@ -72,6 +72,18 @@ export class FilePlane {
     if (this.#sources.has(stream) && bytes > 0) this.send(encodeCommand(`GO ${stream} ${bytes}`));
   }
 
+  /**
+   * Lets the relay run plain execs itself (lodge-port.c, "exec without the agent's JS") until the next session,
+   * with the defaults this agent gives an exec (its user, PATH) and the host's Data payload limit. False when a value
+   * cannot travel in the command (a space in it): the agent then runs every exec.
+   */
+  fastExec(maxPayload: number, user: { name: string; home: string; shell: string }, path: string): boolean {
+    const values = [user.name, user.home, user.shell, path];
+    if (values.some((v) => v === '' || /\s/.test(v) || v.length > 500)) return false;
+    this.send(encodeCommand(`FASTEXEC ${maxPayload} ${values.join(' ')}`));
+    return true;
+  }
+
   stop(stream: number): void {
     if (this.#sources.has(stream)) this.send(encodeCommand(`STOP ${stream}`));
   }

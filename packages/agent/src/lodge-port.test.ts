@@ -283,3 +283,135 @@ it('pads out a frame a dead relay cut short when started with LODGE_PORT_PAD: th
   expect(relay.outBytes()).toBe(12 + 256 * 1024 + hello.length);
   expect(relay.garbage).toBe(12 + 256 * 1024);
 });
+
+const openFrame = (stream: number, request: object): Buffer => encodeJsonFrame(FrameKind.Open, stream, request);
+const FAST = `FASTEXEC 262144 root /root /bin/sh /usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`;
+const outOf = (relay: Relay, stream: number): Frame[] => relay.out.filter((f) => f.stream === stream);
+const finishOf = (relay: Relay, stream: number): unknown => {
+  const f = outOf(relay, stream).find((x) => x.kind === FrameKind.Finish);
+  return f && JSON.parse(f.payload.toString());
+};
+const bytesOn = (relay: Relay, stream: number, channel: number): Buffer =>
+  Buffer.concat(outOf(relay, stream).filter((f) => f.kind === FrameKind.Data && f.flags === channel).map((f) => f.payload));
+
+async function fastRelay(name: string): Promise<Relay> {
+  const relay = await startRelay(name);
+  relay.agent(GUEST_HELLO);
+  relay.host.write(HELLO);
+  await until(() => relay.frames.length === 1, 'the Hello');
+  relay.agent(encodeCommand(FAST));
+  await until(() => relay.events.includes('FAST 1'), 'FAST 1'); // port and agent input are apart: the Open must come after
+  return relay;
+}
+
+it('runs a plain exec itself after FASTEXEC: started, stdout and stderr apart, Close each, Finish with the exit code', async () => {
+  const relay = await fastRelay('fast-exec');
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'echo out; echo err >&2; exit 3'] }));
+  await until(() => finishOf(relay, 1) !== undefined, 'Finish');
+  const kinds = outOf(relay, 1).map((f) => (f.kind === FrameKind.Data || f.kind === FrameKind.Close ? `${f.kind}:${f.flags}` : `${f.kind}`));
+  expect(kinds[0]).toBe(`${FrameKind.Control}`);
+  expect(JSON.parse(outOf(relay, 1)[0]!.payload.toString())).toMatchObject({ type: 'started', pid: expect.any(Number) });
+  expect(kinds.at(-1)).toBe(`${FrameKind.Finish}`);
+  expect(kinds.filter((k) => k.startsWith(`${FrameKind.Close}:`)).sort()).toEqual([`${FrameKind.Close}:1`, `${FrameKind.Close}:2`]);
+  expect(bytesOn(relay, 1, 1).toString()).toBe('out\n');
+  expect(bytesOn(relay, 1, 2).toString()).toBe('err\n');
+  expect(finishOf(relay, 1)).toEqual({ exitCode: 3, signal: null, timedOut: false });
+  expect(relay.frames.filter((f) => f.stream === 1)).toHaveLength(0); // the agent never heard of it
+  // The user's defaults (FASTEXEC), the request's variables over them, JSON escapes, and cwd.
+  relay.host.write(openFrame(3, { op: 'exec', argv: ['sh', '-c', 'printf %s "$HOME:$USER:$FOO:$(pwd):$PATH"'], env: { FOO: 'b\u00e9"r\u{1F600}', HOME: '/h' }, cwd: '/tmp' }));
+  await until(() => finishOf(relay, 3) !== undefined, 'Finish 3');
+  expect(bytesOn(relay, 3, 1).toString()).toBe('/h:root:b\u00e9"r\u{1F600}:/tmp:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+});
+
+it('kills a fast exec at its timeout, on a signal Control and on Reset; a new session ends its execs and the fast path', async () => {
+  const relay = await fastRelay('fast-kill');
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sleep', '30'], timeoutMs: 300 }));
+  relay.host.write(openFrame(3, { op: 'exec', argv: ['sleep', '30'] }));
+  relay.host.write(openFrame(5, { op: 'exec', argv: ['sleep', '30'] }));
+  await until(() => [3, 5].every((s) => outOf(relay, s).length === 1), 'started');
+  relay.host.write(control(3, { type: 'signal', signal: 'SIGTERM' }));
+  relay.host.write(encodeJsonFrame(FrameKind.Reset, 5, { code: 'cancelled', message: 'x' }));
+  await until(() => finishOf(relay, 1) !== undefined && finishOf(relay, 3) !== undefined, 'Finish 1 and 3');
+  expect(finishOf(relay, 1)).toEqual({ exitCode: null, signal: 'SIGKILL', timedOut: true });
+  expect(finishOf(relay, 3)).toEqual({ exitCode: null, signal: 'SIGTERM', timedOut: false });
+  const pid5 = (JSON.parse(outOf(relay, 5)[0]!.payload.toString()) as { pid: number }).pid;
+  await until(() => !isAlive(pid5), 'the reset exec killed');
+  expect(outOf(relay, 5)).toHaveLength(1); // started only: nothing after a Reset
+  relay.host.write(openFrame(7, { op: 'exec', argv: ['sleep', '30'] }));
+  await until(() => outOf(relay, 7).length === 1, 'started 7');
+  const pid7 = (JSON.parse(outOf(relay, 7)[0]!.payload.toString()) as { pid: number }).pid;
+  relay.host.write(HELLO);
+  await until(() => !isAlive(pid7), 'a new session kills it');
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['true'] }));
+  await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 1), 'the Open to the agent (no FASTEXEC yet)');
+});
+
+it('leaves to the agent what it does not run: a user, a tty, unknown fields, a missing program or cwd, bad JSON', async () => {
+  const relay = await fastRelay('fast-fallback');
+  const requests: object[] = [
+    { op: 'exec', argv: ['cat'], stdin: 1 },
+    { op: 'exec', argv: ['true'], user: 'root' },
+    { op: 'exec', argv: ['true'], tty: { rows: 1, cols: 1 } },
+    { op: 'exec', argv: ['true'], other: 1 },
+    { op: 'exec', argv: ['/no/such/program'] },
+    { op: 'exec', argv: ['true'], cwd: '/no/such/folder' },
+    { op: 'exec', argv: [''] },
+    { op: 'exec', argv: ['true'], timeoutMs: 1.5 },
+    { op: 'info' },
+  ];
+  requests.forEach((r, i) => relay.host.write(openFrame(2 * i + 1, r)));
+  relay.host.write(encodeFrame({ kind: FrameKind.Open, flags: 0, stream: 99, payload: Buffer.from('{"op":"exec","argv":["a\\u0000b"]}') }));
+  await until(() => relay.frames.filter((f) => f.kind === FrameKind.Open).length === requests.length + 1, 'every Open at the agent');
+  expect(relay.frames.filter((f) => f.kind === FrameKind.Open).map((f) => f.stream)).toEqual([...requests.map((_, i) => 2 * i + 1), 99]);
+  expect(relay.out.filter((f) => f.stream !== 0)).toHaveLength(0);
+});
+
+it('sends a fast exec\'s output within the host\'s credit, and returns the credit of input it does not take', async () => {
+  const relay = await fastRelay('fast-credit');
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['head', '-c', '3000000', '/dev/zero'] }));
+  await until(() => bytesOn(relay, 1, 1).length === 1024 * 1024, 'the initial window');
+  await new Promise((r) => setTimeout(r, 50));
+  expect(bytesOn(relay, 1, 1).length).toBe(1024 * 1024);
+  relay.host.write(window(1, 1, 2_000_000));
+  await until(() => finishOf(relay, 1) !== undefined, 'Finish');
+  expect(bytesOn(relay, 1, 1).length).toBe(3_000_000);
+  expect(outOf(relay, 1).every((f) => f.payload.length <= 262144)).toBe(true);
+  relay.host.write(openFrame(3, { op: 'exec', argv: ['sleep', '0.3'] }));
+  relay.host.write(data(3, 0, Buffer.alloc(5000)));
+  await until(() => finishOf(relay, 3) !== undefined, 'Finish 3');
+  expect(outOf(relay, 3).filter((f) => f.kind === FrameKind.Window).map((f) => [f.flags, f.payload.readUInt32BE()])).toEqual([[0, 5000]]);
+});
+
+it('streams a fast exec\'s stdin within the credit it returns as the pipe takes it, and ends it at Close', async () => {
+  const relay = await fastRelay('fast-stdin');
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'head -c 5; echo; sleep 0.2; wc -c'], stdin: true }));
+  const input = Buffer.from(Array.from({ length: 3_000_000 }, (_, i) => 97 + (i % 26)));
+  // A host that keeps to its credit on channel 0: 1 MiB, then what the relay's Windows give back.
+  let credit = 1024 * 1024;
+  let at = 0;
+  const returned = (): number => outOf(relay, 1).filter((f) => f.kind === FrameKind.Window && f.flags === 0).reduce((n, f) => n + f.payload.readUInt32BE(), 0);
+  while (at < input.length) {
+    const n = Math.min(input.length - at, 200_000, credit + returned() - at);
+    if (n <= 0) {
+      await new Promise((r) => setTimeout(r, 5));
+      continue;
+    }
+    relay.host.write(data(1, 0, input.subarray(at, at + n)));
+    at += n;
+  }
+  relay.host.write(encodeFrame({ kind: FrameKind.Close, flags: 0, stream: 1, payload: Buffer.alloc(0) }));
+  await until(() => finishOf(relay, 1) !== undefined, 'Finish');
+  expect(bytesOn(relay, 1, 1).toString().split(/\s+/).filter(Boolean)).toEqual(['abcde', String(input.length - 5)]);
+  expect(finishOf(relay, 1)).toEqual({ exitCode: 0, signal: null, timedOut: false });
+  expect(returned()).toBe(input.length);
+  expect(relay.frames.filter((f) => f.stream === 1)).toHaveLength(0);
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
+  } catch {
+    return false;
+  }
+}
