@@ -60,8 +60,10 @@ describe('debian-12 image', () => {
     expect(r.stdout).toBe('0\n12\n3\n42\n');
   }, 120_000);
 
-  it('exec starts programs through lodge-spawn, compiled into the image', async () => {
-    expect((await exec('cat /proc/$PPID/comm')).stdout).toBe('lodge-spawn\n');
+  it('exec starts plain programs from lodge-port and others (as a user) through lodge-spawn, both compiled into the image', async () => {
+    expect((await exec('cat /proc/$PPID/comm')).stdout).toBe('lodge-port\n');
+    const asUser = await lodge.cli(['exec', 'dev', '--user', 'root', '--', 'sh', '-c', 'cat /proc/$PPID/comm'], { timeoutMs: 180_000 });
+    expect(asUser.stdout).toBe('lodge-spawn\n');
   });
 
   it('the agent talks over its port through lodge-port, compiled into the image', async () => {

@@ -66,9 +66,14 @@ describe('exec and shell through the Lodge agent', () => {
     expect(missing.stderr).toMatch(/no-such-program/);
   });
 
-  it('programs start through lodge-spawn, the agent\'s fork server compiled into the image', async () => {
-    const r = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'cat /proc/$PPID/comm']);
-    expect(r.stdout).toBe('lodge-spawn\n');
+  it('plain programs start from lodge-port (no JS on the way), others through lodge-spawn, both compiled into the image', async () => {
+    const plain = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'cat /proc/$PPID/comm']);
+    expect(plain.stdout).toBe('lodge-port\n');
+    const piped = await lodge.cli(['exec', 'ex', '-i', '--', 'sh', '-c', 'cat /proc/$PPID/comm; cat'], { input: Buffer.from('in\n') });
+    expect(piped.stdout).toBe('lodge-port\nin\n');
+    // A user (or a terminal) is the agent's: it starts the program through its fork server.
+    const asUser = await lodge.cli(['exec', 'ex', '--user', 'root', '--', 'sh', '-c', 'cat /proc/$PPID/comm']);
+    expect(asUser.stdout).toBe('lodge-spawn\n');
   });
 
   it('the agent reads and writes its port through lodge-port, its child holding the device', async () => {

@@ -403,11 +403,34 @@ static void job_cancel(struct job *j) {
   if (j->exited) job_free(j);
 }
 
-/* A new session (Hello, hunting, the port's end-of-file): the agent fails its streams, we kill our execs. */
+/* A new session (a Hello of another session, hunting, the port's end-of-file): the agent fails its streams, we kill
+ * our execs, and run none until the agent's next FASTEXEC. */
+static char last_session[17];
 static void drop_jobs(void) {
   for (int i = 0; i < JOBS; i++)
     if (jobs[i].used && !jobs[i].cancelled) job_cancel(&jobs[i]);
   fast_on = 0, last_open = 0;
+}
+
+/* A Hello or HelloAck's payload as it goes by to the agent: a resend of the session in use (one that crossed the
+ * answer) changes nothing, for the agent neither; another session does. Our own daemon writes compact JSON. */
+static int sniffing;
+static char sniffed[MAX_HELLO_PAYLOAD + 1];
+static size_t sniffed_len;
+
+static void hello_done(void) {
+  sniffing = 0;
+  sniffed[sniffed_len] = 0;
+  const char *at = strstr(sniffed, "\"session\":\"");
+  char session[17] = "";
+  if (at) {
+    at += 11;
+    size_t n = strcspn(at, "\"");
+    if (n <= 16 && at[n] == '"') memcpy(session, at, n), session[n] = 0;
+  }
+  if (session[0] && strcmp(session, last_session) == 0) return;
+  strcpy(last_session, session);
+  drop_jobs();
 }
 
 /* ---- a small JSON reader for the Open's payload: anything unexpected means "not here" (0) ---- */
@@ -822,6 +845,7 @@ static void start_hunting(void) {
   hunting = 1;
   drop_sinks();
   drop_jobs();
+  last_session[0] = 0;
 }
 
 /* A collected payload is complete: an Open runs here or goes on to the agent; a frame of one of our execs acts. */
@@ -854,7 +878,11 @@ static void header_done(void) {
   }
   head_len = 0;
   body_left = length;
-  if (kind == KIND_HELLO || kind == KIND_HELLO_ACK) drop_sinks(), drop_jobs(); /* a new session: no stream survives */
+  if (kind == KIND_HELLO || kind == KIND_HELLO_ACK) {
+    drop_sinks(); /* a new session (or the same one's: no sink is armed before its Open) */
+    sniffing = 1, sniffed_len = 0;
+    if (length == 0) hello_done();
+  }
   struct sink *s = kind == KIND_DATA && length > 0 ? find_sink(stream, flags) : NULL;
   if (s) {
     sinking = s;
@@ -909,7 +937,15 @@ static void parse_port(const unsigned char *bytes, size_t n) {
       } else if (swallowing) {
         body_left -= take;
         if (body_left == 0) swallowing = 0;
-      } else forward(bytes, take), body_left -= take;
+      } else {
+        if (sniffing) {
+          size_t keep = take < MAX_HELLO_PAYLOAD - sniffed_len ? take : MAX_HELLO_PAYLOAD - sniffed_len;
+          memcpy(sniffed + sniffed_len, bytes, keep);
+          sniffed_len += keep;
+        }
+        forward(bytes, take), body_left -= take;
+        if (sniffing && body_left == 0) hello_done();
+      }
       bytes += take, n -= take;
       continue;
     }
@@ -1119,8 +1155,9 @@ static void port_eof(void) {
   drop_sinks();
   for (int i = 0; i < SLOTS; i++)
     if (sources[i].used) source_end(&sources[i], ECONNRESET);
-  hunting = 1, head_len = 0, body_left = 0, windowing = 0, collecting = 0, swallowing = 0, feeding = NULL;
+  hunting = 1, head_len = 0, body_left = 0, windowing = 0, collecting = 0, swallowing = 0, feeding = NULL, sniffing = 0;
   drop_jobs();
+  last_session[0] = 0;
   reserve(HEADER);
   put_le(down + down_len, 0);
   down_len += HEADER, sealed = down_len;

@@ -340,7 +340,12 @@ it('kills a fast exec at its timeout, on a signal Control and on Reset; a new se
   relay.host.write(openFrame(7, { op: 'exec', argv: ['sleep', '30'] }));
   await until(() => outOf(relay, 7).length === 1, 'started 7');
   const pid7 = (JSON.parse(outOf(relay, 7)[0]!.payload.toString()) as { pid: number }).pid;
+  // A resend of the session's Hello (it crossed the answer) changes nothing; another session's Hello does.
   relay.host.write(HELLO);
+  relay.host.write(openFrame(9, { op: 'exec', argv: ['true'] }));
+  await until(() => finishOf(relay, 9) !== undefined, 'Finish 9 after a resent Hello');
+  expect(isAlive(pid7)).toBe(true);
+  relay.host.write(encodeJsonFrame(FrameKind.Hello, 0, { protocol: 1, role: 'host', session: 'fedcba9876543210' }));
   await until(() => !isAlive(pid7), 'a new session kills it');
   relay.host.write(openFrame(1, { op: 'exec', argv: ['true'] }));
   await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 1), 'the Open to the agent (no FASTEXEC yet)');
