@@ -298,9 +298,9 @@ static struct source *find_source(uint32_t stream);
  * After the agent's FASTEXEC, an Open {op:"exec"} that needs nothing but argv, env, cwd, stdin and timeoutMs (no tty
  * or user) runs here: parsed, spawned (vfork + execvp, like lodge-spawn), its input written to its stdin as it comes
  * (credit back once written), its output sent as Data within the host's credit, then Close per output and Finish —
- * the frames the agent would send, without waking its JS (under TCG an exec's JS costs the vCPU ~20 ms). Anything else, and any exec that cannot start, goes to the agent unchanged: it
- * answers with its own checks and errors. The frames of such an exec's stream (Window, Control signal, Reset, input)
- * are handled here and never reach the agent.
+ * the frames the agent would send, without waking its JS (under TCG an exec's JS costs the vCPU ~20 ms). Anything
+ * else, and any exec that cannot start, goes to the agent unchanged: it answers with its own checks and errors. The
+ * frames of such an exec's stream (Window, Control signal, Reset, input) are handled here and never reach the agent.
  */
 #define JOBS 16
 #define JSON_MAX (64 * 1024) /* BASE_PAYLOAD: JSON frames stay under it */
@@ -475,6 +475,19 @@ static int utf8_ok(const unsigned char *s, size_t n) {
   return 1;
 }
 
+/* One code point as UTF-8 at `w`; returns the byte after it. */
+static unsigned char *put_utf8(unsigned char *w, unsigned cp) {
+  if (cp < 0x80) {
+    *w++ = (unsigned char)cp;
+    return w;
+  }
+  int tail = cp < 0x800 ? 1 : cp < 0x10000 ? 2 : 3;
+  static const unsigned char lead[] = {0, 0xc0, 0xe0, 0xf0};
+  *w++ = (unsigned char)(lead[tail] | cp >> (6 * tail));
+  for (int k = tail - 1; k >= 0; k--) *w++ = (unsigned char)(0x80 | ((cp >> (6 * k)) & 0x3f));
+  return w;
+}
+
 /* A string, decoded to UTF-8 at `*out` (advanced past its NUL); no NUL, lone surrogate or raw control character. */
 static int json_string(struct json *j, char **out, char *limit) {
   json_space(j);
@@ -512,10 +525,7 @@ static int json_string(struct json *j, char **out, char *limit) {
       default: return 0;
     }
     if (cp == 0 || (char *)w + 4 > limit) return 0;
-    if (cp < 0x80) *w++ = (unsigned char)cp;
-    else if (cp < 0x800) *w++ = (unsigned char)(0xc0 | cp >> 6), *w++ = (unsigned char)(0x80 | (cp & 0x3f));
-    else if (cp < 0x10000) *w++ = (unsigned char)(0xe0 | cp >> 12), *w++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), *w++ = (unsigned char)(0x80 | (cp & 0x3f));
-    else *w++ = (unsigned char)(0xf0 | cp >> 18), *w++ = (unsigned char)(0x80 | ((cp >> 12) & 0x3f)), *w++ = (unsigned char)(0x80 | ((cp >> 6) & 0x3f)), *w++ = (unsigned char)(0x80 | (cp & 0x3f));
+    w = put_utf8(w, cp);
   }
   if (j->p >= j->end || (char *)w >= limit || !utf8_ok(start, (size_t)(w - start))) return 0;
   j->p++;

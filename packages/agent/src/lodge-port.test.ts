@@ -321,6 +321,11 @@ it('runs a plain exec itself after FASTEXEC: started, stdout and stderr apart, C
   relay.host.write(openFrame(3, { op: 'exec', argv: ['sh', '-c', 'printf %s "$HOME:$USER:$FOO:$(pwd):$PATH"'], env: { FOO: 'b\u00e9"r\u{1F600}', HOME: '/h' }, cwd: '/tmp' }));
   await until(() => finishOf(relay, 3) !== undefined, 'Finish 3');
   expect(bytesOn(relay, 3, 1).toString()).toBe('/h:root:b\u00e9"r\u{1F600}:/tmp:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+  // JSON's escapes, as another encoder may write them: \uXXXX of 1 to 4 UTF-8 bytes (a surrogate pair), \n \t \/ \\.
+  const escaped = String.raw`{"op":"exec","argv":["printf","%s","A\u00e9\u20ac\ud83d\ude00\n\t\/\\"]}`;
+  relay.host.write(encodeFrame({ kind: FrameKind.Open, flags: 0, stream: 5, payload: Buffer.from(escaped) }));
+  await until(() => finishOf(relay, 5) !== undefined, 'Finish 5');
+  expect(bytesOn(relay, 5, 1).toString()).toBe('A\u00e9\u20ac\u{1F600}\n\t/\\');
 });
 
 it('kills a fast exec at its timeout, on a signal Control and on Reset; a new session ends its execs and the fast path', async () => {
