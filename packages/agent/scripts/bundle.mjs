@@ -35,4 +35,4 @@ for (const [entry, outfile] of entries) {
 }
 // lodge-spawn and lodge-port ship as C source: the image builder compiles them (static, for the guest) and hashes
 // them into the recipe.
-for (const name of ['lodge-spawn.c', 'lodge-port.c']) copyFileSync(join(root, 'native', name), join(root, 'dist', name));
+for (const name of ['lodge-spawn.c', 'lodge-port.c', 'port-exec.c', 'lodge-port.h']) copyFileSync(join(root, 'native', name), join(root, 'dist', name));

@@ -73,7 +73,7 @@ export class FilePlane {
   }
 
   /**
-   * Lets the relay run plain execs itself (lodge-port.c, "exec without the agent's JS") until the next session,
+   * Lets the relay run plain execs itself (native/port-exec.c) until the next session,
    * with the defaults this agent gives an exec (its user, PATH) and the host's Data payload limit. False when a value
    * cannot travel in the command (a space in it): the agent then runs every exec.
    */

@@ -35,7 +35,8 @@ export function compileSpawner(dir: string): string {
 /** The real lodge-port, compiled likewise. */
 export function compileRelay(dir: string): string {
   const out = `${dir}/lodge-port`;
-  execFileSync('gcc', ['-static', '-O2', '-o', out, new URL('../native/lodge-port.c', import.meta.url).pathname]);
+  const source = (name: string): string => new URL(`../native/${name}`, import.meta.url).pathname;
+  execFileSync('gcc', ['-static', '-O2', '-o', out, source('lodge-port.c'), source('port-exec.c')]);
   return out;
 }
 

@@ -19,6 +19,8 @@ describe('loadAgentFiles', () => {
     await writeFile(join(dir, 'lodge-guest.mjs'), 'guest');
     await writeFile(join(dir, 'lodge-spawn.c'), 'int main(void) { return 0; }\n');
     await writeFile(join(dir, 'lodge-port.c'), 'int main(void) { return 0; }\n');
+    await writeFile(join(dir, 'port-exec.c'), 'int exec_part;\n');
+    await writeFile(join(dir, 'lodge-port.h'), '\n');
     const files = await loadAgentFiles(dir);
     expect(files.dir).toBe(dir);
     expect(files.contents['lodge-agent.mjs'].toString()).toBe('agent');

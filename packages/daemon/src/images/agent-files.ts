@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { LodgeError } from '@lodge/api';
 
 /** @lodge/agent's built files: two bundled ESM files for /usr/lib/lodge, lodge-spawn's and lodge-port's C sources. */
-export const AGENT_FILE_NAMES = ['lodge-agent.mjs', 'lodge-guest.mjs', 'lodge-spawn.c', 'lodge-port.c'] as const;
+export const AGENT_FILE_NAMES = ['lodge-agent.mjs', 'lodge-guest.mjs', 'lodge-spawn.c', 'lodge-port.c', 'port-exec.c', 'lodge-port.h'] as const;
 export type AgentFileName = (typeof AGENT_FILE_NAMES)[number];
 
 export const AGENT_PACKAGE = '@lodge/agent';

@@ -8,7 +8,7 @@ import { DEBIAN_FILES, extractBootFiles, kernelRelease } from './debian-boot-fil
 import { AGENT_DEVICE_UNIT, DEBIAN_CUSTOMIZE, DEBIAN_ROOT_FILES } from './debian-root.js';
 import { DEBIAN_PACKAGES, mmdebstrapArgs, mountsUnder, shellQuote } from './debian-rootfs.js';
 
-const agent = (a: string) => ({ sha256: { 'lodge-agent.mjs': a, 'lodge-guest.mjs': 'g', 'lodge-spawn.c': 'c', 'lodge-port.c': 'p' } });
+const agent = (a: string) => ({ sha256: { 'lodge-agent.mjs': a, 'lodge-guest.mjs': 'g', 'lodge-spawn.c': 'c', 'lodge-port.c': 'p', 'port-exec.c': 'e', 'lodge-port.h': 'h' } });
 const file = (path: string): string => DEBIAN_ROOT_FILES.find((f) => f.path === path)?.text ?? '';
 
 describe('debianRecipeHash', () => {

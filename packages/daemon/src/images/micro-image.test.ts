@@ -21,7 +21,9 @@ beforeEach(async () => {
   await writeFile(join(agentDir, 'lodge-agent.mjs'), 'console.log("agent")\n');
   await writeFile(join(agentDir, 'lodge-guest.mjs'), 'console.log("guest")\n');
   await writeFile(join(agentDir, 'lodge-spawn.c'), 'int main(void) { return 0; }\n');
-  await writeFile(join(agentDir, 'lodge-port.c'), 'int main(void) { return 0; }\n');
+  await writeFile(join(agentDir, 'lodge-port.c'), '#include "lodge-port.h"\nint main(void) { return exec_part; }\n');
+  await writeFile(join(agentDir, 'port-exec.c'), 'int exec_part;\n');
+  await writeFile(join(agentDir, 'lodge-port.h'), 'extern int exec_part;\n');
   agent = await loadAgentFiles(agentDir);
 });
 afterEach(async () => {

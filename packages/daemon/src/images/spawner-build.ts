@@ -20,16 +20,20 @@ export function agentRecipeText(agent: Pick<AgentFiles, 'sha256'>): string {
   return JSON.stringify([Object.entries(agent.sha256).sort(), SPAWNER_CFLAGS]);
 }
 
-/** The agent's C programs: lodge-spawn (the fork server) and lodge-port (the port relay). */
+/** The agent's C programs: lodge-spawn (the fork server) and lodge-port (the port relay), and their files. */
 type NativeProgram = 'lodge-spawn' | 'lodge-port';
+const SOURCES: Record<NativeProgram, { compiled: AgentFileName[]; headers: AgentFileName[] }> = {
+  'lodge-spawn': { compiled: ['lodge-spawn.c'], headers: [] },
+  'lodge-port': { compiled: ['lodge-port.c', 'port-exec.c'], headers: ['lodge-port.h'] },
+};
 
 /** Compiles one of the agent's C programs with the host's gcc in `workDir` and returns its binary. */
 export async function compileNative(agent: AgentFiles, program: NativeProgram, workDir: string, signal?: AbortSignal): Promise<Buffer> {
   const dir = join(workDir, program);
-  const source: AgentFileName = `${program}.c`;
+  const { compiled, headers } = SOURCES[program];
   await mkdir(dir, { recursive: true });
-  await writeFile(join(dir, source), agent.contents[source]);
-  await runCommand('gcc', [...SPAWNER_CFLAGS, '-o', program, source], { cwd: dir, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
+  for (const name of [...compiled, ...headers]) await writeFile(join(dir, name), agent.contents[name]);
+  await runCommand('gcc', [...SPAWNER_CFLAGS, '-o', program, ...compiled], { cwd: dir, ...(signal ? { signal } : {}) }).catch((err: unknown) => {
     if (err instanceof LodgeError && err.code === 'host_unsupported') {
       throw new LodgeError('host_unsupported', `gcc is not installed on this host: images compile the agent's ${program} with it`, {
         hint: 'apt-get install gcc libc6-dev (or run scripts/ensure-deps)',
