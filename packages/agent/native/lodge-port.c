@@ -133,10 +133,38 @@ static void put_le(unsigned char *at, uint32_t n) {
 uint32_t get_be(const unsigned char *at) {
   return (uint32_t)at[0] << 24 | (uint32_t)at[1] << 16 | (uint32_t)at[2] << 8 | at[3];
 }
+static void put_be(unsigned char *at, uint32_t n) {
+  at[0] = n >> 24, at[1] = (n >> 16) & 0xff, at[2] = (n >> 8) & 0xff, at[3] = n & 0xff;
+}
 void put_frame_header(unsigned char *at, int kind, int flags, uint32_t stream, uint32_t length) {
   at[0] = MAGIC_0, at[1] = MAGIC_1, at[2] = (unsigned char)kind, at[3] = (unsigned char)flags;
-  at[4] = stream >> 24, at[5] = (stream >> 16) & 0xff, at[6] = (stream >> 8) & 0xff, at[7] = stream & 0xff;
-  at[8] = length >> 24, at[9] = (length >> 16) & 0xff, at[10] = (length >> 8) & 0xff, at[11] = length & 0xff;
+  put_be(at + 4, stream);
+  put_be(at + 8, length);
+}
+
+/* ---- → port: `up` ---- */
+
+/* Room for `n` more bytes at the end of `up` (moving what is unsent to the front); 0 when there is none. */
+int up_room(size_t n) {
+  if (UP_CAP - up_len >= n) return 1;
+  memmove(up, up + up_off, up_len - up_off);
+  up_len -= up_off, up_off = 0;
+  return UP_CAP - up_len >= n;
+}
+
+/* A whole frame of ours into `up` (the caller checks that the agent is between two frames); 0 when there is no room. */
+int up_frame(int kind, int flags, uint32_t stream, const void *payload, size_t n) {
+  if (!up_room(FRAME_HEADER + n)) return 0;
+  put_frame_header(up + up_len, kind, flags, stream, (uint32_t)n);
+  if (n) memcpy(up + up_len + FRAME_HEADER, payload, n);
+  up_len += FRAME_HEADER + n;
+  return 1;
+}
+
+int up_window(uint32_t stream, int channel, uint32_t credit) {
+  unsigned char be[4];
+  put_be(be, credit);
+  return up_frame(KIND_WINDOW, channel, stream, be, 4);
 }
 
 /* ---- port → agent: records ---- */
@@ -477,15 +505,8 @@ static int pump_windows(void) {
   for (int i = 0; i < SLOTS; i++) {
     struct sink *s = &sinks[i];
     if (!s->used || s->unreturned < RETURN_EVERY) continue;
-    if (UP_CAP - up_len < FRAME_HEADER + 4) {
-      memmove(up, up + up_off, up_len - up_off);
-      up_len -= up_off, up_off = 0;
-      if (UP_CAP - up_len < FRAME_HEADER + 4) break; /* the port is full: the next round */
-    }
     uint32_t credit = s->unreturned > UINT32_MAX ? UINT32_MAX : (uint32_t)s->unreturned;
-    put_frame_header(up + up_len, KIND_WINDOW, s->channel, s->stream, 4);
-    up[up_len + 12] = credit >> 24, up[up_len + 13] = (credit >> 16) & 0xff, up[up_len + 14] = (credit >> 8) & 0xff, up[up_len + 15] = credit & 0xff;
-    up_len += FRAME_HEADER + 4;
+    if (!up_window(s->stream, s->channel, credit)) break; /* the port is full: the next round */
     s->unreturned -= credit, s->returned += credit;
     made = 1;
   }
@@ -499,10 +520,7 @@ static int pump_sources(void) {
   for (int i = 0; i < SLOTS; i++) {
     struct source *s = &sources[i];
     while (s->used && s->credit > 0 && s->left > 0 && up_len - up_off < PUMP_HIGH) {
-      if (UP_CAP - up_len < FRAME_HEADER + 4096) {
-        memmove(up, up + up_off, up_len - up_off);
-        up_len -= up_off, up_off = 0;
-      }
+      up_room(FRAME_HEADER + 4096); /* below PUMP_HIGH there always is */
       uint64_t n = UP_CAP - up_len - FRAME_HEADER;
       if (n > s->max) n = s->max;
       if (n > s->credit) n = s->credit;
@@ -609,10 +627,7 @@ static void parse_agent(const unsigned char *bytes, size_t n) {
 
 static void read_agent(void) {
   if (up_off == up_len) up_off = up_len = 0;
-  if (UP_CAP - up_len < AIN_CAP) {
-    memmove(up, up + up_off, up_len - up_off);
-    up_len -= up_off, up_off = 0;
-  }
+  up_room(AIN_CAP); /* poll asks for agent input only when it fits */
   ssize_t n = read(0, ain, AIN_CAP);
   if (n == 0) exit(0); /* the agent is gone or closed us */
   if (n < 0) {

@@ -29,6 +29,11 @@ extern size_t up_off, up_len;
 void die(const char *what);
 uint32_t get_be(const unsigned char *at);
 void put_frame_header(unsigned char *at, int kind, int flags, uint32_t stream, uint32_t length);
+/* Room for `n` more bytes at the end of `up` (what is unsent moves to the front); 0 when there is none. */
+int up_room(size_t n);
+/* Frames of the relay's own into `up`, only while the agent is between two of its frames; 0 when there is no room. */
+int up_frame(int kind, int flags, uint32_t stream, const void *payload, size_t n);
+int up_window(uint32_t stream, int channel, uint32_t credit);
 /* An event record for the agent (see lodge-port.c's header). */
 void event(const char *format, ...);
 

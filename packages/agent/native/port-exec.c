@@ -391,27 +391,6 @@ int exec_open(uint32_t stream, const unsigned char *payload, size_t n) {
 
 /* ---- our execs' frames to the host ---- */
 
-/* Room for `n` more bytes at the end of `up` (moving what is unsent to the front); 0 when there is none. */
-static int up_room(size_t n) {
-  if (UP_CAP - up_len >= n) return 1;
-  memmove(up, up + up_off, up_len - up_off);
-  up_len -= up_off, up_off = 0;
-  return UP_CAP - up_len >= n;
-}
-
-static int up_frame(int kind, int flags, uint32_t stream, const void *payload, size_t n) {
-  if (!up_room(FRAME_HEADER + n)) return 0;
-  put_frame_header(up + up_len, kind, flags, stream, (uint32_t)n);
-  if (n) memcpy(up + up_len + FRAME_HEADER, payload, n);
-  up_len += FRAME_HEADER + n;
-  return 1;
-}
-
-static int up_window(uint32_t stream, int channel, uint32_t credit) {
-  unsigned char be[4] = {credit >> 24, (credit >> 16) & 0xff, (credit >> 8) & 0xff, credit & 0xff};
-  return up_frame(KIND_WINDOW, channel, stream, be, 4);
-}
-
 /* Started, output within credit, Close per output at its end, Finish after exit and both ends; while the agent is
  * between two frames (the caller checks). Returns 1 if anything went into `up`. */
 int exec_pump(void) {
