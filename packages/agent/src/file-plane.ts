@@ -2,7 +2,7 @@
 // in, per stream (native/lodge-port.c's header). Files' bytes go between the port and the file in C.
 
 import { constants } from 'node:os';
-import { FRAME_MAGIC, HEADER_SIZE } from '@lodge/api/guest';
+import { HEADER_SIZE, writeHeader, type FrameKind } from '@lodge/api/guest';
 
 /** The frame kind lodge-port takes as a command, never a protocol kind. */
 export const COMMAND_KIND = 0xf0;
@@ -12,11 +12,7 @@ const { ECONNRESET } = constants.errno;
 export function encodeCommand(text: string): Buffer {
   const payload = Buffer.from(text, 'latin1');
   const frame = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
-  frame.writeUInt16BE(FRAME_MAGIC, 0);
-  frame[2] = COMMAND_KIND;
-  frame[3] = 0;
-  frame.writeUInt32BE(0, 4);
-  frame.writeUInt32BE(payload.length, 8);
+  writeHeader(frame, COMMAND_KIND as FrameKind, 0, 0, payload.length); // a kind no protocol frame has
   payload.copy(frame, HEADER_SIZE);
   return frame;
 }
