@@ -111,7 +111,11 @@ export class GuestStream implements Stream {
 
   consumed(channel: Channel, bytes: number): void {
     const grant = this.#outcome || !isChannel(channel) ? 0 : this.#in.consume(channel, bytes);
-    if (grant > 0) this.#link.transmit(encodeFrame({ kind: FrameKind.Window, flags: channel, stream: this.id, payload: encodeWindow(grant) }));
+    if (grant > 0) this.#sendWindow(channel, grant);
+  }
+
+  #sendWindow(channel: Channel, bytes: number): void {
+    this.#link.transmit(encodeFrame({ kind: FrameKind.Window, flags: channel, stream: this.id, payload: encodeWindow(bytes) }));
   }
 
   sunk(channel: Channel, bytes: number, returned = 0): void {
@@ -124,7 +128,7 @@ export class GuestStream implements Stream {
   grant(channel: Channel, bytes: number): void {
     if (this.#outcome || !isChannel(channel) || !Number.isInteger(bytes) || bytes <= 0) return;
     this.#in.extend(channel, bytes);
-    this.#link.transmit(encodeFrame({ kind: FrameKind.Window, flags: channel, stream: this.id, payload: encodeWindow(bytes) }));
+    this.#sendWindow(channel, bytes);
   }
 
   lendCredit(channel: Channel): number {
