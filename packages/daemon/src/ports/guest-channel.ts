@@ -22,7 +22,10 @@ export interface ExecSinks {
   output(channel: 1 | 2, chunk: Buffer, done: () => void): void;
 }
 
-/** Receives a download: entries in order, each file's bytes after its entry. */
+/**
+ * Receives a download: entries in order, each file's bytes after its entry. Calls may come before the previous one
+ * settled (the sink keeps their order, as a WebSocket's sends do); a chunk's credit returns when its call settles.
+ */
 export interface FilesSink {
   entry(entry: FileEntry): Promise<void>;
   data(chunk: Buffer): Promise<void>;
