@@ -109,12 +109,6 @@ static int hunting = 1;
 static unsigned char head[FRAME_HEADER];
 static size_t head_len, body_left;
 static struct sink *sinking; /* the current frame's payload goes to this sink */
-/* The current frame is a Window for a source: its 4 bytes are collected here, not passed on. */
-static int windowing;
-static unsigned char window[4];
-static size_t window_len;
-static uint32_t window_stream;
-static int window_channel;
 
 /* The agent's framing: a header being collected, the payload left, whether it is a command. */
 static unsigned char ahead[FRAME_HEADER];
@@ -306,7 +300,9 @@ static size_t sink_take(const unsigned char *bytes, size_t n) {
 
 static struct source *find_source(uint32_t stream);
 
-/* The current frame's payload is collected (an Open that may run here, a frame for one of our execs) or counted. */
+/* The current frame's payload is collected, not passed on (yet): a Window for a source, an Open that may run here, a
+ * frame for one of our execs. Or it is input for an exec (feeding), or dropped (swallowing). */
+enum { COLLECT_NONE, COLLECT_SOURCE_WINDOW, COLLECT_OPEN, COLLECT_EXEC };
 static int collecting, swallowing;
 static uint32_t feeding; /* the current frame is input for this exec's stdin (its stream; 0: none) */
 static unsigned char collected[JSON_MAX];
@@ -338,22 +334,6 @@ static void hello_done(void) {
   exec_drop_all();
 }
 
-/* A Window for a source is complete: its credit, or (the source ended meanwhile) the agent's frame after all. */
-static void window_done(void) {
-  uint32_t credit = get_be(window);
-  struct source *s = find_source(window_stream);
-  windowing = 0;
-  if (s && s->channel == window_channel) {
-    s->credit += credit, s->taken += credit;
-    return;
-  }
-  unsigned char frame[FRAME_HEADER + 4];
-  put_frame_header(frame, KIND_WINDOW, window_channel, window_stream, 4);
-  memcpy(frame + FRAME_HEADER, window, 4);
-  report_sinks();
-  forward(frame, sizeof frame);
-}
-
 /* ---- the port's framing ---- */
 
 /* The header in `head` is no frame start: its first byte goes on, the search goes on from the next magic byte. */
@@ -372,19 +352,31 @@ static void start_hunting(void) {
   last_session[0] = 0;
 }
 
-/* A collected payload is complete: an Open runs here or goes on to the agent; a frame of one of our execs acts. */
+/* A collected payload is complete: a source takes its Window's credit, an Open runs here, a frame of one of our execs
+ * acts; a source that ended meanwhile, or an Open we do not run, goes on to the agent after all. */
 static void collect_done(void) {
-  int kind = collected_head[2], flags = collected_head[3];
+  int kind = collected_head[2], flags = collected_head[3], what = collecting;
   uint32_t stream = get_be(collected_head + 4);
-  collecting = 0;
-  if (kind == KIND_OPEN) {
-    if (exec_open(stream, collected, collected_len)) return;
-    report_sinks();
-    forward(collected_head, FRAME_HEADER);
-    forward(collected, collected_len);
-    return;
-  }
-  exec_frame(stream, kind, flags, collected, collected_len);
+  collecting = COLLECT_NONE;
+  if (what == COLLECT_EXEC) return exec_frame(stream, kind, flags, collected, collected_len);
+  if (what == COLLECT_SOURCE_WINDOW) {
+    struct source *src = find_source(stream);
+    if (src && src->channel == flags) {
+      uint32_t credit = get_be(collected);
+      src->credit += credit, src->taken += credit;
+      return;
+    }
+  } else if (exec_open(stream, collected, collected_len)) return;
+  report_sinks();
+  forward(collected_head, FRAME_HEADER);
+  forward(collected, collected_len);
+}
+
+/* The current frame's payload is collected for `what`. */
+static void collect(int what, uint32_t length) {
+  memcpy(collected_head, head, FRAME_HEADER);
+  collected_len = 0, collecting = what;
+  if (length == 0) collect_done();
 }
 
 static void header_done(void) {
@@ -412,10 +404,7 @@ static void header_done(void) {
     return;
   }
   struct source *src = kind == KIND_WINDOW && length == 4 ? find_source(stream) : NULL;
-  if (src && src->channel == flags) {
-    windowing = 1, window_len = 0, window_stream = stream, window_channel = flags;
-    return;
-  }
+  if (src && src->channel == flags) return collect(COLLECT_SOURCE_WINDOW, length);
   int job = stream != 0 && exec_owns(stream);
   int fast_open = kind == KIND_OPEN && exec_may_open(stream, length);
   if (job || fast_open) {
@@ -428,10 +417,7 @@ static void header_done(void) {
       swallowing = length > 0;
       return;
     }
-    memcpy(collected_head, head, FRAME_HEADER);
-    collected_len = 0, collecting = 1;
-    if (length == 0) collect_done();
-    return;
+    return collect(kind == KIND_OPEN ? COLLECT_OPEN : COLLECT_EXEC, length);
   }
   report_sinks();
   forward(head, FRAME_HEADER);
@@ -443,11 +429,7 @@ static void parse_port(const unsigned char *bytes, size_t n) {
     if (body_left > 0) {
       size_t take = n < body_left ? n : body_left;
       if (sinking) take = sink_take(bytes, take);
-      else if (windowing) {
-        memcpy(window + window_len, bytes, take);
-        window_len += take, body_left -= take;
-        if (body_left == 0) window_done();
-      } else if (collecting) {
+      else if (collecting) {
         memcpy(collected + collected_len, bytes, take);
         collected_len += take, body_left -= take;
         if (body_left == 0) collect_done();
@@ -660,7 +642,7 @@ static void port_eof(void) {
   drop_sinks();
   for (int i = 0; i < SLOTS; i++)
     if (sources[i].used) source_end(&sources[i], ECONNRESET);
-  hunting = 1, head_len = 0, body_left = 0, windowing = 0, collecting = 0, swallowing = 0, feeding = 0, sniffing = 0;
+  hunting = 1, head_len = 0, body_left = 0, collecting = COLLECT_NONE, swallowing = 0, feeding = 0, sniffing = 0;
   exec_drop_all();
   last_session[0] = 0;
   reserve(HEADER);
