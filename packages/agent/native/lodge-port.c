@@ -405,7 +405,8 @@ static void header_done(void) {
   }
   struct source *src = kind == KIND_WINDOW && length == 4 ? find_source(stream) : NULL;
   if (src && src->channel == flags) return collect(COLLECT_SOURCE_WINDOW, length);
-  int job = stream != 0 && exec_owns(stream);
+  /* An Open on a stream we run reuses its id: the agent answers that (a protocol error), never a second program. */
+  int job = stream != 0 && kind != KIND_OPEN && exec_owns(stream);
   int fast_open = kind == KIND_OPEN && exec_may_open(stream, length);
   if (job || fast_open) {
     /* Input goes to the program's stdin; JSON frames and Windows are collected; other Data is dropped. */
@@ -417,7 +418,7 @@ static void header_done(void) {
       swallowing = length > 0;
       return;
     }
-    return collect(kind == KIND_OPEN ? COLLECT_OPEN : COLLECT_EXEC, length);
+    return collect(job ? COLLECT_EXEC : COLLECT_OPEN, length);
   }
   report_sinks();
   forward(head, FRAME_HEADER);

@@ -344,6 +344,10 @@ it('kills a fast exec at its timeout, on a signal Control and on Reset; a new se
   expect(outOf(relay, 5)).toHaveLength(1); // started only: nothing after a Reset
   relay.host.write(openFrame(7, { op: 'exec', argv: ['sleep', '30'] }));
   await until(() => outOf(relay, 7).length === 1, 'started 7');
+  // An Open reusing a running exec's id is the agent's to refuse, never a second program.
+  relay.host.write(openFrame(7, { op: 'exec', argv: ['true'] }));
+  await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 7), 'the reused Open at the agent');
+  expect(outOf(relay, 7)).toHaveLength(1);
   const pid7 = (JSON.parse(outOf(relay, 7)[0]!.payload.toString()) as { pid: number }).pid;
   // A resend of the session's Hello (it crossed the answer) changes nothing; another session's Hello does.
   relay.host.write(HELLO);
