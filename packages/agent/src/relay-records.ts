@@ -8,7 +8,7 @@ export interface RelayRecordHandlers {
   onData(bytes: Buffer): void;
   /** The port read end-of-file (the host closed its end). */
   onEof(): void;
-  /** An event of the data plane (ARMED, SUNK, SINK-DONE, DONE), in order with the bytes around it. */
+  /** An event of the relay (ARMED, SUNK, SINK-DONE, DONE, FAST), in order with the bytes around it. */
   onEvent(text: string): void;
 }
 
