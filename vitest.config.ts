@@ -10,7 +10,8 @@ export default defineConfig({
   test: {
     maxWorkers: 2,
     projects: [
-      { test: { name: 'unit', include: ['packages/*/src/**/*.test.ts'], testTimeout: 20_000 } },
+      // Hooks compile the native helpers with gcc: seconds each, more on a loaded CI host.
+      { test: { name: 'unit', include: ['packages/*/src/**/*.test.ts'], testTimeout: 20_000, hookTimeout: 60_000 } },
       { test: { name: 'e2e', include: ['test/e2e/**/*.test.ts'], exclude: SOLO, ...e2e } },
       // One fork for all of them runs them one after another (a project cannot set fileParallelism).
       { test: { name: 'e2e-solo', include: SOLO, poolOptions: { forks: { singleFork: true } }, sequence: { groupOrder: 1 }, ...e2e } },

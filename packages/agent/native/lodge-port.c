@@ -524,6 +524,14 @@ static int pump_sources(void) {
   return made;
 }
 
+/* Whether a source could send now: files are always readable, so nothing in poll() would wake us for it. */
+static int sources_due(void) {
+  if (host_away || ahead_len > 0 || abody_left > 0 || up_len - up_off >= PUMP_HIGH) return 0;
+  for (int i = 0; i < SLOTS; i++)
+    if (sources[i].used && sources[i].credit > 0 && sources[i].left > 0) return 1;
+  return 0;
+}
+
 /* ---- the agent's commands ---- */
 
 static int open_agent_fd(int fd, int flags) {
@@ -735,6 +743,7 @@ int main(int argc, char **argv) {
     int timeout = lingering ? LINGER_MS : host_away ? RETRY_MS : -1;
     int sending = !host_away && ahead_len == 0 && abody_left == 0 && up_len - up_off < PUMP_HIGH;
     int nfds = 4 + exec_poll(fds + 4, sending, &timeout);
+    if (sources_due()) timeout = 0; /* the rounds below stopped at their limit with a source still sending */
     int n = poll(fds, (nfds_t)nfds, timeout);
     if (n < 0) {
       if (errno == EINTR) continue;

@@ -1,4 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { closeSync, mkdtempSync, open, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -253,6 +254,35 @@ it('takes the host\'s Windows for a source\'s stream and channel itself, passes 
   relay.host.write(window(8, 1, 5));
   await until(() => relay.frames.length === 4, 'a Window after DONE');
   expect(relay.frames[3]?.payload.readUInt32BE()).toBe(5);
+});
+
+it('keeps sending a source whose credit came at once when the port takes every write (nothing in poll() wakes it)', async () => {
+  // A regular file as the port: no write ever blocks, as when the host drains the port as fast as it comes.
+  const base = `${dir}/source-drained`;
+  execFileSync('mkfifo', [`${base}-in`]);
+  writeFileSync(`${base}-out`, '');
+  const child = spawn(binary, [`${base}-in`, `${base}-out`], { stdio: ['pipe', 'pipe', 'inherit'] });
+  cleanups.push(() => void child.kill('SIGKILL'));
+  const events: string[] = [];
+  const records = new RelayRecords({ onData: () => undefined, onEof: () => undefined, onEvent: (t) => void events.push(t) });
+  child.stdout.on('data', (c: Buffer) => records.push(c));
+  const host = await new Promise<number>((resolve, reject) => open(`${base}-in`, 'w', (e, fd) => (e ? reject(e) : resolve(fd))));
+  cleanups.push(() => closeSync(host)); // a writer on the port's input: no end-of-file
+  const content = randomBytes(8 << 20); // 16 rounds of 128 KiB per wake-up stopped at 2 MiB
+  const file = tempFile('source-drained.bin', content);
+  child.stdin.write(GUEST_HELLO); // what the host's parser hunts for first
+  child.stdin.write(encodeCommand(`SOURCE 5 1 ${file.fd} 0 ${content.length} 262144`));
+  child.stdin.write(encodeCommand(`GO 5 ${content.length}`));
+  await until(() => events.includes(`DONE 5 ${content.length} 0 0`), 'DONE');
+  let frames: Frame[] = [];
+  const sent = (): number => {
+    frames = [];
+    new FrameParser({ frame: (f) => void frames.push({ ...f, payload: Buffer.from(f.payload) }) }).push(readFileSync(`${base}-out`));
+    return frames.reduce((n, f) => n + (f.kind === FrameKind.Data ? f.payload.length : 0), 0);
+  };
+  await until(() => sent() === content.length, 'every byte');
+  expect(frames.slice(1).every((f) => f.kind === FrameKind.Data && f.stream === 5 && f.flags === 1)).toBe(true);
+  expect(Buffer.concat(frames.slice(1).map((f) => f.payload)).equals(content)).toBe(true);
 });
 
 it('reports errors: a bad fd for a sink or source, a file shorter than announced, STOP and UNSINK', async () => {
