@@ -46,6 +46,7 @@
  * Exits 0 when the agent closes stdin, 1 on an error (message on stderr): the agent restarts it or falls back to
  * reading the port itself (and files through JS). Dies with the agent (PR_SET_PDEATHSIG): a new agent's relay finds
  * the port free. LODGE_PORT_READ_MAX caps each read (host tests imitate virtio_console's 4 KiB per read()).
+ * LODGE_PORT_QUIET_MS=n: how long a new exec's outputs go unwatched and its frames may wait (tests; see hold_port).
  * LODGE_PORT_PAD=n: n zero bytes go to the port before anything else. The agent sets it when it restarts a relay
  * that died: the dead one may have cut a frame (up to 12 + 256 KiB) short, and the host's parser would take the
  * next Hellos as that frame's payload for minutes; the zeros complete it, then fail as a header (bad magic), and
@@ -62,6 +63,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <time.h>
 #include <unistd.h>
 #include "lodge-port.h"
 
@@ -76,6 +78,7 @@
 #define LINGER_MS 1
 #define LINGER_BYTES (64 * 1024)
 #define RETURN_EVERY (1024 * 1024) /* a sink's Window per MiB written: the agent's JS wakes only at the end */
+#define HOLD_MAX_MS 10 /* the longest any byte waits in `up` for a new exec's end (hold_port) */
 
 #define MAGIC_0 0x4c
 #define MAGIC_1 0x47
@@ -95,6 +98,7 @@ static int port_in, port_out;
 static int host_away; /* end-of-file sent, no data since */
 static size_t read_max = 64 * 1024;
 static pid_t agent;
+static double held_since; /* when what waits in `up` began to wait (hold_port); 0: nothing waits */
 
 /* A sink returns credit itself: `unreturned` bytes were written and not yet given back in a Window of ours, `returned`
  * were given back since the last SUNK (which hands the agent the rest: it returns what we did not). */
@@ -115,6 +119,12 @@ static unsigned char ahead[FRAME_HEADER];
 static size_t ahead_len, abody_left, command_len;
 static int in_command;
 static char command[COMMAND_MAX + 1];
+
+double now_ms(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return (double)t.tv_sec * 1000 + (double)t.tv_nsec / 1e6;
+}
 
 void die(const char *what) {
   fprintf(stderr, "lodge-port: %s: %s\n", what, strerror(errno));
@@ -644,6 +654,22 @@ static void write_port(void) {
   up_off = up_len = 0;
 }
 
+/*
+ * Whether `up` waits instead of going to the port now: while a new exec is quiet (port-exec.c's exec_poll), so that
+ * its started frame leaves with its end in one write and the program runs at once rather than after our write (the
+ * guest has one TCG vCPU). Bulk never waits, nor any byte longer than HOLD_MAX_MS. Lowers *timeout to the wait's end.
+ */
+static int hold_port(int *timeout) {
+  double until = exec_quiet_until(), now = now_ms();
+  if (up_off == up_len || up_len - up_off >= PUMP_HIGH || until == 0) return held_since = 0, 0;
+  if (held_since == 0) held_since = now;
+  if (until > held_since + HOLD_MAX_MS) until = held_since + HOLD_MAX_MS;
+  if (until <= now) return 0;
+  int left = (int)(until - now) + 1;
+  if (timeout && (*timeout < 0 || left < *timeout)) *timeout = left;
+  return 1;
+}
+
 /* ---- port reads ---- */
 
 /* The host closed its end: after its last bytes, tell the agent; drop sinks, sources and what was not written. */
@@ -730,17 +756,18 @@ int main(int argc, char **argv) {
   int lingering = 0;
   for (;;) {
     int room_down = DOWN_CAP - down_len + down_off >= IN_CAP + EVENT_ROOM;
+    int timeout = lingering ? LINGER_MS : host_away ? RETRY_MS : -1;
+    int hold = hold_port(&timeout);
     struct pollfd fds[4 + EXEC_POLL_MAX] = {
       /* Agent input only while `up` can take a whole read (the port is slow: take no more, but see POLLHUP). */
       {.fd = 0, .events = UP_CAP - (up_len - up_off) >= AIN_CAP && DOWN_CAP - down_len + down_off >= 2 * EVENT_ROOM ? POLLIN : 0},
       {.fd = 1, .events = down_off < sealed ? POLLOUT : 0},
       /* Not while the host is away (POLLHUP without end) or `down` is full (the agent reads first). */
       {.fd = host_away || !room_down ? -1 : port_in, .events = POLLIN},
-      {.fd = !host_away && up_off < up_len ? port_out : -1, .events = POLLOUT},
+      {.fd = !host_away && up_off < up_len && !hold ? port_out : -1, .events = POLLOUT},
     };
     if (port_in == port_out && fds[2].fd >= 0 && fds[3].fd >= 0) fds[2].events |= POLLOUT, fds[3].fd = -1;
     /* Our execs: their exit (pidfd), and their outputs while there is credit and room to send them. */
-    int timeout = lingering ? LINGER_MS : host_away ? RETRY_MS : -1;
     int sending = !host_away && ahead_len == 0 && abody_left == 0 && up_len - up_off < PUMP_HIGH;
     int nfds = 4 + exec_poll(fds + 4, sending, &timeout);
     if (sources_due()) timeout = 0; /* the rounds below stopped at their limit with a source still sending */
@@ -758,7 +785,7 @@ int main(int argc, char **argv) {
     for (int round = 0; round < 16 && !host_away; round++) {
       int made = pump_sources();
       size_t before = up_off;
-      if (up_off < up_len) write_port();
+      if (up_off < up_len && !hold_port(NULL)) write_port();
       if (!made && up_off == before) break;
       if (up_off == before && up_off < up_len) break; /* the port is full: POLLOUT wakes us */
     }

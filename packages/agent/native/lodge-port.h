@@ -27,6 +27,8 @@ extern unsigned char up[UP_CAP];
 extern size_t up_off, up_len;
 
 void die(const char *what);
+/* ms on CLOCK_MONOTONIC */
+double now_ms(void);
 uint32_t get_be(const unsigned char *at);
 void put_frame_header(unsigned char *at, int kind, int flags, uint32_t stream, uint32_t length);
 /* Room for `n` more bytes at the end of `up` (what is unsent moves to the front); 0 when there is none. */
@@ -48,4 +50,5 @@ void exec_drop_all(void);
 int exec_pump(void);
 void exec_watch(void);
 int exec_poll(struct pollfd *fds, int sending, int *timeout);
+double exec_quiet_until(void);
 #endif

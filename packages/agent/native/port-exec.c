@@ -21,12 +21,14 @@
 #include <sys/pidfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 #include "lodge-port.h"
 #define INITIAL_WINDOW (1024 * 1024)
 #define FAST_ARGS 4096
 #define FAST_ENV 256
+/* How long a new exec's outputs are left unwatched (see exec_poll); LODGE_PORT_QUIET_MS sets it (tests). */
+#define QUIET_MS 10
+static double quiet_ms = QUIET_MS;
 
 struct job {
   int used, cancelled, exited, timed_out, started_sent;
@@ -41,6 +43,7 @@ struct job {
   unsigned char *in_buf;
   size_t in_off, in_len; /* what waits for the pipe: at most the host's credit */
   double deadline;   /* ms on CLOCK_MONOTONIC, 0 = none */
+  double quiet_until; /* its outputs are not polled until then, unless it exits first (exec_poll) */
 };
 static struct job jobs[JOBS];
 
@@ -48,12 +51,6 @@ static int fast_on;
 static uint32_t fast_max_payload, last_open;
 static char fast_user[256], fast_home[512], fast_shell[512], fast_path[1024];
 
-
-static double now_ms(void) {
-  struct timespec t;
-  clock_gettime(CLOCK_MONOTONIC, &t);
-  return (double)t.tv_sec * 1000 + (double)t.tv_nsec / 1e6;
-}
 
 static struct job *find_job(uint32_t stream) {
   for (int i = 0; i < JOBS; i++)
@@ -385,7 +382,9 @@ int exec_open(uint32_t stream, const unsigned char *payload, size_t n) {
   if (r.cwd && !is_dir(r.cwd)) return 0;
   if (spawn_job(slot, &r, cwd) != 0) return 0;
   slot->stream = stream;
-  slot->deadline = r.timeout_ms ? now_ms() + (double)r.timeout_ms : 0;
+  double now = now_ms();
+  slot->deadline = r.timeout_ms ? now + (double)r.timeout_ms : 0;
+  slot->quiet_until = now + quiet_ms;
   return 1;
 }
 
@@ -504,8 +503,16 @@ int exec_poll(struct pollfd *fds, int sending, int *timeout) {
     if (!j->used) continue;
     if (!j->exited) fds[n++] = (struct pollfd){.fd = j->pidfd, .events = POLLIN};
     if (j->in_fd >= 0 && j->in_off < j->in_len) fds[n++] = (struct pollfd){.fd = j->in_fd, .events = POLLOUT};
+    /* A new program's outputs wait (the pipes hold 1 MiB) until it exits or quiet_ms pass: most execs are short,
+     * and a wake-up at their end-of-file would preempt them mid-exit, then again at the exit (each switch costs the
+     * guest's TCG vCPU a TLB refill). Their end then takes one wake-up. */
+    int quiet = !j->exited && j->quiet_until > now;
+    if (quiet) {
+      int left = (int)(j->quiet_until - now) + 1;
+      if (*timeout < 0 || left < *timeout) *timeout = left;
+    }
     for (int ch = 0; ch < 2; ch++)
-      if (j->out[ch] >= 0 && j->credit[ch] > 0 && sending) fds[n++] = (struct pollfd){.fd = j->out[ch], .events = POLLIN};
+      if (j->out[ch] >= 0 && j->credit[ch] > 0 && sending && !quiet) fds[n++] = (struct pollfd){.fd = j->out[ch], .events = POLLIN};
     if (j->deadline > 0 && !j->exited) {
       int left = j->deadline <= now ? 0 : (int)(j->deadline - now) + 1;
       if (*timeout < 0 || left < *timeout) *timeout = left;
@@ -514,9 +521,21 @@ int exec_poll(struct pollfd *fds, int sending, int *timeout) {
   return n;
 }
 
+/* When the last new exec stops being quiet (exec_poll); 0 when none is (they exited, or QUIET_MS passed). */
+double exec_quiet_until(void) {
+  double now = now_ms(), until = 0;
+  for (int i = 0; i < JOBS; i++) {
+    struct job *j = &jobs[i];
+    if (j->used && !j->cancelled && !j->exited && j->quiet_until > now && j->quiet_until > until) until = j->quiet_until;
+  }
+  return until;
+}
+
 /* FASTEXEC maxPayload user home shell PATH: execs may run here (until the next session) with these defaults. */
 void exec_enable(const char *command) {
   unsigned max;
+  const char *quiet = getenv("LODGE_PORT_QUIET_MS");
+  if (quiet && atoi(quiet) >= 0) quiet_ms = atoi(quiet);
   if (sscanf(command, "FASTEXEC %u %255s %511s %511s %1023s", &max, fast_user, fast_home, fast_shell, fast_path) == 5 && max >= 4096 && max <= MAX_PAYLOAD) {
     fast_max_payload = max, fast_on = 1;
   }

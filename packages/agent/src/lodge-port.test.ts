@@ -324,8 +324,8 @@ const finishOf = (relay: Relay, stream: number): unknown => {
 const bytesOn = (relay: Relay, stream: number, channel: number): Buffer =>
   Buffer.concat(outOf(relay, stream).filter((f) => f.kind === FrameKind.Data && f.flags === channel).map((f) => f.payload));
 
-async function fastRelay(name: string): Promise<Relay> {
-  const relay = await startRelay(name);
+async function fastRelay(name: string, env: Record<string, string> = {}): Promise<Relay> {
+  const relay = await startRelay(name, env);
   relay.agent(GUEST_HELLO);
   relay.host.write(HELLO);
   await until(() => relay.frames.length === 1, 'the Hello');
@@ -356,6 +356,23 @@ it('runs a plain exec itself after FASTEXEC: started, stdout and stderr apart, C
   relay.host.write(encodeFrame({ kind: FrameKind.Open, flags: 0, stream: 5, payload: Buffer.from(escaped) }));
   await until(() => finishOf(relay, 5) !== undefined, 'Finish 5');
   expect(bytesOn(relay, 5, 1).toString()).toBe('A\u00e9\u20ac\u{1F600}\n\t/\\');
+});
+
+it('holds a new exec\'s frames to leave with its end, but never a byte past the bound, whatever its quiet time', async () => {
+  // Outputs unwatched for 5 s: an exec that ends sooner is answered at its exit, and a longer one's started frame
+  // leaves within the hold's 10 ms bound (plus this host's delays), not at the end of its quiet time.
+  const relay = await fastRelay('fast-hold', { LODGE_PORT_QUIET_MS: '5000' });
+  let sent = Date.now();
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'echo short'] }));
+  await until(() => finishOf(relay, 1) !== undefined, 'Finish');
+  expect(Date.now() - sent).toBeLessThan(2500);
+  expect(bytesOn(relay, 1, 1).toString()).toBe('short\n');
+  sent = Date.now();
+  relay.host.write(openFrame(3, { op: 'exec', argv: ['sleep', '30'] }));
+  await until(() => outOf(relay, 3).length > 0, 'started');
+  expect(Date.now() - sent).toBeLessThan(2500);
+  expect(JSON.parse(outOf(relay, 3)[0]!.payload.toString())).toMatchObject({ type: 'started' });
+  relay.host.write(encodeJsonFrame(FrameKind.Reset, 3, { code: 'cancelled', message: 'done' }));
 });
 
 it('kills a fast exec at its timeout, on a signal Control and on Reset; a new session ends its execs and the fast path', async () => {
