@@ -371,8 +371,10 @@ it('holds a new exec\'s frames to leave with its end, but never a byte past the 
   relay.host.write(openFrame(3, { op: 'exec', argv: ['sleep', '30'] }));
   await until(() => outOf(relay, 3).length > 0, 'started');
   expect(Date.now() - sent).toBeLessThan(2500);
-  expect(JSON.parse(outOf(relay, 3)[0]!.payload.toString())).toMatchObject({ type: 'started' });
+  const started = JSON.parse(outOf(relay, 3)[0]!.payload.toString()) as { type: string; pid: number };
+  expect(started.type).toBe('started');
   relay.host.write(encodeJsonFrame(FrameKind.Reset, 3, { code: 'cancelled', message: 'done' }));
+  await until(() => !isAlive(started.pid), 'the sleep killed'); // none left behind when the relay goes
 });
 
 it('kills a fast exec at its timeout, on a signal Control and on Reset; a new session ends its execs and the fast path', async () => {
