@@ -126,6 +126,11 @@ double now_ms(void) {
   return (double)t.tv_sec * 1000 + (double)t.tv_nsec / 1e6;
 }
 
+void poll_until(int *timeout, double until, double now) {
+  int left = until <= now ? 0 : (int)(until - now) + 1;
+  if (*timeout < 0 || left < *timeout) *timeout = left;
+}
+
 void die(const char *what) {
   fprintf(stderr, "lodge-port: %s: %s\n", what, strerror(errno));
   exit(1);
@@ -506,13 +511,23 @@ static int pump_windows(void) {
   return made;
 }
 
+/* The relay may add frames of its own to `up`: the host is there and the agent is between two of its frames. */
+static int may_add_frames(void) {
+  return !host_away && ahead_len == 0 && abody_left == 0;
+}
+
+/* A source has credit and bytes to send, and `up` room for them (below PUMP_HIGH). */
+static int source_sendable(const struct source *s) {
+  return s->used && s->credit > 0 && s->left > 0 && up_len - up_off < PUMP_HIGH;
+}
+
 /* Frames of the sources into `up`, within their credit, while the agent is between two frames. */
 static int pump_sources(void) {
-  if (host_away || ahead_len > 0 || abody_left > 0) return 0;
+  if (!may_add_frames()) return 0;
   int made = pump_windows() | exec_pump();
   for (int i = 0; i < SLOTS; i++) {
     struct source *s = &sources[i];
-    while (s->used && s->credit > 0 && s->left > 0 && up_len - up_off < PUMP_HIGH) {
+    while (source_sendable(s)) {
       up_room(FRAME_HEADER + 4096); /* below PUMP_HIGH there always is */
       uint64_t n = UP_CAP - up_len - FRAME_HEADER;
       if (n > s->max) n = s->max;
@@ -536,9 +551,9 @@ static int pump_sources(void) {
 
 /* Whether a source could send now: files are always readable, so nothing in poll() would wake us for it. */
 static int sources_due(void) {
-  if (host_away || ahead_len > 0 || abody_left > 0 || up_len - up_off >= PUMP_HIGH) return 0;
+  if (!may_add_frames()) return 0;
   for (int i = 0; i < SLOTS; i++)
-    if (sources[i].used && sources[i].credit > 0 && sources[i].left > 0) return 1;
+    if (source_sendable(&sources[i])) return 1;
   return 0;
 }
 
@@ -660,13 +675,13 @@ static void write_port(void) {
  * guest has one TCG vCPU). Bulk never waits, nor any byte longer than HOLD_MAX_MS. Lowers *timeout to the wait's end.
  */
 static int hold_port(int *timeout) {
+  if (up_off == up_len || up_len - up_off >= PUMP_HIGH) return held_since = 0, 0;
   double until = exec_quiet_until(), now = now_ms();
-  if (up_off == up_len || up_len - up_off >= PUMP_HIGH || until == 0) return held_since = 0, 0;
+  if (until == 0) return held_since = 0, 0;
   if (held_since == 0) held_since = now;
   if (until > held_since + HOLD_MAX_MS) until = held_since + HOLD_MAX_MS;
   if (until <= now) return 0;
-  int left = (int)(until - now) + 1;
-  if (timeout && (*timeout < 0 || left < *timeout)) *timeout = left;
+  if (timeout) poll_until(timeout, until, now);
   return 1;
 }
 
@@ -732,6 +747,8 @@ int main(int argc, char **argv) {
   }
   const char *max = getenv("LODGE_PORT_READ_MAX");
   if (max && atol(max) > 0) read_max = (size_t)atol(max);
+  const char *quiet = getenv("LODGE_PORT_QUIET_MS");
+  if (quiet && atoi(quiet) >= 0) exec_quiet_ms = atoi(quiet);
   signal(SIGPIPE, SIG_IGN);
   /* A killed agent must not leave us holding the port (one open per port): its successor's relay needs it. */
   prctl(PR_SET_PDEATHSIG, SIGKILL);
@@ -768,7 +785,7 @@ int main(int argc, char **argv) {
     };
     if (port_in == port_out && fds[2].fd >= 0 && fds[3].fd >= 0) fds[2].events |= POLLOUT, fds[3].fd = -1;
     /* Our execs: their exit (pidfd), and their outputs while there is credit and room to send them. */
-    int sending = !host_away && ahead_len == 0 && abody_left == 0 && up_len - up_off < PUMP_HIGH;
+    int sending = may_add_frames() && up_len - up_off < PUMP_HIGH;
     int nfds = 4 + exec_poll(fds + 4, sending, &timeout);
     if (sources_due()) timeout = 0; /* the rounds below stopped at their limit with a source still sending */
     int n = poll(fds, (nfds_t)nfds, timeout);

@@ -29,6 +29,8 @@ extern size_t up_off, up_len;
 void die(const char *what);
 /* ms on CLOCK_MONOTONIC */
 double now_ms(void);
+/* Lowers poll()'s *timeout (-1: none) to reach `until` (ms, as now_ms). */
+void poll_until(int *timeout, double until, double now);
 uint32_t get_be(const unsigned char *at);
 void put_frame_header(unsigned char *at, int kind, int flags, uint32_t stream, uint32_t length);
 /* Room for `n` more bytes at the end of `up` (what is unsent moves to the front); 0 when there is none. */
@@ -51,4 +53,5 @@ int exec_pump(void);
 void exec_watch(void);
 int exec_poll(struct pollfd *fds, int sending, int *timeout);
 double exec_quiet_until(void);
+extern double exec_quiet_ms;
 #endif

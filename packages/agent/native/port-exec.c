@@ -27,8 +27,7 @@
 #define FAST_ARGS 4096
 #define FAST_ENV 256
 /* How long a new exec's outputs are left unwatched (see exec_poll); LODGE_PORT_QUIET_MS sets it (tests). */
-#define QUIET_MS 10
-static double quiet_ms = QUIET_MS;
+double exec_quiet_ms = 10;
 
 struct job {
   int used, cancelled, exited, timed_out, started_sent;
@@ -384,7 +383,7 @@ int exec_open(uint32_t stream, const unsigned char *payload, size_t n) {
   slot->stream = stream;
   double now = now_ms();
   slot->deadline = r.timeout_ms ? now + (double)r.timeout_ms : 0;
-  slot->quiet_until = now + quiet_ms;
+  slot->quiet_until = now + exec_quiet_ms;
   return 1;
 }
 
@@ -503,25 +502,19 @@ int exec_poll(struct pollfd *fds, int sending, int *timeout) {
     if (!j->used) continue;
     if (!j->exited) fds[n++] = (struct pollfd){.fd = j->pidfd, .events = POLLIN};
     if (j->in_fd >= 0 && j->in_off < j->in_len) fds[n++] = (struct pollfd){.fd = j->in_fd, .events = POLLOUT};
-    /* A new program's outputs wait (the pipes hold 1 MiB) until it exits or quiet_ms pass: most execs are short,
+    /* A new program's outputs wait (the pipes hold 1 MiB) until it exits or exec_quiet_ms pass: most execs are short,
      * and a wake-up at their end-of-file would preempt them mid-exit, then again at the exit (each switch costs the
      * guest's TCG vCPU a TLB refill). Their end then takes one wake-up. */
     int quiet = !j->exited && j->quiet_until > now;
-    if (quiet) {
-      int left = (int)(j->quiet_until - now) + 1;
-      if (*timeout < 0 || left < *timeout) *timeout = left;
-    }
+    if (quiet) poll_until(timeout, j->quiet_until, now);
     for (int ch = 0; ch < 2; ch++)
       if (j->out[ch] >= 0 && j->credit[ch] > 0 && sending && !quiet) fds[n++] = (struct pollfd){.fd = j->out[ch], .events = POLLIN};
-    if (j->deadline > 0 && !j->exited) {
-      int left = j->deadline <= now ? 0 : (int)(j->deadline - now) + 1;
-      if (*timeout < 0 || left < *timeout) *timeout = left;
-    }
+    if (j->deadline > 0 && !j->exited) poll_until(timeout, j->deadline, now);
   }
   return n;
 }
 
-/* When the last new exec stops being quiet (exec_poll); 0 when none is (they exited, or QUIET_MS passed). */
+/* When the last new exec stops being quiet (exec_poll); 0 when none is (they exited, or exec_quiet_ms passed). */
 double exec_quiet_until(void) {
   double now = now_ms(), until = 0;
   for (int i = 0; i < JOBS; i++) {
@@ -534,8 +527,6 @@ double exec_quiet_until(void) {
 /* FASTEXEC maxPayload user home shell PATH: execs may run here (until the next session) with these defaults. */
 void exec_enable(const char *command) {
   unsigned max;
-  const char *quiet = getenv("LODGE_PORT_QUIET_MS");
-  if (quiet && atoi(quiet) >= 0) quiet_ms = atoi(quiet);
   if (sscanf(command, "FASTEXEC %u %255s %511s %511s %1023s", &max, fast_user, fast_home, fast_shell, fast_path) == 5 && max >= 4096 && max <= MAX_PAYLOAD) {
     fast_max_payload = max, fast_on = 1;
   }
