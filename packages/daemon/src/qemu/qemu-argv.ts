@@ -67,15 +67,26 @@ export function bootFilesOf(image: ImageEntry): BootFiles | undefined {
   };
 }
 
+/**
+ * Added to a direct-boot kernel's command line under TCG. An emulated CPU runs the guest's code without speculating,
+ * so the guest's Spectre/Meltdown mitigations guard nothing there, while PTI's page-table switch at every system
+ * call makes TCG flush its whole software TLB: with them off, a /bin/true spawn in the micro guest took 2.8 ms, not 4.9.
+ */
+export const TCG_KERNEL_ARGS = 'mitigations=off';
+
 /** -kernel/-initrd/-append for direct boot; nothing for a disk boot, which microvm cannot do (no BIOS disk boot in its firmware). */
-export function bootArgv(boot: BootFiles | undefined, machine: MachineType, hostKhz?: number): string[] {
+export function bootArgv(boot: BootFiles | undefined, machine: MachineType, opts: { hostKhz?: number; accelerator?: Accelerator } = {}): string[] {
   if (!boot) {
     if (machine !== 'microvm') return [];
     throw new LodgeError('invalid_argument', 'a microvm VM cannot boot from its disk: its firmware only starts a kernel given to QEMU', {
       hint: 'use --machine q35 (or pc) for an image without a kernel, or import the image with --kernel',
     });
   }
-  const cmdline = machine === 'microvm' && hostKhz ? `${boot.cmdline} tsc_early_khz=${hostKhz}` : boot.cmdline;
+  const extra = [
+    ...(opts.accelerator === 'tcg' ? [TCG_KERNEL_ARGS] : []),
+    ...(machine === 'microvm' && opts.hostKhz ? [`tsc_early_khz=${opts.hostKhz}`] : []),
+  ];
+  const cmdline = [boot.cmdline, ...extra].join(' ');
   return ['-kernel', boot.kernel, ...(boot.initrd ? ['-initrd', boot.initrd] : []), '-append', cmdline];
 }
 
@@ -90,7 +101,7 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
     '-cpu', CPU_MODEL[accelerator],
     '-smp', smpOption(spec, accelerator),
     '-m', `${Math.ceil(spec.memory / 2 ** 20)}M`,
-    ...bootArgv(boot, spec.machine, input.hostKhz),
+    ...bootArgv(boot, spec.machine, { hostKhz: input.hostKhz, accelerator }),
     ...rootDiskArgv(input.disk, m.bus, { iops: spec.diskIops, bps: spec.diskBps }),
     '-netdev', 'user,id=net0',
     '-device', option(`virtio-net-${m.bus}`, { netdev: 'net0' }),
