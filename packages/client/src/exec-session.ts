@@ -1,6 +1,5 @@
 import type { WebSocket } from 'ws';
 import {
-  API,
   asApiError,
   LodgeError,
   type ExecClientMessage,
@@ -13,7 +12,7 @@ import { errorFromApi } from './http-transport.js';
 import { Deferred } from './deferred.js';
 import { parseText, SocketInbox } from './socket-inbox.js';
 import { pieces, sendPaced } from './socket-outbox.js';
-import { openWebSocket } from './ws-connect.js';
+import type { ExecSocket, ExecSockets } from './exec-sockets.js';
 
 /** Binary exec messages start with one of these bytes. */
 export const ExecChannel = { stdin: 0, stdout: 1, stderr: 2 } as const;
@@ -45,6 +44,7 @@ export interface ExecSession {
 class RemoteProcess implements ExecSession {
   private readonly outcome = new Deferred<ExecOutcome>();
   private ws: WebSocket | undefined;
+  private kept: ExecSocket | undefined;
   private started: { pid: number; via: GuestVia } | undefined;
   private hungUp = false;
   readonly inbox: SocketInbox;
@@ -52,6 +52,7 @@ class RemoteProcess implements ExecSession {
   constructor(
     private readonly name: string,
     private readonly io: ExecOutput,
+    private readonly sockets: ExecSockets,
   ) {
     this.inbox = new SocketInbox({
       message: (data, isBinary) => (isBinary ? this.output(data) : this.control(data)),
@@ -64,9 +65,10 @@ class RemoteProcess implements ExecSession {
     return this.outcome.promise;
   }
 
-  bind(ws: WebSocket): void {
-    this.ws = ws;
-    this.inbox.bind(ws);
+  bind(kept: ExecSocket): void {
+    this.kept = kept;
+    this.ws = kept.ws;
+    this.inbox.bind(kept.ws);
   }
 
   private output(data: Buffer): void | Promise<void> {
@@ -83,8 +85,8 @@ class RemoteProcess implements ExecSession {
       this.io.started?.({ pid: msg.pid, via: msg.via, note: msg.note });
     } else if (msg.type === 'exit') {
       const { exitCode, signal, timedOut } = msg;
+      this.giveBack();
       this.outcome.resolve({ exitCode, signal, timedOut, via: this.started?.via, pid: this.started?.pid });
-      this.hangUp();
     } else if (msg.type === 'error') {
       const known = asApiError({ error: msg.error });
       this.fail(known ? errorFromApi(known) : new LodgeError('internal', `exec in ${this.name} failed: ${JSON.stringify(msg.error)}`));
@@ -99,6 +101,15 @@ class RemoteProcess implements ExecSession {
   private fail(err: unknown): void {
     this.outcome.reject(err);
     this.hangUp();
+  }
+
+  /** After the exit the daemon keeps the socket for another exec: it goes back to the pool, not closed. */
+  private giveBack(): void {
+    const kept = this.kept;
+    this.hungUp = true;
+    this.inbox.unbind();
+    this.kept = this.ws = undefined;
+    if (kept) this.sockets.give(this.name, kept);
   }
 
   private hangUp(): void {
@@ -134,10 +145,10 @@ class RemoteProcess implements ExecSession {
 }
 
 /** Starts a process in the guest; resolves once the daemon took the start message. */
-export async function openExec(socketPath: string, name: string, start: ExecStart, io: ExecOutput): Promise<ExecSession> {
-  const proc = new RemoteProcess(name, io);
-  const ws = await openWebSocket(socketPath, API.vmExec(name), proc.inbox.push);
-  proc.bind(ws);
-  ws.send(JSON.stringify(start));
+export async function openExec(sockets: ExecSockets, name: string, start: ExecStart, io: ExecOutput): Promise<ExecSession> {
+  const proc = new RemoteProcess(name, io, sockets);
+  const kept = await sockets.take(name, proc.inbox.push);
+  proc.bind(kept);
+  kept.ws.send(JSON.stringify(start));
   return proc;
 }

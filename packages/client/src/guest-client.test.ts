@@ -44,6 +44,7 @@ beforeEach(async () => {
 });
 
 afterEach(async () => {
+  client.close(); // the exec sockets it keeps idle would hold server.close() for their 10 s
   server.closeAllConnections();
   await new Promise((resolve) => server.close(resolve));
   await rm(tmp, { recursive: true, force: true });
@@ -77,6 +78,41 @@ describe('exec', () => {
     expect(err).toEqual(['warn\n']);
     expect(seen).toEqual([{ argv: ['cat'], stdin: true }, { type: 'resize', rows: 30, cols: 100 }, { type: 'stdin-end' }]);
     await session.writeStdin(Buffer.from('late')); // the process is over: dropped, no error
+  });
+
+  it('runs the next exec on the socket the last one left open, and opens another once that one closed', async () => {
+    const sockets: WebSocket[] = [];
+    const queries: (string | null)[] = [];
+    wsRoutes['/v1/vms/t1/exec'] = (ws, url) => {
+      sockets.push(ws);
+      queries.push(url.searchParams.get('keep'));
+      ws.on('message', (data: Buffer) => {
+        const { argv } = JSON.parse(data.toString()) as { argv: string[] };
+        ws.send(framed(1, `${argv.join(' ')} on socket ${sockets.indexOf(ws)}`));
+        text(ws, { type: 'exit', exitCode: 0, signal: null, timedOut: false });
+      });
+    };
+    const run = async (word: string): Promise<string> => {
+      let out = '';
+      const session = await client.exec('t1', { argv: [word] }, { stdout: (c) => void (out += c.toString()), stderr: () => undefined });
+      await session.result;
+      return out;
+    };
+    expect(await run('one')).toBe('one on socket 0');
+    expect(await run('two')).toBe('two on socket 0');
+    const closed = new Promise((r) => sockets[0]?.once('close', r));
+    sockets[0]?.close(1000, 'idle');
+    await closed;
+    await sleep(20); // the client sees the close
+    expect(await run('three')).toBe('three on socket 1');
+    expect(queries).toEqual(['1', '1']);
+    // Two at once need two sockets; both are kept after.
+    expect(await Promise.all([run('a'), run('b')])).toEqual(['a on socket 1', 'b on socket 2']);
+    expect(await run('c')).toMatch(/^c on socket [12]$/);
+    expect(sockets).toHaveLength(3);
+    client.close();
+    await sleep(20);
+    expect(sockets.every((ws) => ws.readyState === ws.CLOSED)).toBe(true);
   });
 
   it('turns an error message or a refused upgrade into a LodgeError', async () => {

@@ -27,6 +27,7 @@ import { errorFromBody, httpRequest } from './http-transport.js';
 import { EventStream } from './event-stream.js';
 import { openWebSocket } from './ws-connect.js';
 import { openExec, type ExecOutput, type ExecSession } from './exec-session.js';
+import { ExecSockets } from './exec-sockets.js';
 import { getFiles, putFiles, type FileSink, type FileSource } from './file-transfer.js';
 import { publish, request, subscribe, type BusListener, type Subscription } from './message-bus.js';
 import type { FilesResult } from '@lodge/api/guest';
@@ -39,8 +40,17 @@ export interface ClientOptions {
 export class LodgeClient {
   readonly socketPath: string;
 
+  /** Exec sockets idle between execs (they do not keep the process alive). */
+  private readonly execSockets: ExecSockets;
+
   constructor(opts: ClientOptions) {
     this.socketPath = opts.socketPath;
+    this.execSockets = new ExecSockets(opts.socketPath);
+  }
+
+  /** Closes the exec sockets kept idle for reuse (they close by themselves after 10 s). */
+  close(): void {
+    this.execSockets.close();
   }
 
   async call<T>(method: string, path: string, body?: unknown, signal?: AbortSignal): Promise<T> {
@@ -148,7 +158,7 @@ export class LodgeClient {
   guest = (name: string): Promise<GuestStatus> => this.call('GET', API.vmGuest(name));
 
   /** Runs a process in the guest (no shell); output goes to `io` with back-pressure. */
-  exec = (name: string, start: ExecStart, io: ExecOutput): Promise<ExecSession> => openExec(this.socketPath, name, start, io);
+  exec = (name: string, start: ExecStart, io: ExecOutput): Promise<ExecSession> => openExec(this.execSockets, name, start, io);
 
   /** Copies a guest file or folder into `sink` (e.g. a FileTreeWriter); resolves once the sink took all of it. */
   getFiles = (name: string, guestPath: string, sink: FileSink): Promise<FilesResult> => getFiles(this.socketPath, name, guestPath, sink);

@@ -28,14 +28,22 @@ export class SocketInbox {
   /** Fed by the socket's message listener, which exists before the socket opens. */
   readonly push = (data: Buffer, isBinary: boolean): void => this.enqueue({ data, isBinary });
 
+  private readonly onClose = (code: number, reason: Buffer): void => this.enqueue({ code, reason: reason.toString('utf8') });
+  // 'close' follows an 'error'; only the reason is worth keeping
+  private readonly onError = (err: Error): void => void (this.lastError = err.message);
+
   bind(ws: WebSocket): this {
     this.ws = ws;
-    ws.on('close', (code: number, reason: Buffer) => this.enqueue({ code, reason: reason.toString('utf8') }));
-    ws.on('error', (err: Error) => {
-      // 'close' follows an 'error'; only the reason is worth keeping
-      this.lastError = err.message;
-    });
+    ws.on('close', this.onClose);
+    ws.on('error', this.onError);
     return this;
+  }
+
+  /** Lets go of the socket (which goes on serving others): nothing more of it reaches the handlers. */
+  unbind(): void {
+    this.ws?.off('close', this.onClose).off('error', this.onError);
+    this.ws = undefined;
+    this.broken = true;
   }
 
   private enqueue(item: Item): void {

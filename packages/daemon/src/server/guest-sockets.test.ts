@@ -2,7 +2,7 @@ import { request as httpRequest } from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { WebSocket } from 'ws';
 import type { AgentState, ExecStart, LodgeEventBody } from '@lodge/api';
 import type { BusDelivery, ExecSinks, FilesSink, GuestChannel, GuestExecution } from '../ports/guest-channel.js';
@@ -122,6 +122,26 @@ describe('guest WebSockets and bus routes', () => {
     ws.send(JSON.stringify({ type: 'stdin-end' }));
     expect(await got.close).toBe(1000);
     expect(got.binary).toEqual(['\x01abc', '\x01def']);
+  });
+
+  it('exec with keep=1: the socket stays open after an exit and runs the next start; late stdin of the last process is dropped', async () => {
+    const { ws, got } = await connect(sock, '/v1/vms/vm1/exec?keep=1', { argv: ['echo', 'one'] });
+    const exits = (n: number): Promise<void> => vi.waitFor(() => expect(got.text.filter((m) => (m as { type: string }).type === 'exit').length).toBe(n));
+    await exits(1);
+    ws.send(Buffer.from('\x00late', 'latin1')); // sent before the client saw the exit
+    ws.send(JSON.stringify({ type: 'stdin-end' }));
+    ws.send(JSON.stringify({ argv: ['cat'], stdin: true }));
+    ws.send(Buffer.from('\x00two', 'latin1'));
+    ws.send(JSON.stringify({ type: 'stdin-end' }));
+    await exits(2);
+    expect(ws.readyState).toBe(ws.OPEN);
+    expect(got.binary).toEqual(['\x01one\n', '\x01two']);
+    const exit = { type: 'exit', exitCode: 0, signal: null, timedOut: false };
+    const started = { type: 'started', pid: 99, via: 'lodge-agent' };
+    expect(got.text).toEqual([started, exit, started, exit]);
+    ws.close(1000);
+    expect(await got.close).toBe(1000);
+    await expect(connect(sock, '/v1/vms/vm1/exec?keep=yes')).rejects.toThrow('HTTP 400');
   });
 
   it('exec: a bad request gets an error message and close 1011', async () => {

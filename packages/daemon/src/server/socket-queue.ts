@@ -21,6 +21,7 @@ export class SocketQueue {
 
   private settled(): void {
     this.pending -= 1;
-    if (this.pending === 0 && this.ws.readyState === this.ws.OPEN) this.ws.resume();
+    // Also while closing: a paused socket never reads the client's close frame, and the close waits 30 s.
+    if (this.pending === 0) this.ws.resume();
   }
 }

@@ -56,9 +56,12 @@ async function serveVm(s: Services, url: URL, m: RegExpExecArray, accept: Accept
       const con = await s.vms.console(vm);
       return accept((ws) => pipeConsole(ws, con));
     }
-    case 'exec':
+    case 'exec': {
+      const keep = url.searchParams.get('keep') ?? '0';
+      if (keep !== '0' && keep !== '1') throw new LodgeError('invalid_argument', `keep must be 1 (run more processes on the socket) or 0, not ${JSON.stringify(keep)}`);
       s.guest.assertReachable(vm);
-      return accept((ws) => serveExec(ws, s.guest, vm));
+      return accept((ws) => serveExec(ws, s.guest, vm, keep === '1'));
+    }
     case 'files': {
       const op = url.searchParams.get('op');
       const path = url.searchParams.get('path') ?? '';
