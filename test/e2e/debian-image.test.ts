@@ -60,10 +60,16 @@ describe('debian-12 image', () => {
     expect(r.stdout).toBe('0\n12\n3\n42\n');
   }, 120_000);
 
-  it('exec starts plain programs from lodge-port and others (as a user) through lodge-spawn, both compiled into the image', async () => {
+  it('exec starts plain programs, as root or as a user, from lodge-port and the agent\'s through lodge-spawn, both compiled into the image', async () => {
     expect((await exec('cat /proc/$PPID/comm')).stdout).toBe('lodge-port\n');
-    const asUser = await lodge.cli(['exec', 'dev', '--user', 'root', '--', 'sh', '-c', 'cat /proc/$PPID/comm'], { timeoutMs: 180_000 });
-    expect(asUser.stdout).toBe('lodge-spawn\n');
+    const asUser = await lodge.cli(['exec', 'dev', '--user', 'nobody', '--', 'sh', '-c', 'cat /proc/$PPID/comm; id -un; id -gn; echo $HOME'], { timeoutMs: 180_000 });
+    expect(asUser.stdout).toBe('lodge-port\nnobody\nnogroup\n/nonexistent\n');
+    // More variables than lodge-port takes (256): the agent runs it, through its fork server.
+    const env = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`V${i}`, String(i)]));
+    let out = '';
+    const many = await lodge.client.exec('dev', { argv: ['sh', '-c', 'cat /proc/$PPID/comm'], env }, { stdout: (c) => void (out += c.toString()), stderr: () => undefined });
+    expect((await many.result).exitCode).toBe(0);
+    expect(out).toBe('lodge-spawn\n');
   });
 
   it('the agent talks over its port through lodge-port, compiled into the image', async () => {

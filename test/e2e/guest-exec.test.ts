@@ -66,14 +66,20 @@ describe('exec and shell through the Lodge agent', () => {
     expect(missing.stderr).toMatch(/no-such-program/);
   });
 
-  it('plain programs start from lodge-port (no JS on the way), others through lodge-spawn, both compiled into the image', async () => {
+  it('plain programs, as root or as a user, start from lodge-port (no JS on the way), the agent\'s through lodge-spawn, both compiled into the image', async () => {
     const plain = await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'cat /proc/$PPID/comm']);
     expect(plain.stdout).toBe('lodge-port\n');
     const piped = await lodge.cli(['exec', 'ex', '-i', '--', 'sh', '-c', 'cat /proc/$PPID/comm; cat'], { input: Buffer.from('in\n') });
     expect(piped.stdout).toBe('lodge-port\nin\n');
-    // A user (or a terminal) is the agent's: it starts the program through its fork server.
-    const asUser = await lodge.cli(['exec', 'ex', '--user', 'root', '--', 'sh', '-c', 'cat /proc/$PPID/comm']);
-    expect(asUser.stdout).toBe('lodge-spawn\n');
+    // lodge-port switches to the user as the agent would: a uid without a passwd row is itself, with home /.
+    const asUser = await lodge.cli(['exec', 'ex', '--user', '1000:5', '--', 'sh', '-c', 'cat /proc/$PPID/comm; id -u; id -g; echo "$HOME $USER"; pwd']);
+    expect(asUser.stdout).toBe('lodge-port\n1000\n5\n/ 1000\n/\n');
+    // More variables than lodge-port takes (256): the agent runs it, through its fork server.
+    const env = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`V${i}`, String(i)]));
+    let out = '';
+    const many = await lodge.client.exec('ex', { argv: ['sh', '-c', 'cat /proc/$PPID/comm; echo $V299'], env }, { stdout: (c) => void (out += c.toString()), stderr: () => undefined });
+    expect((await many.result).exitCode).toBe(0);
+    expect(out).toBe('lodge-spawn\n299\n');
   });
 
   it('the agent reads and writes its port through lodge-port, its child holding the device', async () => {

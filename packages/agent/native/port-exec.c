@@ -2,8 +2,8 @@
  * lodge-port's execs: plain programs run by the relay itself, without the agent's JS (see lodge-port.c's header for
  * the commands and events, docs/guest-protocol.md "In the guest: lodge-port, the data plane" for the protocol).
  *
- * After the agent's FASTEXEC, an Open {op:"exec"} that needs nothing but argv, env, cwd, stdin and timeoutMs (no tty
- * or user) runs here: parsed, spawned (vfork + execvp, like lodge-spawn), its input written to its stdin as it comes
+ * After the agent's FASTEXEC, an Open {op:"exec"} that needs nothing but argv, env, cwd, stdin, timeoutMs and user (no
+ * tty) runs here: parsed, spawned (vfork + execvp, like lodge-spawn), its input written to its stdin as it comes
  * (credit back once written), its output sent as Data within the host's credit, then Close per output and Finish —
  * the frames the agent would send, without waking its JS (under TCG an exec's JS costs the vCPU ~20 ms). Anything
  * else, and any exec that cannot start, goes to the agent unchanged: it answers with its own checks and errors. The
@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
@@ -26,6 +27,8 @@
 #define INITIAL_WINDOW (1024 * 1024)
 #define FAST_ARGS 4096
 #define FAST_ENV 256
+#define FAST_GROUPS 64     /* more supplementary groups than this: the agent's */
+#define USER_DB_MAX 65536  /* a larger /etc/passwd or /etc/group: the agent's */
 /* How long a new exec's outputs are left unwatched (see exec_poll); LODGE_PORT_QUIET_MS sets it (tests). */
 double exec_quiet_ms = 10;
 
@@ -236,8 +239,16 @@ static int json_timeout(struct json *j, long *out) {
 struct fast_request {
   char *argv[FAST_ARGS + 1], *env[FAST_ENV + 6];
   int argc, envc, stdin;
-  char *cwd;
+  char *cwd, *user;
   long timeout_ms;
+};
+
+/* Whom an exec with a user runs as: what the agent's lookupUser and supplementaryGroups (user-db.ts) find. */
+struct fast_user {
+  uid_t uid;
+  gid_t gid, groups[FAST_GROUPS];
+  int ngroups;
+  char name[256], home[512], shell[512];
 };
 static char strings[JSON_MAX];
 static char base_env[5][1100];
@@ -246,8 +257,8 @@ static char base_env[5][1100];
 static int parse_fast(const unsigned char *payload, size_t n, struct fast_request *r) {
   struct json j = {payload, payload + n};
   char *w = strings, *limit = strings + sizeof strings;
-  int seen_op = 0, seen_argv = 0, seen_env = 0, seen_cwd = 0, seen_stdin = 0, seen_timeout = 0;
-  r->argc = 0, r->cwd = NULL, r->timeout_ms = 0, r->stdin = 0;
+  int seen_op = 0, seen_argv = 0, seen_env = 0, seen_cwd = 0, seen_stdin = 0, seen_timeout = 0, seen_user = 0;
+  r->argc = 0, r->cwd = NULL, r->user = NULL, r->timeout_ms = 0, r->stdin = 0;
   /* PATH, HOME, USER, LOGNAME, SHELL first (the request's variables override them in place), as buildEnv does. */
   const char *base[5][2] = {{"PATH", fast_path}, {"HOME", fast_home}, {"USER", fast_user}, {"LOGNAME", fast_user}, {"SHELL", fast_shell}};
   for (int i = 0; i < 5; i++) snprintf(base_env[i], sizeof base_env[i], "%s=%s", base[i][0], base[i][1]), r->env[i] = base_env[i];
@@ -295,13 +306,119 @@ static int parse_fast(const unsigned char *payload, size_t n, struct fast_reques
       else if (!json_lit(&j, "false")) return 0;
     } else if (strcmp(key, "timeoutMs") == 0 && !seen_timeout++) {
       if (!json_timeout(&j, &r->timeout_ms)) return 0;
-    } else return 0; /* user, tty, anything else */
+    } else if (strcmp(key, "user") == 0 && !seen_user++) {
+      r->user = w;
+      if (!json_string(&j, &w, limit) || r->user[0] == 0 || strlen(r->user) > 255) return 0;
+    } else return 0; /* tty, anything else */
   } while (json_lit(&j, ","));
   if (!json_lit(&j, "}") || !seen_op || !seen_argv) return 0;
   json_space(&j);
   if (j.p != j.end) return 0;
   r->argv[r->argc] = NULL;
   r->env[r->envc] = NULL;
+  return 1;
+}
+
+/* A whole small file, NUL-terminated in buf; 0 if it cannot be read or is larger than buf. */
+static int read_small(const char *path, char *buf, size_t cap) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  size_t len = 0;
+  ssize_t n = 0;
+  while (len < cap - 1 && ((n = read(fd, buf + len, cap - 1 - len)) > 0 || (n < 0 && errno == EINTR))) len += n > 0 ? (size_t)n : 0;
+  int whole = len < cap - 1 && n == 0;
+  close(fd);
+  buf[len] = 0;
+  return whole;
+}
+
+static int all_digits(const char *s) {
+  if (*s == 0 || strlen(s) > 10) return 0;
+  for (; *s; s++)
+    if (*s < '0' || *s > '9') return 0;
+  return 1;
+}
+
+/* The next line of a user database (at *at, cut in place) split at ':' into f[0..max-1]; 0 at the end. Comments and
+ * empty lines are skipped, missing fields are "". */
+static int next_row(char **at, char **f, int max) {
+  for (;;) {
+    char *line = *at;
+    if (*line == 0) return 0;
+    char *nl = strchr(line, '\n');
+    *at = nl ? nl + 1 : line + strlen(line);
+    if (nl) *nl = 0;
+    if (line[0] == 0 || line[0] == '#') continue;
+    for (int i = 0; i < max; i++) {
+      f[i] = line;
+      char *colon = strchr(line, ':');
+      if (colon) *colon = 0;
+      line = colon ? colon + 1 : line + strlen(line);
+    }
+    return 1;
+  }
+}
+
+static int member_of(const char *list, const char *name) {
+  size_t len = strlen(name);
+  for (const char *p = list; *p;) {
+    const char *comma = strchr(p, ',');
+    size_t n = comma ? (size_t)(comma - p) : strlen(p);
+    if (n == len && strncmp(p, name, n) == 0) return 1;
+    p += n + (comma ? 1 : 0);
+  }
+  return 0;
+}
+
+/*
+ * "name", "uid", "name:group" or "uid:gid" as the agent resolves them (user-db.ts): the passwd row by name or uid (a uid
+ * without one is itself, home /, shell /bin/sh), the group by name or number, and as supplementary groups the primary
+ * one and every group that lists the user. 0 when anything is missing or odd: the agent then runs it, or says why not.
+ */
+static int resolve_user(const char *spec, struct fast_user *u) {
+  static char db[USER_DB_MAX];
+  char user[256], *group = NULL, *f[7];
+  snprintf(user, sizeof user, "%s", spec);
+  char *colon = strchr(user, ':');
+  if (colon) *colon = 0, group = colon + 1;
+  int numeric = all_digits(user), found = 0;
+  if (!read_small("/etc/passwd", db, sizeof db)) return 0;
+  for (char *at = db; !found && next_row(&at, f, 7);) {
+    if (strcmp(numeric ? f[2] : f[0], user) != 0) continue;
+    if (!all_digits(f[2]) || !all_digits(f[3]) || strlen(f[0]) >= sizeof u->name) return 0;
+    u->uid = (uid_t)strtoul(f[2], NULL, 10), u->gid = (gid_t)strtoul(f[3], NULL, 10);
+    snprintf(u->name, sizeof u->name, "%s", f[0]);
+    if (snprintf(u->home, sizeof u->home, "%s", f[5][0] ? f[5] : "/") >= (int)sizeof u->home) return 0;
+    if (snprintf(u->shell, sizeof u->shell, "%s", f[6][0] ? f[6] : "/bin/sh") >= (int)sizeof u->shell) return 0;
+    found = 1;
+  }
+  if (!found && !numeric) return 0;
+  if (!found) {
+    u->uid = (uid_t)strtoul(user, NULL, 10), u->gid = (gid_t)u->uid;
+    snprintf(u->name, sizeof u->name, "%s", user), strcpy(u->home, "/"), strcpy(u->shell, "/bin/sh");
+  }
+  if (!read_small("/etc/group", db, sizeof db)) return 0;
+  if (group && all_digits(group)) u->gid = (gid_t)strtoul(group, NULL, 10);
+  else if (group) {
+    int known = 0;
+    for (char *at = db; !known && next_row(&at, f, 4);)
+      if (strcmp(f[0], group) == 0) {
+        if (!all_digits(f[2])) return 0;
+        u->gid = (gid_t)strtoul(f[2], NULL, 10), known = 1;
+      }
+    if (!known) return 0;
+    read_small("/etc/group", db, sizeof db); /* next_row cut it up */
+  }
+  u->groups[0] = u->gid, u->ngroups = 1;
+  for (char *at = db; next_row(&at, f, 4);) {
+    if (!all_digits(f[2]) || !member_of(f[3], u->name)) continue;
+    gid_t g = (gid_t)strtoul(f[2], NULL, 10);
+    int seen = 0;
+    for (int i = 0; i < u->ngroups; i++) seen |= u->groups[i] == g;
+    if (seen) continue;
+    if (u->ngroups == FAST_GROUPS) return 0;
+    u->groups[u->ngroups++] = g;
+  }
   return 1;
 }
 
@@ -312,20 +429,22 @@ static int is_dir(const char *path) {
 
 static volatile int child_errno;
 
-/* In the vforked child: stdio in place, signals back to default, cwd, then exec. Returns errno. */
-static int exec_child(int in, int out, int err, const char *cwd, struct fast_request *r) {
+/* In the vforked child: stdio in place, signals back to default, user and groups, cwd, then exec. Returns errno. */
+static int exec_child(int in, int out, int err, const char *cwd, struct fast_request *r, const struct fast_user *u) {
   sigset_t none;
   sigemptyset(&none);
   signal(SIGPIPE, SIG_DFL); /* the one signal this process ignores */
   sigprocmask(SIG_SETMASK, &none, NULL);
-  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0 || chdir(cwd) < 0) return errno;
+  if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
+  if (u && (setgroups((size_t)u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)) return errno;
+  if (chdir(cwd) < 0) return errno;
   environ = r->env; /* execvp searches the child's PATH, as libuv and lodge-spawn do */
   execvp(r->argv[0], r->argv);
   return errno;
 }
 
 /* vfork + execvp as lodge-spawn does; 0, or the errno that kept it from starting (nothing ran). */
-static int spawn_job(struct job *jb, struct fast_request *r, const char *cwd) {
+static int spawn_job(struct job *jb, struct fast_request *r, const char *cwd, const struct fast_user *u) {
   int input[2] = {-1, -1}, out[2] = {-1, -1}, err[2] = {-1, -1};
   volatile int e = 0; /* set again after vfork: the child ran in this frame */
   if (r->stdin ? pipe2(input, O_CLOEXEC) < 0 : (input[0] = open("/dev/null", O_RDONLY | O_CLOEXEC)) < 0) e = errno;
@@ -337,7 +456,7 @@ static int spawn_job(struct job *jb, struct fast_request *r, const char *cwd) {
     child_errno = 0;
     pid = vfork();
     if (pid == 0) {
-      child_errno = exec_child(in, out[1], err[1], cwd, r);
+      child_errno = exec_child(in, out[1], err[1], cwd, r, u);
       _exit(127);
     }
     environ = own;
@@ -376,10 +495,18 @@ int exec_open(uint32_t stream, const unsigned char *payload, size_t n) {
   struct job *slot = NULL;
   for (int i = 0; i < JOBS && !slot; i++)
     if (!jobs[i].used) slot = &jobs[i];
+  static struct fast_user user;
   if (!slot || !parse_fast(payload, n, &r)) return 0;
-  const char *cwd = r.cwd ? r.cwd : is_dir(fast_home) ? fast_home : "/";
+  if (r.user && !resolve_user(r.user, &user)) return 0;
+  if (r.user) { /* the user's HOME, USER, LOGNAME and SHELL, unless the request set them (buildEnv) */
+    const char *own[4][2] = {{"HOME", user.home}, {"USER", user.name}, {"LOGNAME", user.name}, {"SHELL", user.shell}};
+    for (int i = 0; i < 4; i++)
+      if (r.env[i + 1] == base_env[i + 1]) snprintf(base_env[i + 1], sizeof base_env[i + 1], "%s=%s", own[i][0], own[i][1]);
+  }
+  const char *home = r.user ? user.home : fast_home;
+  const char *cwd = r.cwd ? r.cwd : is_dir(home) ? home : "/";
   if (r.cwd && !is_dir(r.cwd)) return 0;
-  if (spawn_job(slot, &r, cwd) != 0) return 0;
+  if (spawn_job(slot, &r, cwd, r.user ? &user : NULL) != 0) return 0;
   slot->stream = stream;
   double now = now_ms();
   slot->deadline = r.timeout_ms ? now + (double)r.timeout_ms : 0;

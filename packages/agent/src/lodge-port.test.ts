@@ -1,6 +1,6 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, open, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, open, openSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -409,11 +409,35 @@ it('kills a fast exec at its timeout, on a signal Control and on Reset; a new se
   await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 1), 'the Open to the agent (no FASTEXEC yet)');
 });
 
-it('leaves to the agent what it does not run: a user, a tty, unknown fields, a missing program or cwd, bad JSON', async () => {
+it.skipIf(process.getuid?.() !== 0)('runs an exec as a user itself: uid, gid and groups as the agent resolves them, the user\'s HOME, USER, SHELL and cwd', async () => {
+  const relay = await fastRelay('fast-user');
+  const script = 'echo $(id -u) $(id -g) $(id -G); echo "$HOME:$USER:$LOGNAME:$SHELL:$(pwd)"';
+  const asUser = async (stream: number, request: object): Promise<string[]> => {
+    relay.host.write(openFrame(stream, { op: 'exec', argv: ['sh', '-c', script], ...request }));
+    await until(() => finishOf(relay, stream) !== undefined, `Finish ${stream}`);
+    expect(finishOf(relay, stream)).toEqual({ exitCode: 0, signal: null, timedOut: false });
+    expect(relay.frames.filter((f) => f.stream === stream)).toHaveLength(0); // the relay ran it, not the agent
+    return bytesOn(relay, stream, 1).toString().trim().split('\n');
+  };
+  // nobody as this host's own tools see it (Debian's home for it, /nonexistent, is no folder: the cwd is then /).
+  const id = (flag: string, user = 'nobody'): string => execFileSync('id', [flag, user], { encoding: 'utf8' }).trim();
+  const [, , , , , home = '', shell = ''] = readFileSync('/etc/passwd', 'utf8').split('\n').find((l) => l.startsWith('nobody:'))?.split(':') ?? [];
+  const cwd = existsSync(home) && statSync(home).isDirectory() ? home : '/';
+  expect(await asUser(1, { user: 'nobody' })).toEqual([`${id('-u')} ${id('-g')} ${id('-G')}`, `${home}:nobody:nobody:${shell}:${cwd}`]);
+  // A uid without a row is itself (home /, shell /bin/sh), a group by number; the request's variables win.
+  expect(await asUser(3, { user: '4242:0', env: { HOME: '/h' }, cwd: '/tmp' })).toEqual(['4242 0 0', '/h:4242:4242:/bin/sh:/tmp']);
+  // A group by name becomes the primary one, ahead of the groups that list the user.
+  const nogroup = execFileSync('getent', ['group', 'nogroup'], { encoding: 'utf8' }).split(':')[2];
+  const [ids] = await asUser(5, { user: 'root:nogroup' });
+  expect(ids?.split(' ').slice(0, 2)).toEqual(['0', nogroup]);
+});
+
+it('leaves to the agent what it does not run: a tty, unknown fields, a user or group it cannot find, a missing program or cwd, bad JSON', async () => {
   const relay = await fastRelay('fast-fallback');
   const requests: object[] = [
     { op: 'exec', argv: ['cat'], stdin: 1 },
-    { op: 'exec', argv: ['true'], user: 'root' },
+    { op: 'exec', argv: ['true'], user: 'no-such-user' },
+    { op: 'exec', argv: ['true'], user: 'root:no-such-group' },
     { op: 'exec', argv: ['true'], tty: { rows: 1, cols: 1 } },
     { op: 'exec', argv: ['true'], other: 1 },
     { op: 'exec', argv: ['/no/such/program'] },
