@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, open, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { tmpdir, userInfo } from 'node:os';
+import { tmpdir } from 'node:os';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { randomBytes } from 'node:crypto';
 import { Channel, FEATURE_PUT_READY, createSession, type FilesResult, type Session } from '@lodge/api/guest';
@@ -85,11 +85,12 @@ it('carries the port through lodge-port both ways, with end-of-file and reconnec
   await reopen();
   expect((await run(host, { op: 'exec', argv: ['echo', 'two'] })).stdout.toString()).toBe('two\n');
   // Bulk both ways through the agent: 5 MB out of the guest, 3 MB into it through stdin (read back as its length).
-  // A `user` keeps these execs the agent's: lodge-port runs plain ones itself once the agent's FASTEXEC reached it.
-  const user = userInfo().username;
-  const big = await run(host, { op: 'exec', argv: ['head', '-c', '5000000', '/dev/zero'], user });
+  // More variables than lodge-port takes (256) keep these execs the agent's: it runs the others itself once the
+  // agent's FASTEXEC reached it, which races the Open here.
+  const env = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`V${i}`, '']));
+  const big = await run(host, { op: 'exec', argv: ['head', '-c', '5000000', '/dev/zero'], env });
   expect(big.stdout.length).toBe(5_000_000);
-  const counted = await run(host, { op: 'exec', argv: ['wc', '-c'], stdin: true, user }, Buffer.alloc(3_000_000, 7));
+  const counted = await run(host, { op: 'exec', argv: ['wc', '-c'], stdin: true, env }, Buffer.alloc(3_000_000, 7));
   expect(counted.stdout.toString().trim()).toBe('3000000');
   expect(agent.transport.stats.bytesIn).toBeGreaterThan(3_000_000);
 });

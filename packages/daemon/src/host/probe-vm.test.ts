@@ -1,4 +1,5 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -11,9 +12,6 @@ afterAll(async () => { await rm(dir, { recursive: true, force: true }); });
 
 const fakeQemu = (name: string, body: string): Promise<string> => fakeQemuIn(dir, name, body);
 
-async function probeTempDirs(): Promise<string[]> {
-  return (await readdir(tmpdir())).filter((n) => n.startsWith('lodge-accel-'));
-}
 
 describe('bootSector', () => {
   it('is one 512-byte sector: the debug-exit write of 0x42, then the 0x55AA signature', () => {
@@ -33,13 +31,16 @@ describe('runProbeVm', () => {
   });
 
   it('kills a process that outlives the timeout and removes its temp folder', async () => {
-    const before = await probeTempDirs();
-    const qemu = await fakeQemu('hangs', 'exec sleep 30');
+    // The fake notes its boot disk, in the probe's temp folder (other test files probe at the same time).
+    const args = join(dir, 'hangs.args');
+    const qemu = await fakeQemu('hangs', `echo "$@" > ${args}; exec sleep 30`);
     const started = Date.now();
     const result = await runProbeVm({ qemuSystem: qemu, accel: 'kvm', timeoutMs: 200 });
     expect(result).toMatchObject({ timedOut: true, exitSignal: 'SIGKILL' });
     expect(Date.now() - started).toBeLessThan(2000);
-    expect(await probeTempDirs()).toEqual(before);
+    const boot = /file=(\S+\/lodge-accel-[^/\s]+)\/boot\.img/.exec(await readFile(args, 'utf8'))?.[1];
+    expect(boot).toBeDefined();
+    expect(existsSync(boot ?? '')).toBe(false);
   });
 
   it('kills the process and rejects when the signal aborts', async () => {
