@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageEntry } from '@lodge/api';
 import { DEBIAN_IMAGE_NAME } from '../../packages/daemon/src/images/debian-image.js';
-import { buildTestImage, sleep, TestLodge } from './harness.js';
+import { buildTestImage, execThroughAgent, sleep, TestLodge } from './harness.js';
 
 // Builds debian-12 into the shared test image cache (once per cache: later runs are a cache hit), boots it
 // under TCG with an 8G disk, and checks systemd, the agent, the grown root, qemu-guest-agent and sshd.
@@ -64,12 +64,7 @@ describe('debian-12 image', () => {
     expect((await exec('cat /proc/$PPID/comm')).stdout).toBe('lodge-port\n');
     const asUser = await lodge.cli(['exec', 'dev', '--user', 'nobody', '--', 'sh', '-c', 'cat /proc/$PPID/comm; id -un; id -gn; echo $HOME'], { timeoutMs: 180_000 });
     expect(asUser.stdout).toBe('lodge-port\nnobody\nnogroup\n/nonexistent\n');
-    // More variables than lodge-port takes (256): the agent runs it, through its fork server.
-    const env = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`V${i}`, String(i)]));
-    let out = '';
-    const many = await lodge.client.exec('dev', { argv: ['sh', '-c', 'cat /proc/$PPID/comm'], env }, { stdout: (c) => void (out += c.toString()), stderr: () => undefined });
-    expect((await many.result).exitCode).toBe(0);
-    expect(out).toBe('lodge-spawn\n');
+    expect(await execThroughAgent(lodge.client, 'dev', 'cat /proc/$PPID/comm')).toBe('lodge-spawn\n');
   });
 
   it('the agent talks over its port through lodge-port, compiled into the image', async () => {

@@ -3,7 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, sleep, TestLodge } from './harness.js';
+import { CLI, execThroughAgent, sleep, TestLodge } from './harness.js';
 
 
 /** Runs the CLI with binary stdin and counts/hashes stdout without keeping it. */
@@ -74,12 +74,7 @@ describe('exec and shell through the Lodge agent', () => {
     // lodge-port switches to the user as the agent would: a uid without a passwd row is itself, with home /.
     const asUser = await lodge.cli(['exec', 'ex', '--user', '1000:5', '--', 'sh', '-c', 'cat /proc/$PPID/comm; id -u; id -g; echo "$HOME $USER"; pwd']);
     expect(asUser.stdout).toBe('lodge-port\n1000\n5\n/ 1000\n/\n');
-    // More variables than lodge-port takes (256): the agent runs it, through its fork server.
-    const env = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`V${i}`, String(i)]));
-    let out = '';
-    const many = await lodge.client.exec('ex', { argv: ['sh', '-c', 'cat /proc/$PPID/comm; echo $V299'], env }, { stdout: (c) => void (out += c.toString()), stderr: () => undefined });
-    expect((await many.result).exitCode).toBe(0);
-    expect(out).toBe('lodge-spawn\n299\n');
+    expect(await execThroughAgent(lodge.client, 'ex', 'cat /proc/$PPID/comm; echo $V299')).toBe('lodge-spawn\n299\n');
   });
 
   it('the agent reads and writes its port through lodge-port, its child holding the device', async () => {

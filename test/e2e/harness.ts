@@ -58,6 +58,19 @@ export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
+/**
+ * Runs `sh -c script` in the guest through the agent's own exec (its fork server, lodge-spawn): with more variables
+ * than lodge-port takes (256), which runs the others itself. Resolves with its stdout.
+ */
+export async function execThroughAgent(client: LodgeClient, vm: string, script: string): Promise<string> {
+  const env = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`V${i}`, String(i)]));
+  let out = '';
+  const session = await client.exec(vm, { argv: ['sh', '-c', script], env }, { stdout: (c) => void (out += c.toString()), stderr: () => undefined });
+  const { exitCode } = await session.result;
+  if (exitCode !== 0) throw new Error(`${script} exited ${String(exitCode)}`);
+  return out;
+}
+
 /** An isolated Lodge: its own short LODGE_HOME, the shared image cache, a real lodged. */
 export class TestLodge {
   /** Short (unix socket paths are), and made on first use: a skipped suite leaves no folder. */

@@ -9,7 +9,7 @@ import { SocketQueue } from './socket-queue.js';
 /** A client that upgrades but never says what to run is dropped after this. */
 const FIRST_MESSAGE_MS = 30_000;
 /** A kept socket waiting this long for its next exec is closed (1000 "idle"); clients drop theirs sooner. */
-export const KEPT_IDLE_MS = 60_000;
+const KEPT_IDLE_MS = 60_000;
 const send = (ws: WebSocket, m: ExecServerMessage): Promise<void> => sendJson(ws, m);
 
 /** One guest process on the socket: what the socket does with client messages while it runs. */
@@ -72,6 +72,7 @@ function isControl(data: Buffer): boolean {
   return typeof value === 'object' && value !== null && 'type' in value;
 }
 
+/** Starts the process an ExecStart asks for; `ended` once its exit is sent, `failed` to close the socket with an error. */
 function startRun(
   ws: WebSocket,
   guest: GuestService,
@@ -97,14 +98,14 @@ function startRun(
     failed(err);
   };
   const request = parseOrThrow(ExecStartSchema, jsonMessage(data), 'exec request');
-  const run = guest.exec(vm, request, {
+  const started = guest.exec(vm, request, {
     started: announce,
     output: (channel, chunk, done) => {
       ws.send(Buffer.concat([Buffer.of(channel), chunk]), { binary: true }, (err) => (err ? undefined : done()));
     },
   });
-  const execution: GuestExecution = run.execution;
-  ({ via, note } = run);
+  const execution: GuestExecution = started.execution;
+  ({ via, note } = started);
   execution.pid.then(announce, () => undefined);
   execution.result.then((result) => {
     if (over) return;
