@@ -23,6 +23,8 @@
  *   STOP stream                       end the source now: answered DONE stream sent ECANCELED (nothing if it ended)
  *   FASTEXEC maxPayload user home shell PATH   run plain execs here until the next session (port-exec.c), with
  *                                     these defaults; answered FAST 1 (FAST 0: not taken)
+ *   ENDEXEC                           the agent's session ended (it saw a restart or a framing error we did not):
+ *                                     kill our execs and run none until the next FASTEXEC; answered FAST 0
  * Relay → agent (stdout): records, a 4-byte little-endian word then bytes. Word n < 2^31: n bytes from the port
  * (every frame not sunk, unchanged; a record may cut frames anywhere); n = 0: the port's end-of-file (the host
  * closed agent.sock), in order with the data; the next data means the host is back and the agent says Hello again.
@@ -328,8 +330,10 @@ static unsigned char collected_head[FRAME_HEADER];
  * relay kills its execs and runs none until the agent's next FASTEXEC. */
 static char last_session[17];
 
-/* A Hello or HelloAck's payload as it goes by to the agent: a resend of the session in use (one that crossed the
- * answer) changes nothing, for the agent neither; another session does. Our own daemon writes compact JSON. */
+/* A Hello's payload as it goes by to the agent: a resend of the session in use (one that crossed the answer) changes
+ * nothing, for the agent neither; another session does. Our own daemon writes compact JSON. A HelloAck is no new
+ * session: it carries the agent's own id back (when the host answers the agent's Hello), and the agent, ready
+ * already, keeps its session; taking it for one turned the fast path off after a daemon restart until the next. */
 static int sniffing;
 static char sniffed[MAX_HELLO_PAYLOAD + 1];
 static size_t sniffed_len;
@@ -408,7 +412,7 @@ static void header_done(void) {
   }
   head_len = 0;
   body_left = length;
-  if (kind == KIND_HELLO || kind == KIND_HELLO_ACK) {
+  if (kind == KIND_HELLO) {
     drop_sinks(); /* a new session (or the same one's: no sink is armed before its Open) */
     sniffing = 1, sniffed_len = 0;
     if (length == 0) hello_done();
@@ -598,6 +602,9 @@ static void run_command(void) {
     if (s) s->credit += bytes;
   } else if (strncmp(command, "FASTEXEC ", 9) == 0) {
     exec_enable(command);
+  } else if (strcmp(command, "ENDEXEC") == 0) {
+    exec_drop_all();
+    event("FAST 0");
   } else if (sscanf(command, "STOP %u", &stream) == 1) {
     struct source *s = find_source(stream);
     if (s) source_end(s, ECANCELED);

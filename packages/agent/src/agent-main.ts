@@ -89,7 +89,9 @@ export async function startAgent(options: AgentOptions): Promise<Agent> {
     port.transport.plane?.fastExec(Math.min(MAX_PAYLOAD, Math.max(BASE_PAYLOAD, peer.maxPayload ?? BASE_PAYLOAD)), currentUser(ctx.userDb), DEFAULT_PATH);
     setImmediate(startVsock);
   };
-  const port: Line = openLine(options, onOpen, options.port, options.onFatal ?? ((e: Error) => logError(e.message)), onPortReady);
+  // Each time it ends: the relay's execs were the session's (it sees the host's Hellos and end-of-file itself, not all).
+  const onPortReset = (): void => port.transport.plane?.endExec();
+  const port: Line = openLine(options, onOpen, options.port, options.onFatal ?? ((e: Error) => logError(e.message)), onPortReady, onPortReset);
   // After the transport: the Hello is not held up; execs before the spawner is up use Node's spawn.
   const spawning = options.spawner ? startSpawner(options.spawner).then((s) => s && (ctx.spawner = s)) : Promise.resolve(undefined);
   if (options.vsock) startTimer = setTimeout(startVsock, options.vsock.startAfterMs ?? VSOCK_START_MS);
@@ -131,7 +133,14 @@ interface Line {
 }
 
 /** A guest-role session on one transport; both lines share the dispatcher, so either serves every operation. */
-function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unknown, line: LineContext) => void, port: AgentPort, onFatal: (error: Error) => void, onReady?: (peer: Hello) => void): Line {
+function openLine(
+  options: AgentOptions,
+  onOpen: (stream: Stream, request: unknown, line: LineContext) => void,
+  port: AgentPort,
+  onFatal: (error: Error) => void,
+  onReady?: (peer: Hello) => void,
+  onReset?: () => void,
+): Line {
   let transport: Transport | undefined;
   const session = createSession({
     role: 'guest',
@@ -150,6 +159,7 @@ function openLine(options: AgentOptions, onOpen: (stream: Stream, request: unkno
       peerFeatures: session.peer?.features ?? [],
     }),
     ...(onReady ? { onReady } : {}),
+    ...(onReset ? { onReset } : {}),
     ...(options.helloIntervalMs !== undefined ? { helloIntervalMs: options.helloIntervalMs } : {}),
   });
   const handlers: TransportHandlers = {

@@ -80,6 +80,11 @@ export class FilePlane {
     return true;
   }
 
+  /** The session ended without the relay seeing it (a restart or framing error the agent saw): it kills its execs and runs none until the next fastExec. */
+  endExec(): void {
+    this.send(encodeCommand('ENDEXEC'));
+  }
+
   stop(stream: number): void {
     if (this.#sources.has(stream)) this.send(encodeCommand(`STOP ${stream}`));
   }

@@ -409,6 +409,21 @@ it('kills a fast exec at its timeout, on a signal Control and on Reset; a new se
   await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 1), 'the Open to the agent (no FASTEXEC yet)');
 });
 
+it('keeps the fast path through a HelloAck, which carries the agent\'s own id, and ends it with its execs on ENDEXEC', async () => {
+  const relay = await fastRelay('fast-ack');
+  // After a daemon restart the host says Hello and answers the agent's: that HelloAck may come after FASTEXEC.
+  relay.host.write(encodeJsonFrame(FrameKind.HelloAck, 0, { protocol: 1, role: 'host', session: 'aaaaaaaaaaaaaaaa' }));
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sleep', '30'] }));
+  await until(() => outOf(relay, 1).length === 1, 'started by the relay');
+  expect(relay.frames.filter((f) => f.stream === 1)).toHaveLength(0);
+  const pid = (JSON.parse(outOf(relay, 1)[0]!.payload.toString()) as { pid: number }).pid;
+  // The agent's session ended where the relay cannot see it (a framing error, say): ENDEXEC.
+  relay.agent(encodeCommand('ENDEXEC'));
+  await until(() => !isAlive(pid) && relay.events.includes('FAST 0'), 'ENDEXEC kills it');
+  relay.host.write(openFrame(3, { op: 'exec', argv: ['true'] }));
+  await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 3), 'the next Open at the agent');
+});
+
 it.skipIf(process.getuid?.() !== 0)('runs an exec as a user itself: uid, gid and groups as the agent resolves them, the user\'s HOME, USER, SHELL and cwd', async () => {
   const relay = await fastRelay('fast-user');
   const script = 'echo $(id -u) $(id -g) $(id -G); echo "$HOME:$USER:$LOGNAME:$SHELL:$(pwd)"';
