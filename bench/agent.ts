@@ -18,6 +18,8 @@ const BYTES = MB * 2 ** 20;
 const PORT = '/dev/virtio-ports/org.lodge.agent.0';
 const HOLD = '/run/lodge/agent.hold';
 const SPAWNER = '/usr/lib/lodge/lodge-spawn';
+/** The floor again with the guest asleep this long before each spawn, as it is between two execs from the host. */
+const IDLE_MS = Number(process.env.BENCH_IDLE_MS ?? 5);
 
 const pct = (xs: number[], p: number): number => [...xs].sort((a, b) => a - b)[Math.min(xs.length - 1, Math.floor((xs.length * p) / 100))] ?? NaN;
 const ms = (x: number): string => `${x.toFixed(1)} ms`;
@@ -128,6 +130,7 @@ async function main(): Promise<void> {
     const floorPiped = JSON.parse(await lodgeExec(lodge, ['node', '-e', floorScript(true)])) as { p50: number; p99: number };
     // The agent now starts programs through lodge-spawn: its own fork+exec+wait of /bin/true, timed in the guest.
     const spawnerFloor = JSON.parse(await lodgeExec(lodge, [SPAWNER, '--bench', String(RUNS), '/bin/true'])) as { p50: number; p99: number };
+    const idleFloor = JSON.parse(await lodgeExec(lodge, [SPAWNER, '--bench-idle', String(IDLE_MS), String(RUNS), '/bin/true'])) as { p50: number; p99: number };
 
     // (b) lodge cp, both ways, through the CLI as a user runs it.
     const file = join(lodge.home, 'payload.bin');
@@ -178,6 +181,7 @@ async function main(): Promise<void> {
       ['exec /bin/true p50 / p99', `Lodge ${ms(median(lodgeRtt))} / ${ms(pct(lodgeRtt, 99))}`, `QGA ${ms(median(qgaRtt))} / ${ms(pct(qgaRtt, 99))}`],
       ['in-guest Node spawn p50 / p99', `${ms(floor.p50)} / ${ms(floor.p99)}`, `with piped output ${ms(floorPiped.p50)} / ${ms(floorPiped.p99)}`],
       ['in-guest lodge-spawn p50 / p99', `${ms(spawnerFloor.p50)} / ${ms(spawnerFloor.p99)}`, 'fork+exec+wait, stdio on /dev/null'],
+      [`  the same after ${IDLE_MS} ms idle`, `${ms(idleFloor.p50)} / ${ms(idleFloor.p99)}`, 'each spawn after the guest slept, as an exec from the host finds it'],
       ['ssh', 'n/a: the micro image has no sshd', ''],
     ];
     const upL = mbps(BYTES, cpUp), upR = mbps(BYTES, rawUp), downL = mbps(BYTES, cpDown), downR = mbps(BYTES, rawDown);
@@ -189,7 +193,7 @@ async function main(): Promise<void> {
     console.log(`  MB/s of each copy: lodge cp host→guest ${spread(cpUps)}, guest→host ${spread(cpDowns)}; raw host→guest ${spread(rawUps)}, guest→host ${spread(rawDowns)}`);
     console.log(`  1-byte lodge cp: host→guest ${ms(tinyUp)}, guest→host ${ms(tinyDown)}; marginal (minus it): host→guest ${mbps(BYTES, cpUp - tinyUp).toFixed(0)} MB/s ratio ${(mbps(BYTES, cpUp - tinyUp) / upR).toFixed(2)}, guest→host ${mbps(BYTES, cpDown - tinyDown).toFixed(0)} MB/s ratio ${(mbps(BYTES, cpDown - tinyDown) / downR).toFixed(2)}`);
     console.log(`  guest→host  exec stdout (dd) ${mbps(BYTES, execMs).toFixed(0)} MB/s   in-guest pipe (dd | cat) ${mbps(BYTES, pipeMs).toFixed(0)} MB/s   ratio ${(pipeMs / execMs).toFixed(2)}`);
-    console.log(`  exec p50 Lodge/QGA ${(median(lodgeRtt) / median(qgaRtt)).toFixed(2)} (target ≤ 0.5)   Lodge/floor ${(median(lodgeRtt) / spawnerFloor.p50).toFixed(2)} (target ≤ 1.25; floor = lodge-spawn's, the spawn the agent now uses; ${(median(lodgeRtt) / floor.p50).toFixed(2)} against Node's spawn, ${(median(lodgeRtt) / floorPiped.p50).toFixed(2)} against it piped)`);
+    console.log(`  exec p50 Lodge/QGA ${(median(lodgeRtt) / median(qgaRtt)).toFixed(2)} (target ≤ 0.5)   Lodge/floor ${(median(lodgeRtt) / spawnerFloor.p50).toFixed(2)} (target ≤ 1.25; floor = lodge-spawn's, the spawn the agent now uses; ${(median(lodgeRtt) / idleFloor.p50).toFixed(2)} against it after ${IDLE_MS} ms idle, ${(median(lodgeRtt) / floor.p50).toFixed(2)} against Node's spawn, ${(median(lodgeRtt) / floorPiped.p50).toFixed(2)} against it piped)`);
   } finally {
     await lodge.close();
   }

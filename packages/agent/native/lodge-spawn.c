@@ -4,6 +4,7 @@
  *
  * Usage: lodge-spawn                serve the agent on stdin/stdout
  *        lodge-spawn --bench N PROG time N fork+exec+wait of PROG (stdio on /dev/null), print p50/p99 in ms
+ *        lodge-spawn --bench-idle MS N PROG   the same, each after MS ms asleep (as a guest is between two execs)
  *
  * Children get anonymous pipes, as with Node's spawn (programs reopen /dev/stdout or /dev/stdin, test -p, tee
  * /dev/stderr). Their stdout and stderr are read here and relayed to the agent over this process's stdout, so an exec
@@ -366,13 +367,15 @@ static int cmp_double(const void *a, const void *b) {
   return (x > y) - (x < y);
 }
 
-/* The floor of this spawner's way: fork, exec and wait of one program with stdio on /dev/null. */
-static int bench(int runs, char **argv) {
-  if (runs < 1 || runs > 100000) return 2;
+/* The floor of this spawner's way: fork, exec and wait of one program with stdio on /dev/null; each after `idle_ms`
+ * asleep when that is not 0 (a spawn right after another finds the vCPU and its caches warm, an exec never does). */
+static int bench(int runs, int idle_ms, char **argv) {
+  if (runs < 1 || runs > 100000 || idle_ms < 0 || idle_ms > 10000) return 2;
   double *t = calloc((size_t)runs, sizeof *t);
   int null = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (!t || null < 0) die("bench");
   for (int i = 0; i <= runs; i++) {
+    if (idle_ms > 0) usleep((useconds_t)idle_ms * 1000);
     double start = now_ms();
     pid_t pid = fork();
     if (pid == 0) {
@@ -389,9 +392,10 @@ static int bench(int runs, char **argv) {
 }
 
 int main(int argc, char **argv) {
-  if (argc >= 4 && strcmp(argv[1], "--bench") == 0) return bench(atoi(argv[2]), argv + 3);
+  if (argc >= 4 && strcmp(argv[1], "--bench") == 0) return bench(atoi(argv[2]), 0, argv + 3);
+  if (argc >= 5 && strcmp(argv[1], "--bench-idle") == 0) return bench(atoi(argv[3]), atoi(argv[2]), argv + 4);
   if (argc != 1) {
-    fprintf(stderr, "usage: lodge-spawn | lodge-spawn --bench N PROGRAM [ARGS...]\n");
+    fprintf(stderr, "usage: lodge-spawn | lodge-spawn --bench N PROGRAM [ARGS...] | lodge-spawn --bench-idle MS N PROGRAM [ARGS...]\n");
     return 2;
   }
   signal(SIGPIPE, SIG_IGN);

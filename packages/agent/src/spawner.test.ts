@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import type { Readable } from 'node:stream';
@@ -280,5 +281,24 @@ describe('Spawner (the real lodge-spawn)', () => {
     } finally {
       await broken.close();
     }
+  });
+});
+
+describe('lodge-spawn --bench and --bench-idle (bench/agent\'s floors)', () => {
+  it('time a program\'s fork+exec+wait, back to back or each after sleeping, and refuse bad counts', () => {
+    const run = (...args: string[]): { status: number | null; out: string; ms: number } => {
+      const t0 = performance.now();
+      const r = spawnSync(binary, args, { encoding: 'utf8' });
+      return { status: r.status, out: r.stdout, ms: performance.now() - t0 };
+    };
+    const warm = run('--bench', '5', '/bin/true');
+    expect(warm.status).toBe(0);
+    expect(JSON.parse(warm.out)).toEqual({ p50: expect.any(Number), p99: expect.any(Number) });
+    const idle = run('--bench-idle', '50', '5', '/bin/true');
+    expect(idle.status).toBe(0);
+    expect((JSON.parse(idle.out) as { p50: number }).p50).toBeGreaterThan(0);
+    expect(idle.ms).toBeGreaterThanOrEqual(6 * 50); // it slept before each of the 5 runs and the warm-up
+    expect(run('--bench-idle', '-1', '5', '/bin/true').status).toBe(2);
+    expect(run('--bench', '0', '/bin/true').status).toBe(2);
   });
 });
