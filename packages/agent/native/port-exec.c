@@ -332,11 +332,12 @@ static int read_small(const char *path, char *buf, size_t cap) {
   return whole;
 }
 
-static int all_digits(const char *s) {
+/* A uid or gid: decimal, below 2^32 - 1 ((uid_t)-1 means "no change" to the set*id calls). */
+static int decimal_id(const char *s) {
   if (*s == 0 || strlen(s) > 10) return 0;
-  for (; *s; s++)
-    if (*s < '0' || *s > '9') return 0;
-  return 1;
+  for (const char *c = s; *c; c++)
+    if (*c < '0' || *c > '9') return 0;
+  return strtoull(s, NULL, 10) < 0xffffffffULL;
 }
 
 /* The next line of a user database (at *at, cut in place) split at ':' into f[0..max-1]; 0 at the end. Comments and
@@ -381,11 +382,11 @@ static int resolve_user(const char *spec, struct fast_user *u) {
   snprintf(user, sizeof user, "%s", spec);
   char *colon = strchr(user, ':');
   if (colon) *colon = 0, group = colon + 1;
-  int numeric = all_digits(user), found = 0;
+  int numeric = decimal_id(user), found = 0;
   if (!read_small("/etc/passwd", db, sizeof db)) return 0;
   for (char *at = db; !found && next_row(&at, f, 7);) {
     if (strcmp(numeric ? f[2] : f[0], user) != 0) continue;
-    if (!all_digits(f[2]) || !all_digits(f[3]) || strlen(f[0]) >= sizeof u->name) return 0;
+    if (!decimal_id(f[2]) || !decimal_id(f[3]) || strlen(f[0]) >= sizeof u->name) return 0;
     u->uid = (uid_t)strtoul(f[2], NULL, 10), u->gid = (gid_t)strtoul(f[3], NULL, 10);
     snprintf(u->name, sizeof u->name, "%s", f[0]);
     if (snprintf(u->home, sizeof u->home, "%s", f[5][0] ? f[5] : "/") >= (int)sizeof u->home) return 0;
@@ -398,12 +399,12 @@ static int resolve_user(const char *spec, struct fast_user *u) {
     snprintf(u->name, sizeof u->name, "%s", user), strcpy(u->home, "/"), strcpy(u->shell, "/bin/sh");
   }
   if (!read_small("/etc/group", db, sizeof db)) return 0;
-  if (group && all_digits(group)) u->gid = (gid_t)strtoul(group, NULL, 10);
+  if (group && decimal_id(group)) u->gid = (gid_t)strtoul(group, NULL, 10);
   else if (group) {
     int known = 0;
     for (char *at = db; !known && next_row(&at, f, 4);)
       if (strcmp(f[0], group) == 0) {
-        if (!all_digits(f[2])) return 0;
+        if (!decimal_id(f[2])) return 0;
         u->gid = (gid_t)strtoul(f[2], NULL, 10), known = 1;
       }
     if (!known) return 0;
@@ -411,7 +412,7 @@ static int resolve_user(const char *spec, struct fast_user *u) {
   }
   u->groups[0] = u->gid, u->ngroups = 1;
   for (char *at = db; next_row(&at, f, 4);) {
-    if (!all_digits(f[2]) || !member_of(f[3], u->name)) continue;
+    if (!decimal_id(f[2]) || !member_of(f[3], u->name)) continue;
     gid_t g = (gid_t)strtoul(f[2], NULL, 10);
     int seen = 0;
     for (int i = 0; i < u->ngroups; i++) seen |= u->groups[i] == g;
