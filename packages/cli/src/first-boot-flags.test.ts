@@ -1,7 +1,7 @@
-import { mkdtempSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createRequestFrom } from './create-request.js';
 import { scriptNameFromFile } from './first-boot-flags.js';
 import { usageFailure } from './usage-failure.js';
@@ -10,8 +10,17 @@ import { hostUser, scanSshKeys } from './host-user.js';
 const ED = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTestsOnly0123456789abcdefghijk alice@host';
 const RSA = 'ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQFakeRsa bob@host';
 
+/** Temporary folders of these tests, removed at the end. */
+const made: string[] = [];
+const tempDir = (prefix: string): string => {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  made.push(dir);
+  return dir;
+};
+afterAll(() => made.forEach((dir) => rmSync(dir, { recursive: true, force: true })));
+
 function homeWithKeys(files: Record<string, string>): string {
-  const home = mkdtempSync(join(tmpdir(), 'lodge-home-'));
+  const home = tempDir('lodge-home-');
   mkdirSync(join(home, '.ssh'));
   for (const [name, text] of Object.entries(files)) writeFileSync(join(home, '.ssh', name), text);
   return home;
@@ -31,7 +40,7 @@ describe('scanSshKeys', () => {
   });
 
   it('finds nothing without ~/.ssh', () => {
-    expect(scanSshKeys(mkdtempSync(join(tmpdir(), 'lodge-home-')))).toEqual({ keys: [], files: [] });
+    expect(scanSshKeys(tempDir('lodge-home-'))).toEqual({ keys: [], files: [] });
   });
 });
 
@@ -59,7 +68,7 @@ describe('lodge create first-boot flags', () => {
   });
 
   it('maps --hostname, --user, --ssh-key, --package and --provision', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'lodge-flags-'));
+    const dir = tempDir('lodge-flags-');
     writeFileSync(join(dir, 'keys'), `# mine\n${RSA}\n\n${ED}\n`);
     writeFileSync(join(dir, '10-Setup.sh'), '#!/bin/sh\necho hi\n');
     const req = createRequestFrom('web', { hostname: 'box', user: 'dev', sshKey: [join(dir, 'keys')], package: ['curl', 'jq=1.6-2'], provision: [join(dir, '10-Setup.sh')] }, { host });
@@ -79,7 +88,7 @@ describe('lodge create first-boot flags', () => {
     expect(usage(() => createRequestFrom('web', { user: 'root' }, { host })).message).toMatch(/^--user "root" is not valid/);
     expect(usage(() => createRequestFrom('web', { package: ['ok', 'Bad Pkg'] }, { host })).message).toMatch(/^--package "Bad Pkg" is not valid/);
     expect(usage(() => createRequestFrom('web', { provision: ['/no/such/file.sh'] }, { host })).message).toBe('--provision "/no/such/file.sh": no such file');
-    const dir = mkdtempSync(join(tmpdir(), 'lodge-flags-'));
+    const dir = tempDir('lodge-flags-');
     writeFileSync(join(dir, 'a.sh'), 'true');
     mkdirSync(join(dir, 'b'));
     writeFileSync(join(dir, 'b', 'a.sh'), 'true');
