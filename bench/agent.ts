@@ -135,12 +135,13 @@ async function main(): Promise<void> {
     const lodgeRtt: number[] = [];
     const qgaRtt: number[] = [];
     const folder = join(lodge.home, 'vms', VM);
+    const perRound = Math.ceil(RUNS / ROUNDS);
     for (let round = 0; round < ROUNDS; round++) {
       if (round > 0) await lodge.start().then(agentReady);
-      lodgeRtt.push(...(await timed(Math.ceil(RUNS / ROUNDS), async () => void (await lodgeExec(lodge, ['/bin/true'])))));
+      lodgeRtt.push(...(await timed(perRound, async () => void (await lodgeExec(lodge, ['/bin/true'])))));
       await lodge.stopDaemon();
       const qga = await QgaLineClient.open(join(folder, 'qga.sock'));
-      qgaRtt.push(...(await timed(Math.ceil(RUNS / ROUNDS), async () => void (await qga.run('/bin/true', [])))));
+      qgaRtt.push(...(await timed(perRound, async () => void (await qga.run('/bin/true', [])))));
       qga.close();
     }
     await lodge.start().then(agentReady);

@@ -38,8 +38,10 @@ export class ExecSockets {
       kept.socket?.ref();
       return kept;
     }
-    const fresh: { -readonly [K in keyof ExecSocket]: ExecSocket[K] } = { ws: undefined as unknown as WebSocket, deliver };
-    fresh.ws = await openWebSocket(this.socketPath, `${API.vmExec(vm)}?keep=1`, (data, isBinary) => fresh.deliver(data, isBinary), (s) => (fresh.socket = s));
+    // Messages go to whoever holds the socket now: `fresh` is this holder, its ws added once open.
+    const holder: Pick<ExecSocket, 'deliver' | 'socket'> = { deliver };
+    const ws = await openWebSocket(this.socketPath, `${API.vmExec(vm)}?keep=1`, (data, isBinary) => holder.deliver(data, isBinary), (s) => (holder.socket = s));
+    const fresh: ExecSocket = Object.assign(holder, { ws });
     fresh.ws.on('error', () => undefined); // its 'close' follows, which drops it; without a listener ws would throw
     fresh.ws.on('close', () => this.drop(vm, fresh));
     return fresh;

@@ -29,7 +29,6 @@ export function serveExec(ws: WebSocket, guest: GuestService, vm: string, keep =
   let run: Run | undefined;
   let ran = false;
   let closed = false;
-  const stdin = new SocketQueue(ws, (err) => closeWithError(ws, err));
   let timer = setTimeout(() => closeWithError(ws, new LodgeError('invalid_argument', 'no exec request arrived')), FIRST_MESSAGE_MS);
   const ended = (): void => {
     run = undefined;
@@ -40,22 +39,28 @@ export function serveExec(ws: WebSocket, guest: GuestService, vm: string, keep =
     run = undefined;
     closeWithError(ws, err);
   };
+  const abort = (err: unknown): void => {
+    run?.cancel();
+    failed(err);
+  };
+  const stdin = new SocketQueue(ws, abort);
 
   const onMessage = (data: Buffer, binary: boolean): void => {
     if (closed) return;
     if (run) return run.message(data, binary);
-    if (ran && (binary || isControl(data))) return; // the last process's stdin or signal, sent before its exit arrived
+    if (ran && binary) return; // the last process's stdin, sent before its exit arrived
+    const message = jsonMessage(data);
+    if (ran && isControl(message)) return; // its stdin-end or signal likewise
     clearTimeout(timer);
     ran = true;
-    run = startRun(ws, guest, vm, data, stdin, ended, failed);
+    run = startRun(ws, guest, vm, message, stdin, ended, failed);
   };
 
   ws.on('message', (data: Buffer, binary: boolean) => {
     try {
       onMessage(data, binary);
     } catch (err) {
-      run?.cancel();
-      failed(err);
+      abort(err);
     }
   });
   ws.on('close', () => {
@@ -67,9 +72,8 @@ export function serveExec(ws: WebSocket, guest: GuestService, vm: string, keep =
 }
 
 /** A text message with a `type` is a control message (an ExecStart has none). */
-function isControl(data: Buffer): boolean {
-  const value = jsonMessage(data);
-  return typeof value === 'object' && value !== null && 'type' in value;
+function isControl(message: unknown): boolean {
+  return typeof message === 'object' && message !== null && 'type' in message;
 }
 
 /** Starts the process an ExecStart asks for; `ended` once its exit is sent, `failed` to close the socket with an error. */
@@ -77,7 +81,7 @@ function startRun(
   ws: WebSocket,
   guest: GuestService,
   vm: string,
-  data: Buffer,
+  message: unknown,
   stdin: SocketQueue,
   ended: () => void,
   failed: (err: unknown) => void,
@@ -97,7 +101,7 @@ function startRun(
     execution.cancel();
     failed(err);
   };
-  const request = parseOrThrow(ExecStartSchema, jsonMessage(data), 'exec request');
+  const request = parseOrThrow(ExecStartSchema, message, 'exec request');
   const started = guest.exec(vm, request, {
     started: announce,
     output: (channel, chunk, done) => {
