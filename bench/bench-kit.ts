@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { DAEMON_NODE_FLAGS } from '@lodge/api';
 import { LodgeClient } from '@lodge/client';
 
 export const REPO = resolve(import.meta.dirname, '../..');
@@ -45,7 +46,7 @@ export class BenchLodge {
       // A bench cut short (timeout, Ctrl-C) must not leave its VMs running.
       for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void this.close().finally(() => process.exit(130)));
     }
-    this.daemon = spawn(process.execPath, [DAEMON], { env: this.env, stdio: 'ignore' });
+    this.daemon = spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON], { env: this.env, stdio: 'ignore' });
     for (let i = 0; i < 200 && !(await this.client.ping().then(() => true, () => false)); i++) await sleep(50);
     if (image === undefined) return;
     const built = await this.lodge(['image', 'build', image]);

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { HostReport, ImageEntry } from '@lodge/api';
+import { DAEMON_NODE_FLAGS, type HostReport, type ImageEntry } from '@lodge/api';
 import { BOOT_MARKER, CLI, REPO, sleep, TestLodge } from './harness.js';
 
 describe('the CLI and the daemon around it', () => {
@@ -17,6 +17,10 @@ describe('the CLI and the daemon around it', () => {
     expect(sock.isSocket()).toBe(true);
     expect(sock.mode & 0o777).toBe(0o600);
     expect((await lodge.client.ping()).ok).toBe(true);
+    // Started with lodged's heap flags: without them a bulk copy spends most of lodged's CPU in full GCs.
+    const pid = readFileSync(join(lodge.home, 'lodged.pid'), 'utf8').trim();
+    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    expect(argv).toEqual(expect.arrayContaining([...DAEMON_NODE_FLAGS]));
   });
 
   it('lodge host --json reports the accelerator, probed for real, and capacity', async () => {
@@ -105,7 +109,7 @@ describe('one daemon per data folder', () => {
     try {
       const daemon = join(REPO, 'packages/daemon/dist/main.js');
       const runs = [0, 1].map(() => {
-        const child = spawn(process.execPath, [daemon], { env: lodge.env, stdio: ['ignore', 'pipe', 'pipe'] });
+        const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, daemon], { env: lodge.env, stdio: ['ignore', 'pipe', 'pipe'] });
         let err = '';
         child.stderr.on('data', (d: Buffer) => (err += d.toString()));
         return { child, exited: new Promise<{ code: number | null; err: string }>((r) => child.on('exit', (code) => r({ code, err }))) };

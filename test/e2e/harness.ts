@@ -4,7 +4,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import type { ImageEntry } from '@lodge/api';
+import { DAEMON_NODE_FLAGS, type ImageEntry } from '@lodge/api';
 import { LodgeClient } from '@lodge/client';
 import { buildImage } from '../../packages/daemon/src/images/image-store.js';
 import { removeHomeGroups } from './vm-cgroup.js';
@@ -92,7 +92,7 @@ export class TestLodge {
   /** Starts lodged in the foreground of a child process and waits until it answers. */
   async startDaemon(extraEnv: NodeJS.ProcessEnv = {}): Promise<void> {
     this.ensureHome();
-    const child = spawn(process.execPath, [DAEMON], { env: { ...this.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, DAEMON], { env: { ...this.env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout?.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr?.on('data', (d: Buffer) => (output += d.toString()));

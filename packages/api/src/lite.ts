@@ -4,6 +4,7 @@ export * from './error-code.js';
 export * from './lodge-error.js';
 export * from './routes.js';
 export * from './data-root.js';
+export * from './daemon-launch.js';
 export * from './vm-defaults.js';
 export * from './resource-values.js';
 export * from './duration.js';

@@ -1,6 +1,7 @@
 import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
+import { DAEMON_NODE_FLAGS } from '@lodge/api/lite';
 import { daemonEntry } from './daemon-entry.js';
 import type { Session } from './session.js';
 
@@ -10,7 +11,7 @@ export function registerDaemonCommand(program: Command, session: Session): void 
     .command('daemon')
     .description('run lodged in the foreground (Ctrl-C stops it; running VMs keep running)')
     .action(async () => {
-      const child = spawn(process.execPath, [daemonEntry(session.env)], { stdio: 'inherit', env: session.env });
+      const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, daemonEntry(session.env)], { stdio: 'inherit', env: session.env });
       const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
       process.on('SIGINT', forward);
       process.on('SIGTERM', forward);

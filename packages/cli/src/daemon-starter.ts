@@ -3,7 +3,7 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LodgeError, SOCKET_FILE } from '@lodge/api/lite';
+import { DAEMON_NODE_FLAGS, LodgeError, SOCKET_FILE } from '@lodge/api/lite';
 import { LodgeClient } from '@lodge/client';
 import { daemonEntry } from './daemon-entry.js';
 import { asLodgeError } from './error-printer.js';
@@ -42,7 +42,7 @@ export async function connectOrStart(opts: { root: string; env: NodeJS.ProcessEn
   const fd = openSync(logPath, 'a', 0o600);
   const logStart = fstatSync(fd).size;
   // LODGE_HOME pins the daemon to the folder we poll; cwd "/" so it holds no user folder busy.
-  const child = spawn(process.execPath, [entry], { detached: true, stdio: ['ignore', fd, fd], env: { ...opts.env, LODGE_HOME: opts.root }, cwd: '/' });
+  const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, entry], { detached: true, stdio: ['ignore', fd, fd], env: { ...opts.env, LODGE_HOME: opts.root }, cwd: '/' });
   closeSync(fd);
   child.unref();
   let exit: string | undefined;

@@ -4,7 +4,7 @@ import { mkdir } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { destination, pino } from 'pino';
-import { LodgeError } from '@lodge/api';
+import { DAEMON_NODE_FLAGS, LodgeError } from '@lodge/api';
 import { createAgentChannel } from './agent/agent-channel.js';
 import { EventBus } from './core/event-bus.js';
 import { GuestService } from './core/guest-service.js';
@@ -130,6 +130,10 @@ async function main(): Promise<void> {
   metrics.start();
   const api = await listenApi(services, folder.file('socket'));
   log.info({ root: folder.root }, 'lodged listening');
+  const missingFlags = DAEMON_NODE_FLAGS.filter((f) => !process.execArgv.includes(f));
+  if (missingFlags.length > 0) {
+    log.warn({ missingFlags }, 'node was started without these flags: copies and large exec output cost lodged several times the CPU (start it with lodge daemon or bin/lodged)');
+  }
   process.stdout.write(`lodged ${process.pid} serving ${folder.file('socket')}\n`);
 
   let stopping = false;
