@@ -3,6 +3,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, lstatSync, mkdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FileTreeWriter, readFileTree, type TreeItem } from '@lodge/client';
 import { CLI, sleep, TestLodge } from './harness.js';
 
 
@@ -68,6 +69,43 @@ describe('files and messages between host and guest', () => {
     mkdirSync(join(lodge.home, 'into'));
     expect((await lodge.cli(['cp', 'fb:/tmp/up/sub/run.sh', join(lodge.home, 'into')])).code).toBe(0);
     expect(readFileSync(join(lodge.home, 'into/run.sh'), 'utf8')).toContain('echo run');
+  });
+
+  it('lends big files to lodged (it reads and writes them on the host): only small files cross the socket', async () => {
+    const src = join(lodge.home, 'lent');
+    mkdirSync(src);
+    const big = randomBytes(2_500_000);
+    writeFileSync(join(src, 'big'), big);
+    chmodSync(join(src, 'big'), 0o640);
+    writeFileSync(join(src, 'small'), 'small\n');
+    const md5 = createHash('md5').update(big).digest('hex');
+
+    let sent = 0;
+    const progress: number[] = [];
+    const counted = async function* (): AsyncGenerator<TreeItem> {
+      for await (const item of readFileTree(src, { lend: true })) yield ('data' in item && (sent += item.data.length), item);
+    };
+    await lodge.client.putFiles('fb', '/tmp/lent', counted(), { progress: (bytes) => progress.push(bytes) });
+    expect(sent).toBe(6);
+    expect(progress.at(-1)).toBe(big.length);
+    expect(await guestExec('cd /tmp/lent && stat -c "%a %s" big && md5sum big && cat small')).toBe(`640 2500000\n${md5}  big\nsmall\n`);
+
+    const back = join(lodge.home, 'lent-back');
+    const writer = new FileTreeWriter(back);
+    let received = 0;
+    const written: string[] = [];
+    await lodge.client.getFiles('fb', '/tmp/lent', {
+      entry: (e) => writer.entry(e),
+      data: (chunk) => ((received += chunk.length), writer.data(chunk)),
+      lend: () => writer.lend(),
+      written: async (path) => (written.push(path), await writer.written(path)),
+    });
+    expect(await writer.finish()).toEqual({ entries: 3, files: 2, bytes: big.length + 6 });
+    expect(received).toBe(6);
+    expect(written).toEqual(['lent/big']);
+    expect(readFileSync(join(back, 'big')).equals(big)).toBe(true);
+    expect(statSync(join(back, 'big')).mode & 0o777).toBe(0o640);
+    expect(readFileSync(join(back, 'small'), 'utf8')).toBe('small\n');
   });
 
   it('a guest symlink pointing outside is copied as a link, never followed on the host', async () => {

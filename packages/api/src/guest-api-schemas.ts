@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import { BASE_PAYLOAD } from './guest/contract.js';
 import { FileEntrySchema } from './guest/schemas.js';
-import type { ExecClientMessage, ExecStart, FilesMessage } from './guest-api.js';
+import type { ExecClientMessage, ExecStart, FilesMessage, LentFile } from './guest-api.js';
 
 const Size = z.number().int().min(1).max(10_000);
 
@@ -26,8 +26,13 @@ export const ExecClientMessageSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('resize'), rows: Size, cols: Size }).strict(),
 ]) satisfies z.ZodType<ExecClientMessage>;
 
-/** What a client may send on the files WebSocket (put): entries, then end. */
+const Decimal = z.string().regex(/^\d{1,20}$/, 'a decimal number');
+const LentFileSchema = z.object({ pid: z.number().int().min(1).max(2 ** 22), fd: z.number().int().min(0).max(2 ** 20), dev: Decimal, ino: Decimal }).strict() satisfies z.ZodType<LentFile>;
+
+/** What a client may send on the files WebSocket: put: entries (a file's maybe lent), then end; get: lend or send. */
 export const FilesClientMessageSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('entry') }).extend(FileEntrySchema.shape).strict(),
+  z.object({ type: z.literal('entry'), lent: LentFileSchema.optional() }).extend(FileEntrySchema.shape).strict(),
   z.object({ type: z.literal('end') }).strict(),
+  z.object({ type: z.literal('lend'), file: LentFileSchema }).strict(),
+  z.object({ type: z.literal('send') }).strict(),
 ]) satisfies z.ZodType<FilesMessage>;

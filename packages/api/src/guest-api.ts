@@ -35,13 +35,37 @@ export type ExecServerMessage =
   | { type: 'error'; error: ApiError };
 
 /**
- * The files WebSocket: /v1/vms/:name/files?op=get|put&path=<guest path>.
+ * A file the client has open, lent to lodged on the same host: lodged opens /proc/<pid>/fd/<fd> itself and uses it
+ * only if its device and inode (decimal strings: they can pass 2^53) are these. The client keeps every check on its
+ * paths; only the bytes skip the socket, so a large copy costs one Node process instead of two.
+ */
+export interface LentFile {
+  pid: number;
+  fd: number;
+  dev: string;
+  ino: string;
+}
+
+/** The smallest file a client asks lodged to write into a lent file (get): below it the round trip costs more. */
+export const LEND_MIN_BYTES = 1024 * 1024;
+
+/**
+ * The files WebSocket: /v1/vms/:name/files?op=get|put&path=<guest path>[&lend=1].
  * get: server sends entry messages, each file's bytes as binary messages right after its entry, then done.
  * put: client sends the same, then {type:'end'}; server answers done (or error) and closes.
+ * Lent files (unix socket only): a put entry may carry `lent`, and the client sends no bytes for it: lodged reads
+ * them, says `opened` once it holds its own handle (the client may close its own), then `progress` while it reads.
+ * A get with lend=1 waits, after each file entry of LEND_MIN_BYTES or more, for the client's `lend` (lodged writes
+ * the bytes into that file, with `progress`, then says `written`) or `send` (the bytes come as binary messages).
  */
 export type FilesMessage =
-  | ({ type: 'entry' } & FileEntry)
+  | ({ type: 'entry'; lent?: LentFile } & FileEntry)
   | { type: 'end' }
+  | { type: 'lend'; file: LentFile }
+  | { type: 'send' }
+  | { type: 'opened'; path: string }
+  | { type: 'progress'; bytes: number }
+  | { type: 'written'; path: string }
   | ({ type: 'done' } & FilesResult)
   | { type: 'error'; error: ApiError };
 

@@ -8,7 +8,7 @@ export * from './daemon-launch.js';
 export * from './vm-defaults.js';
 export * from './resource-values.js';
 export * from './duration.js';
-export type * from './guest-api.js';
+export * from './guest-api.js';
 // Types only: erased at run time, so importing them costs nothing.
 export type * from './vm-spec.js';
 export type * from './vm-state.js';

@@ -13,8 +13,8 @@ export const API = {
   vmLogs: (name: string) => `/v1/vms/${encodeURIComponent(name)}/logs`,
   vmGuest: (name: string) => `/v1/vms/${encodeURIComponent(name)}/guest`,
   vmExec: (name: string) => `/v1/vms/${encodeURIComponent(name)}/exec`,
-  vmFiles: (name: string, op: 'get' | 'put', path: string) =>
-    `/v1/vms/${encodeURIComponent(name)}/files?op=${op}&path=${encodeURIComponent(path)}`,
+  vmFiles: (name: string, op: 'get' | 'put', path: string, lend = false) =>
+    `/v1/vms/${encodeURIComponent(name)}/files?op=${op}&path=${encodeURIComponent(path)}${lend ? '&lend=1' : ''}`,
   vmBus: (name: string, topic: string) => `/v1/vms/${encodeURIComponent(name)}/bus/${encodeURIComponent(topic)}`,
   vmDisks: (name: string) => `/v1/vms/${encodeURIComponent(name)}/disks`,
   vmDisk: (name: string, disk: string) => `/v1/vms/${encodeURIComponent(name)}/disks/${encodeURIComponent(disk)}`,

@@ -17,8 +17,9 @@ export function registerCopyCommand(program: Command, session: Session): void {
     .action(async (src: string, dst: string, flags: { quiet?: boolean }) => {
       const plan = copyPlan(src, dst); // before any request: bad input never starts the daemon
       const client = await session.connect();
-      const { copyFiles } = await import('./file-copy.js');
-      const { meter, totals } = await copyFiles(client, plan, { quiet: Boolean(flags.quiet) || session.json });
+      const [{ copyFiles }, { canLendFiles }] = await Promise.all([import('./file-copy.js'), import('./file-lending.js')]);
+      const lend = await canLendFiles(session.root);
+      const { meter, totals } = await copyFiles(client, plan, { quiet: Boolean(flags.quiet) || session.json, lend });
       if (session.json) await session.emit(totals, () => '');
       else if (!flags.quiet) session.say(meter.summary());
     });

@@ -5,6 +5,8 @@ import { showProgress, TransferMeter, type TransferTotals } from './transfer-met
 export interface CopyOptions {
   /** No progress line (also off when stderr is not a terminal). */
   quiet: boolean;
+  /** lodged shares this host (canLendFiles): big files are lent to it and skip the socket. */
+  lend: boolean;
 }
 
 const skipped = (path: string, what: string): void => void process.stderr.write(`lodge: skipped ${path}: a ${what} has no contents to copy\n`);
@@ -15,15 +17,24 @@ async function upload(client: LodgeClient, plan: Extract<CopyPlan, { direction: 
   const total = await measureFileTree(plan.local);
   const meter = new TransferMeter(total.bytes);
   const stop = opts.quiet ? () => undefined : await showProgress(meter, `${plan.local} → ${plan.guest.vm}:${plan.guest.path}`);
+  // lodged reads lent files in order and reports each one's bytes so far, its size last.
+  let sent = 0;
+  let lentDone = 0;
+  const lentSizes: number[] = [];
+  const progress = (bytes: number): void => {
+    if (bytes === lentSizes[0]) (lentDone += bytes), lentSizes.shift(), (bytes = 0);
+    meter.bytes = sent + lentDone + bytes;
+  };
   async function* counted(): AsyncGenerator<TreeItem> {
-    for await (const item of readFileTree(plan.local, { onSkip: skipped })) {
-      if ('data' in item) meter.bytes += item.data.length;
+    for await (const item of readFileTree(plan.local, { onSkip: skipped, lend: opts.lend })) {
+      if ('data' in item) (sent += item.data.length), (meter.bytes = sent + lentDone);
       else if (item.entry.kind === 'file') meter.files += 1;
+      if ('lent' in item && item.lent) lentSizes.push(item.entry.size);
       yield item;
     }
   }
   try {
-    const done = await client.putFiles(plan.guest.vm, plan.guest.path, counted());
+    const done = await client.putFiles(plan.guest.vm, plan.guest.path, counted(), { progress });
     return [meter, done.entries];
   } finally {
     stop();
@@ -45,6 +56,15 @@ async function download(client: LodgeClient, plan: Extract<CopyPlan, { direction
         meter.bytes = writer.bytes;
         return closing?.then(() => void (meter.files = writer.files));
       },
+      ...(opts.lend && {
+        lend: () => writer.lend(),
+        progress: (bytes: number) => void (meter.bytes = writer.bytes + bytes),
+        written: async (path: string) => {
+          await writer.written(path);
+          meter.bytes = writer.bytes;
+          meter.files = writer.files;
+        },
+      }),
     });
     const written = await writer.finish();
     meter.files = written.files;

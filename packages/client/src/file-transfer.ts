@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import { API, asApiError, LodgeError, type FilesMessage } from '@lodge/api/lite';
+import { API, asApiError, LEND_MIN_BYTES, LodgeError, type FilesMessage, type LentFile } from '@lodge/api/lite';
 import type { FileEntry, FilesResult } from '@lodge/api/guest';
 import type { TreeItem } from './file-tree-reader.js';
 import { errorFromApi } from './http-transport.js';
@@ -12,6 +12,19 @@ import { openWebSocket } from './ws-connect.js';
 export interface FileSink {
   entry(entry: FileEntry): void | Promise<void>;
   data(chunk: Buffer): void | Promise<void>;
+  /**
+   * With these, a file of LEND_MIN_BYTES or more may skip the socket (lodged on this host writes it): `lend` gets its
+   * entry (after entry()) and returns the open file, or undefined for its bytes as data(); `written` says lodged wrote
+   * all of a lent file, and `progress` how many bytes of it so far.
+   */
+  lend?(entry: FileEntry): LentFile | undefined;
+  written?(path: string): void | Promise<void>;
+  progress?(bytes: number): void;
+}
+
+/** What an upload reports besides its result: how far lodged got reading a lent file. */
+export interface PutEvents {
+  progress?(bytes: number): void;
 }
 
 /** A file tree to send: entries, each file's bytes right after its entry (see readFileTree). */
@@ -19,20 +32,18 @@ export type FileSource = AsyncIterable<TreeItem>;
 
 type Answer = Deferred<FilesResult>;
 
-/** The text messages both directions share: done and error settle the transfer; entries go to `onEntry`. */
-function onText(data: Buffer, what: string, answer: Answer, onEntry?: (entry: FileEntry) => void | Promise<void>): void | Promise<void> {
+/** The text messages both directions share: done and error settle the transfer; the rest go to `on`. */
+function onText(data: Buffer, what: string, answer: Answer, on: (msg: FilesMessage) => void | Promise<void>): void | Promise<void> {
   const msg = parseText<FilesMessage>(data, what);
   if (msg.type === 'done') return answer.resolve({ entries: msg.entries, bytes: msg.bytes });
   if (msg.type === 'error') {
     const known = asApiError({ error: msg.error });
     return answer.reject(known ? errorFromApi(known) : new LodgeError('internal', `${what} failed: ${JSON.stringify(msg.error)}`));
   }
-  if (msg.type === 'entry' && onEntry) {
-    const { type: _type, ...entry } = msg;
-    return onEntry(entry);
-  }
-  throw new LodgeError('internal', `${what}: unexpected "${msg.type}" message from lodged`);
+  return on(msg);
 }
+
+const unexpected = (what: string, msg: FilesMessage): LodgeError => new LodgeError('internal', `${what}: unexpected "${msg.type}" message from lodged`);
 
 async function openTransfer(
   socketPath: string,
@@ -59,9 +70,28 @@ function hangUp(ws: WebSocket): void {
 export async function getFiles(socketPath: string, name: string, guestPath: string, sink: FileSink): Promise<FilesResult> {
   const what = `copy from ${name}:${guestPath}`;
   const answer: Answer = new Deferred();
-  const ws = await openTransfer(socketPath, API.vmFiles(name, 'get', guestPath), what, answer, (data, isBinary) =>
-    isBinary ? sink.data(data) : onText(data, what, answer, (entry) => sink.entry(entry)),
+  const lending = sink.lend !== undefined;
+  const socket = new Deferred<WebSocket>(); // messages can come with the upgrade, before openTransfer returns
+  const onEntry = async (entry: FileEntry): Promise<void> => {
+    await sink.entry(entry);
+    if (!lending || entry.kind !== 'file' || entry.size < LEND_MIN_BYTES) return;
+    const file = sink.lend?.(entry);
+    await sendPaced(await socket.promise, JSON.stringify(file ? { type: 'lend', file } : { type: 'send' }));
+  };
+  const ws = await openTransfer(socketPath, API.vmFiles(name, 'get', guestPath, lending), what, answer, (data, isBinary) =>
+    isBinary
+      ? sink.data(data)
+      : onText(data, what, answer, (msg) => {
+          if (msg.type === 'entry') {
+            const { type: _type, lent: _lent, ...entry } = msg;
+            return onEntry(entry);
+          }
+          if (lending && msg.type === 'progress') return sink.progress?.(msg.bytes);
+          if (lending && msg.type === 'written') return sink.written?.(msg.path);
+          throw unexpected(what, msg);
+        }),
   );
+  socket.resolve(ws);
   try {
     return await answer.promise;
   } finally {
@@ -69,19 +99,33 @@ export async function getFiles(socketPath: string, name: string, guestPath: stri
   }
 }
 
-/** Copies a file tree into the VM at `guestPath` (cp -r rules); resolves with the daemon's count once it wrote everything. */
-export async function putFiles(socketPath: string, name: string, guestPath: string, source: FileSource): Promise<FilesResult> {
+/**
+ * Copies a file tree into the VM at `guestPath` (cp -r rules); resolves with the daemon's count once it wrote everything.
+ * A lent file's entry waits for lodged's `opened` before the source moves on (and closes its own handle).
+ */
+export async function putFiles(socketPath: string, name: string, guestPath: string, source: FileSource, events: PutEvents = {}): Promise<FilesResult> {
   const what = `copy to ${name}:${guestPath}`;
   const answer: Answer = new Deferred();
+  let opened: Deferred<void> | undefined;
   const ws = await openTransfer(socketPath, API.vmFiles(name, 'put', guestPath), what, answer, (data, isBinary) => {
     if (isBinary) throw new LodgeError('internal', `${what}: lodged sent binary data during an upload`);
-    return onText(data, what, answer);
+    return onText(data, what, answer, (msg) => {
+      if (msg.type === 'opened' && opened) return opened.resolve();
+      if (msg.type === 'progress') return events.progress?.(msg.bytes);
+      throw unexpected(what, msg);
+    });
   });
   const sending = (async () => {
     for await (const item of source) {
       if (answer.settled) return; // the daemon gave up (error): stop reading local files
-      if ('entry' in item) await sendPaced(ws, JSON.stringify({ type: 'entry', ...item.entry }));
-      else for (const piece of pieces(item.data)) await sendPaced(ws, piece);
+      if ('entry' in item) {
+        await sendPaced(ws, JSON.stringify({ type: 'entry', ...item.entry, ...(item.lent && { lent: item.lent }) }));
+        if (item.lent) {
+          opened = new Deferred();
+          await Promise.race([opened.promise, answer.promise]);
+          opened = undefined;
+        }
+      } else for (const piece of pieces(item.data)) await sendPaced(ws, piece);
     }
     await sendPaced(ws, JSON.stringify({ type: 'end' }));
   })();

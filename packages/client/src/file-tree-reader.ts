@@ -1,19 +1,24 @@
 import { constants, type Stats } from 'node:fs';
 import { lstat, open, readdir, readlink } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import { LodgeError } from '@lodge/api/lite';
+import { LEND_MIN_BYTES, LodgeError, type LentFile } from '@lodge/api/lite';
 import type { FileEntry } from '@lodge/api/guest';
 import { hostFsError } from './host-fs-error.js';
 
 /** A file's bytes follow its entry in chunks of this size (the last one shorter). */
 export const CHUNK_BYTES = 256 * 1024;
 
-/** One step of a file tree on the wire: an entry, or bytes of the file whose entry came last. */
-export type TreeItem = { entry: FileEntry } | { data: Buffer };
+/**
+ * One step of a file tree on the wire: an entry, or bytes of the file whose entry came last. A file entry with
+ * `lent` has no bytes after it: the file is open here for lodged to read, until the consumer asks for the next item.
+ */
+export type TreeItem = { entry: FileEntry; lent?: LentFile } | { data: Buffer };
 
 export interface TreeReadOptions {
   /** Sockets, FIFOs and devices have no bytes to copy: they are left out and reported here. */
   onSkip?(path: string, what: string): void;
+  /** Files of LEND_MIN_BYTES or more are lent (lodged on this host reads them) rather than read. */
+  lend?: boolean;
 }
 
 export interface TreeTotals {
@@ -71,7 +76,7 @@ export async function measureFileTree(root: string, opts: TreeReadOptions = {}):
 }
 
 /** Reads exactly the size the entry announced, so the receiver's byte count holds even if the file changes meanwhile. */
-async function* fileBytes(abs: string, entry: FileEntry): AsyncGenerator<TreeItem> {
+async function* fileBytes(abs: string, entry: FileEntry, lend: boolean): AsyncGenerator<TreeItem> {
   // O_NOFOLLOW: a symlink swapped in since lstat is refused; O_NONBLOCK: a FIFO swapped in cannot hang the open.
   const fh = await open(abs, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((err: unknown) =>
     Promise.reject(hostFsError(err, 'read', abs)),
@@ -80,6 +85,11 @@ async function* fileBytes(abs: string, entry: FileEntry): AsyncGenerator<TreeIte
     const st = await fh.stat();
     if (!st.isFile()) throw new LodgeError('invalid_argument', `cannot read ${abs}: it changed into a ${kindOfSpecial(st)} while being copied`);
     const exact: FileEntry = { ...entry, ...entryOf(entry.path, st), size: st.size };
+    if (lend && exact.size >= LEND_MIN_BYTES) {
+      const ids = await fh.stat({ bigint: true });
+      yield { entry: exact, lent: { pid: process.pid, fd: fh.fd, dev: String(ids.dev), ino: String(ids.ino) } };
+      return;
+    }
     yield { entry: exact };
     for (let left = exact.size; left > 0; ) {
       const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, left));
@@ -100,7 +110,7 @@ async function* fileBytes(abs: string, entry: FileEntry): AsyncGenerator<TreeIte
 export async function* readFileTree(root: string, opts: TreeReadOptions = {}): AsyncGenerator<TreeItem> {
   const { abs, name } = topOf(root);
   for await (const found of walk(abs, name, opts)) {
-    if (found.entry.kind === 'file') yield* fileBytes(found.abs, found.entry);
+    if (found.entry.kind === 'file') yield* fileBytes(found.abs, found.entry, opts.lend === true);
     else yield { entry: found.entry };
   }
 }

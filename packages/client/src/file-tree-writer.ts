@@ -1,6 +1,7 @@
 import { constants, writeSync } from 'node:fs';
 import { lstat, lutimes, mkdir, open, stat, symlink, unlink, type FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
+import type { LentFile } from '@lodge/api/lite';
 import type { FileEntry } from '@lodge/api/guest';
 import { checkEntry, pathParts, refuse } from './entry-check.js';
 import type { TreeTotals } from './file-tree-reader.js';
@@ -16,6 +17,9 @@ interface OpenFile {
   entry: FileEntry;
   local: string;
   left: number;
+  /** Device and inode, for lending the file to lodged. */
+  ids: { dev: string; ino: string };
+  lent: boolean;
 }
 
 const errno = (err: unknown): string => (err as NodeJS.ErrnoException | null)?.code ?? '';
@@ -51,6 +55,7 @@ export class FileTreeWriter implements TreeTotals {
   data(chunk: Buffer): Promise<void> | undefined {
     const file = this.file;
     if (!file) throw refuse(null, `${chunk.length} bytes arrived without a file entry before them`);
+    if (file.lent) throw refuse(file.entry.path, 'bytes arrived for a file lent to lodged');
     if (chunk.length > file.left) throw refuse(file.entry.path, `more bytes arrived than its size ${file.entry.size}`);
     try {
       for (let at = 0; at < chunk.length; ) at += writeSync(file.fh.fd, chunk, at, chunk.length - at);
@@ -60,6 +65,23 @@ export class FileTreeWriter implements TreeTotals {
     file.left -= chunk.length;
     this.bytes += chunk.length;
     return file.left === 0 ? this.closeFile(file) : undefined;
+  }
+
+  /** The file the last entry opened, lent to lodged on this host to write its bytes; undefined when none is open. */
+  lend(): LentFile | undefined {
+    const file = this.file;
+    if (!file || file.lent || file.left < file.entry.size) return undefined;
+    file.lent = true;
+    return { pid: process.pid, fd: file.fh.fd, ...file.ids };
+  }
+
+  /** lodged wrote all of the lent file: it is complete (closed, its mode and time set). */
+  async written(path: string): Promise<void> {
+    const file = this.file;
+    if (!file?.lent || file.entry.path !== path) throw refuse(path, 'lodged wrote a file that was not lent to it');
+    this.bytes += file.left;
+    file.left = 0;
+    await this.closeFile(file);
   }
 
   /** Checks the last file is complete, then sets folder modes and times, deepest first; returns the counts. */
@@ -136,13 +158,13 @@ export class FileTreeWriter implements TreeTotals {
       if (errno(err) === 'ELOOP') throw refuse(entry.path, `${local} is a symlink; files are never written through one`);
       throw hostFsError(err, 'create', local);
     });
-    const st = await fh.stat();
+    const st = await fh.stat({ bigint: true });
     if (!st.isFile()) {
       await fh.close();
       throw refuse(entry.path, `${local} exists and is not a regular file`);
     }
     this.files += 1;
-    const file: OpenFile = { fh, entry, local, left: entry.size };
+    const file: OpenFile = { fh, entry, local, left: entry.size, ids: { dev: String(st.dev), ino: String(st.ino) }, lent: false };
     this.file = file;
     if (file.left === 0) await this.closeFile(file);
   }

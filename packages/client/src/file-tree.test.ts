@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { FileEntry } from '@lodge/api/guest';
-import { LodgeError } from '@lodge/api/lite';
+import { LEND_MIN_BYTES, LodgeError } from '@lodge/api/lite';
 import { CHUNK_BYTES, measureFileTree, readFileTree, type TreeReadOptions } from './file-tree-reader.js';
 import { FileTreeWriter } from './file-tree-writer.js';
 
@@ -107,6 +107,41 @@ describe('FileTreeWriter', () => {
     await feed(new FileTreeWriter(join(tmp, 'renamed')), [entry('orig', 'file', { size: 3, mode: 0o4755 }), Buffer.from('abc')]);
     expect(await readFile(join(tmp, 'renamed'), 'utf8')).toBe('abc');
     expect((await stat(join(tmp, 'renamed'))).mode & 0o7777).toBe(0o755);
+  });
+
+  it('lends files of LEND_MIN_BYTES or more: the reader holds each one open until asked for the next item', async () => {
+    const root = join(tmp, 'lend');
+    await mkdir(root);
+    await writeFile(join(root, 'big'), Buffer.alloc(LEND_MIN_BYTES, 1));
+    await writeFile(join(root, 'small'), Buffer.alloc(LEND_MIN_BYTES - 1, 2));
+    const items = readFileTree(root, { lend: true })[Symbol.asyncIterator]();
+    expect((await items.next()).value).toMatchObject({ entry: { path: 'lend', kind: 'dir' } });
+    const lent = (await items.next()).value as { entry: FileEntry; lent: { pid: number; fd: number; dev: string; ino: string } };
+    const st = await stat(join(root, 'big'), { bigint: true });
+    expect(lent.lent).toEqual({ pid: process.pid, fd: expect.any(Number), dev: String(st.dev), ino: String(st.ino) });
+    expect(await readlink(`/proc/self/fd/${lent.lent.fd}`)).toBe(join(root, 'big'));
+    const next = (await items.next()).value as { entry: FileEntry };
+    expect(next).toEqual({ entry: expect.objectContaining({ path: 'lend/small' }) }); // no bytes for the lent one
+    // Closed once the consumer moved on (the number may be small's now).
+    expect(await readlink(`/proc/self/fd/${lent.lent.fd}`).catch(() => 'closed')).not.toBe(join(root, 'big'));
+    expect(((await items.next()).value as { data: Buffer }).data.length).toBe(CHUNK_BYTES);
+    await items.return?.(undefined);
+  });
+
+  it('lends the file it opened to lodged, and closes it with its mode once lodged wrote it', async () => {
+    const writer = new FileTreeWriter(join(tmp, 'got'));
+    expect(writer.lend()).toBeUndefined(); // nothing open yet
+    await writer.entry(entry('f', 'file', { size: 4, mode: 0o640 }));
+    const lent = writer.lend();
+    expect(lent?.pid).toBe(process.pid);
+    expect(writer.lend()).toBeUndefined(); // lent once
+    expect(() => writer.data(Buffer.from('x'))).toThrow(/lent to lodged/);
+    await writeFile(`/proc/self/fd/${lent?.fd}`, 'abcd'); // as lodged does through /proc
+    await expect(writer.written('g')).rejects.toThrow(/not lent/);
+    await writer.written('f');
+    expect(await writer.finish()).toEqual({ entries: 1, files: 1, bytes: 4 });
+    expect(await readFile(join(tmp, 'got'), 'utf8')).toBe('abcd');
+    expect((await stat(join(tmp, 'got'))).mode & 0o777).toBe(0o640);
   });
 
   describe('refuses paths that would leave the destination', () => {

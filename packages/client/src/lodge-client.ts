@@ -28,7 +28,7 @@ import { EventStream } from './event-stream.js';
 import { openWebSocket } from './ws-connect.js';
 import { openExec, type ExecOutput, type ExecSession } from './exec-session.js';
 import { ExecSockets } from './exec-sockets.js';
-import { getFiles, putFiles, type FileSink, type FileSource } from './file-transfer.js';
+import { getFiles, putFiles, type FileSink, type FileSource, type PutEvents } from './file-transfer.js';
 import { publish, request, subscribe, type BusListener, type Subscription } from './message-bus.js';
 import type { FilesResult } from '@lodge/api/guest';
 
@@ -164,7 +164,7 @@ export class LodgeClient {
   getFiles = (name: string, guestPath: string, sink: FileSink): Promise<FilesResult> => getFiles(this.socketPath, name, guestPath, sink);
 
   /** Copies a file tree (e.g. readFileTree) to `guestPath` in the guest, with cp -r rules. */
-  putFiles = (name: string, guestPath: string, source: FileSource): Promise<FilesResult> => putFiles(this.socketPath, name, guestPath, source);
+  putFiles = (name: string, guestPath: string, source: FileSource, events?: PutEvents): Promise<FilesResult> => putFiles(this.socketPath, name, guestPath, source, events);
 
   /** Publishes a message on the VM's bus. */
   publish = (name: string, topic: string, body: Buffer | string): Promise<PublishReceipt> => publish(this.socketPath, name, topic, body);

@@ -46,7 +46,7 @@ function pipeConsole(ws: WebSocket, con: Duplex): void {
 type Accept = (serve: (ws: WebSocket) => void) => void;
 
 /** Checks what can be checked before the upgrade (so refusals are plain HTTP errors), then serves the VM's socket. */
-async function serveVm(s: Services, url: URL, m: RegExpExecArray, accept: Accept): Promise<void> {
+async function serveVm(s: Services, url: URL, m: RegExpExecArray, local: boolean, accept: Accept): Promise<void> {
   const vm = decodeURIComponent(m[1] ?? '');
   const kind = m[2];
   const topic = m[3] === undefined ? undefined : decodeURIComponent(m[3]);
@@ -67,8 +67,11 @@ async function serveVm(s: Services, url: URL, m: RegExpExecArray, accept: Accept
       const path = url.searchParams.get('path') ?? '';
       if (op !== 'get' && op !== 'put') throw new LodgeError('invalid_argument', `op must be get or put, not ${JSON.stringify(op)}`);
       if (path === '' || path.length > 4096 || path.includes('\0')) throw new LodgeError('invalid_argument', 'path must be a guest path of 1 to 4096 characters');
+      const lend = url.searchParams.get('lend') ?? '0';
+      if (lend !== '0' && lend !== '1') throw new LodgeError('invalid_argument', `lend must be 1 (the client lends its files) or 0, not ${JSON.stringify(lend)}`);
+      if (lend === '1' && !local) throw new LodgeError('invalid_argument', "only a client on lodged's unix socket can lend files", { hint: 'leave out lend=1' });
       s.guest.assertReachable(vm);
-      return accept((ws) => serveFiles(ws, s.guest, { vm, op, path }));
+      return accept((ws) => serveFiles(ws, s.guest, { vm, op, path, local, lend: lend === '1' }));
     }
     default: {
       s.guest.assertSubscribable(vm, topic ?? '');
@@ -88,7 +91,9 @@ export function attachWebSockets(server: Server, s: Services): WebSocketServer {
     }
     const m = VM_PATH.exec(url.pathname);
     if (!m) return refuse(socket, new LodgeError('not_found', `no WebSocket route ${url.pathname}`));
-    serveVm(s, url, m, (serve) => wss.handleUpgrade(req, socket, head, serve)).catch((err: unknown) => refuse(socket, err));
+    // A unix socket (lodged's 0600 one) means a client of lodged's own user on its host: it may lend open files.
+    const local = typeof server.address() === 'string';
+    serveVm(s, url, m, local, (serve) => wss.handleUpgrade(req, socket, head, serve)).catch((err: unknown) => refuse(socket, err));
   });
   return wss;
 }
