@@ -1,6 +1,7 @@
 // What the agent needs from a byte pipe to the host: ordered bytes both ways, back-pressure, (re)connect events.
 
 import type { Writable } from 'node:stream';
+import { writeInTick } from '@lodge/api/guest';
 import type { FilePlane } from './file-plane.js';
 
 export interface TransportHandlers {
@@ -26,8 +27,7 @@ export function writeToStream(out: Writable | undefined, connected: boolean, sta
   }
   stats.writes++;
   stats.bytesOut += bytes.length;
-  // Node calls back every queued write, with an error when the stream is destroyed first.
-  return out.write(bytes, written && (() => written()));
+  return writeInTick(out, bytes, written);
 }
 
 export interface Transport {

@@ -6,4 +6,5 @@ export {
 } from './frame.js';
 export { FrameParser, MAX_HELLO_PAYLOAD, type FrameParserHandlers } from './frame-parser.js';
 export { createSession } from './session.js';
+export { writeInTick, type CorkableStream } from './tick-write.js';
 export * from './first-boot.js';

@@ -1,7 +1,11 @@
 import { connect } from 'node:net';
+import type { CorkableStream } from '@lodge/api/guest';
 
-/** A byte stream to the agent, as AgentLink drives it: a unix socket (net.Socket fits) or the socat bridge to vsock. */
-export interface AgentConnection {
+/**
+ * A byte stream to the agent, as AgentLink drives it: a unix socket (net.Socket fits) or the socat bridge to vsock.
+ * Corkable: AgentLink sends each tick's frames in one write (writeInTick).
+ */
+export interface AgentConnection extends CorkableStream {
   once(event: 'connect', listener: () => void): unknown;
   on(event: 'data', listener: (chunk: Buffer) => void): unknown;
   on(event: 'drain' | 'close', listener: () => void): unknown;

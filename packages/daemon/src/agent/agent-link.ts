@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import { LodgeError, type AgentState } from '@lodge/api';
-import { createSession, FEATURE_PUT_READY, MAX_GUEST_STREAMS, type Hello, type OpenRequest, type PublishRequest, type Session, type Stream } from '@lodge/api/guest';
+import { createSession, FEATURE_PUT_READY, MAX_GUEST_STREAMS, writeInTick, type Hello, type OpenRequest, type PublishRequest, type Session, type Stream } from '@lodge/api/guest';
 import { PublishRequestSchema } from '@lodge/api/guest-schemas';
 import { dialUnix, type AgentConnection, type AgentDial } from './agent-connection.js';
 import { GarbageMeter } from './garbage-meter.js';
@@ -124,7 +124,7 @@ export class AgentLink {
       if (this.unanswered > UNANSWERED_HELLO_BYTES) return written?.(), true;
       this.unanswered += bytes.length;
     }
-    return sock.write(bytes, written && (() => written()));
+    return writeInTick(sock, bytes, written);
   }
 
   private dial(): void {

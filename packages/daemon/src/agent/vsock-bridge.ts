@@ -47,6 +47,18 @@ class SocatConnection extends EventEmitter implements AgentConnection {
     return this.child.stdin.write(bytes, written && (() => written()));
   }
 
+  get writableCorked(): number {
+    return this.child.stdin.writableCorked;
+  }
+
+  cork(): void {
+    this.child.stdin.cork();
+  }
+
+  uncork(): void {
+    this.child.stdin.uncork();
+  }
+
   destroy(): void {
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
   }
