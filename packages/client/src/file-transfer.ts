@@ -119,12 +119,11 @@ export async function putFiles(socketPath: string, name: string, guestPath: stri
     for await (const item of source) {
       if (answer.settled) return; // the daemon gave up (error): stop reading local files
       if ('entry' in item) {
+        // Waiting before the send: a send that waits for the socket to drain can resolve after lodged's `opened` came.
+        const lent = item.lent ? (opened = new Deferred()) : undefined;
         await sendPaced(ws, JSON.stringify({ type: 'entry', ...item.entry, ...(item.lent && { lent: item.lent }) }));
-        if (item.lent) {
-          opened = new Deferred();
-          await Promise.race([opened.promise, answer.promise]);
-          opened = undefined;
-        }
+        if (lent) await Promise.race([lent.promise, answer.promise]);
+        opened = undefined;
       } else for (const piece of pieces(item.data)) await sendPaced(ws, piece);
     }
     await sendPaced(ws, JSON.stringify({ type: 'end' }));
