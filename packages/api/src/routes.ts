@@ -30,5 +30,7 @@ export const API = {
   ping: '/v1/ping',
 } as const;
 
-/** File names inside the data folder that clients also need (the daemon socket). */
+/** File names inside the data folder that clients also need: the daemon socket, its pid (lent files), its log (auto-start). */
 export const SOCKET_FILE = 'lodged.sock';
+export const PID_FILE = 'lodged.pid';
+export const LOG_FILE = 'lodged.log';

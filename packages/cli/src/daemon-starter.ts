@@ -3,14 +3,13 @@ import { closeSync, fstatSync, openSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { DAEMON_NODE_FLAGS, LodgeError, SOCKET_FILE } from '@lodge/api/lite';
+import { DAEMON_NODE_FLAGS, LodgeError, LOG_FILE, SOCKET_FILE } from '@lodge/api/lite';
 import { LodgeClient } from '@lodge/client';
 import { daemonEntry } from './daemon-entry.js';
 import { asLodgeError } from './error-printer.js';
 
 const POLL_MS = 50;
 const START_TIMEOUT_MS = 10_000;
-const LOG_FILE = 'lodged.log';
 const TAIL_LINES = 12;
 
 /** True when the daemon answers; false only when nothing listens (any other failure is real). */

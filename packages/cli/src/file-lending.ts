@@ -1,5 +1,6 @@
 import { readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { PID_FILE } from '@lodge/api/lite';
 
 /**
  * Whether lodged can open this process's files through /proc/<pid>/fd, so big files skip the socket (docs/api.md,
@@ -8,7 +9,7 @@ import { join } from 'node:path';
  */
 export async function canLendFiles(root: string): Promise<boolean> {
   try {
-    const pid = Number((await readFile(join(root, 'lodged.pid'), 'utf8')).trim());
+    const pid = Number((await readFile(join(root, PID_FILE), 'utf8')).trim());
     if (!Number.isInteger(pid) || pid <= 0) return false;
     const [ours, theirs] = await Promise.all([readlink('/proc/self/ns/pid'), readlink(`/proc/${pid}/ns/pid`)]);
     return ours === theirs;

@@ -1,12 +1,12 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { dataRootFor, LodgeError, SOCKET_FILE } from '@lodge/api';
+import { dataRootFor, LodgeError, LOG_FILE, PID_FILE, SOCKET_FILE } from '@lodge/api';
 
 /** Every file in the data folder; docs/internals.md describes each one. */
 export const DATA_FILES = {
   socket: SOCKET_FILE,
-  pid: 'lodged.pid',
-  log: 'lodged.log',
+  pid: PID_FILE,
+  log: LOG_FILE,
   db: 'lodge.db',
   config: 'config.yaml',
   hostProbe: 'host-probe.json',
