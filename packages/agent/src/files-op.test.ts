@@ -70,6 +70,18 @@ describe('files.get', () => {
     expect(result).toEqual({ entries: 7, bytes: 6 + big.length });
   });
 
+  it("keeps each small file's bytes after its entry when the host's credit runs out mid-tree", async () => {
+    // 2.4 MB of small files: more than the 1 MiB window, so some files' bytes wait for credit while the walk goes on.
+    const many = `${h.dir}/many`;
+    mkdirSync(many);
+    const files = Array.from({ length: 600 }, (_, i) => ({ name: `f${String(i).padStart(3, '0')}`, data: randomBytes(1 + ((i * 7919) % 8000)) }));
+    for (const f of files) writeFileSync(`${many}/${f.name}`, f.data);
+    const { items, result } = await get(many);
+    expect(items.map((i) => i.entry.path)).toEqual(['many', ...files.map((f) => `many/${f.name}`)]);
+    items.slice(1).forEach((item, i) => expect(item.data.equals((files[i] as { data: Buffer }).data)).toBe(true));
+    expect(result).toEqual({ entries: 601, bytes: files.reduce((n, f) => n + f.data.length, 0) });
+  });
+
   it('answers not_found with the path', async () => {
     const { error } = await get(`${h.dir}/missing`);
     expect(error).toMatchObject({ code: 'not_found', message: expect.stringContaining(`${h.dir}/missing`) });

@@ -41,6 +41,15 @@ export function fsError(action: string, path: string, error: unknown): OpError {
   return new OpError(codeOfErrno(errno), `${action} ${path}: ${text}`);
 }
 
+/** A synchronous file system call; its failure as fsError(action, path). */
+export function fsCall<T>(action: string, path: string, call: () => T): T {
+  try {
+    return call();
+  } catch (e) {
+    throw fsError(action, path, e);
+  }
+}
+
 const KNOWN_ERRNOS = new Set(Object.values(constants.errno));
 
 /** The name of an errno number a native helper reported (ENOENT), as Node's own errors name it; `errno N` if unknown. */

@@ -228,6 +228,8 @@ export interface Stream {
   /** Sends data, split into frames within credit; resolves when all of it is handed to the transport. Rejects if the stream ends. */
   /** Resolves once the chunk is framed (copied) or, without copy, written: the caller may reuse it then. */
   write(channel: Channel, chunk: Buffer): Promise<void>;
+  /** Bytes written on `channel` and still waiting for credit or the transport (0: all handed to the transport). */
+  queued(channel: Channel): number;
   /** Sends Close for the channel (after all queued writes). */
   end(channel: Channel): void;
   /** Returns credit to the peer for bytes of `channel` that were passed on. */

@@ -67,7 +67,7 @@ export class GuestStream implements Stream {
     return this.#outcome !== undefined;
   }
 
-  /** Bytes queued on a channel and not yet handed to the transport (for tests and metrics). */
+  /** Bytes queued on a channel and not yet handed to the transport (0: a write has gone out in order). */
   queued(channel: Channel): number {
     return this.#out[channel]?.queued ?? 0;
   }
