@@ -1,4 +1,4 @@
-// Entry point of dist/lodge-agent.mjs, run by the guest's init as `node /usr/lib/lodge/lodge-agent.mjs`.
+// Entry point of dist/lodge-agent.mjs, run by the guest's init as `node --jitless --no-expose-wasm /usr/lib/lodge/lodge-agent.mjs`.
 
 import './node18-compat.js';
 import { existsSync } from 'node:fs';

@@ -38,12 +38,12 @@ const AGENT_RUN = `#!/bin/sh
 # Runs the Lodge agent (systemd restarts it when it exits). While ${GUEST_AGENT.hold} exists it stays off
 # its port: tests and benchmarks talk to the port themselves.
 while [ -e ${GUEST_AGENT.hold} ]; do sleep 0.5; done
-exec /usr/bin/node ${GUEST_AGENT.agent}
+exec ${GUEST_AGENT.node} ${GUEST_AGENT.agent}
 `;
 
 const LODGE_GUEST = `#!/bin/sh
 # lodge-guest: the guest side's command line (talks to the Lodge agent).
-exec /usr/bin/node ${GUEST_AGENT.cli} "$@"
+exec ${GUEST_AGENT.node} ${GUEST_AGENT.cli} "$@"
 `;
 
 const GROW_ROOT = `#!/bin/sh

@@ -53,8 +53,8 @@ describe('micro recipe', () => {
   it('keeps the agent off its port while the hold file exists, then execs Node on the bundled agent', () => {
     const run = file(GUEST_AGENT.run.slice(1));
     expect(run).toContain(`while [ -e ${GUEST_AGENT.hold} ] || [ ! -e /dev/virtio-ports/${AGENT_PORT_NAME} ]; do`);
-    expect(run).toMatch(new RegExp(`^exec /usr/bin/node ${GUEST_AGENT.agent} `, 'm'));
-    expect(file('usr/bin/lodge-guest')).toContain(`exec /usr/bin/node ${GUEST_AGENT.cli} "$@"`);
+    expect(run).toMatch(new RegExp(`^exec /usr/bin/node --jitless --no-expose-wasm ${GUEST_AGENT.agent} `, 'm'));
+    expect(file('usr/bin/lodge-guest')).toContain(`exec /usr/bin/node --jitless --no-expose-wasm ${GUEST_AGENT.cli} "$@"`);
   });
 
   it('names the virtio-serial ports as udev would, in a real shell', async () => {
