@@ -50,11 +50,11 @@ async function download(client: LodgeClient, plan: Extract<CopyPlan, { direction
   try {
     await client.getFiles(plan.guest.vm, plan.guest.path, {
       entry: (e) => writer.entry(e),
-      // No promise (a paused socket) unless the chunk ends a file: the writer writes it at once.
+      // No promise (a paused socket): the writer writes the chunk at once.
       data: (chunk) => {
-        const closing = writer.data(chunk);
+        writer.data(chunk);
         meter.bytes = writer.bytes;
-        return closing?.then(() => void (meter.files = writer.files));
+        meter.files = writer.files;
       },
       ...(opts.lend && {
         lend: () => writer.lend(),

@@ -23,3 +23,12 @@ export function hostFsError(err: unknown, action: string, path: string): LodgeEr
   if (code === 'ENOSPC') return new LodgeError('insufficient_resources', message, { cause: err });
   return new LodgeError(REASONS[code] ? 'invalid_argument' : 'internal', message, { cause: err });
 }
+
+/** Runs a synchronous file-system call on the host; its failure as hostFsError. */
+export function hostFsCall<T>(call: () => T, action: string, path: string): T {
+  try {
+    return call();
+  } catch (err) {
+    throw hostFsError(err, action, path);
+  }
+}
