@@ -1,6 +1,6 @@
 // Guest channel benchmark on one VM: exec round trip (Lodge vs QEMU guest agent vs the in-guest floor)
 // and throughput (lodge cp vs a raw copy over the same virtio-serial port), with ratios against targets.
-import { createReadStream, createWriteStream, statSync, writeFileSync } from 'node:fs';
+import { createReadStream, createWriteStream, mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -36,6 +36,16 @@ async function timed(n: number, once: () => Promise<void>): Promise<number[]> {
     out.push(performance.now() - t0);
   }
   return out;
+}
+
+/** 500 files of 100-4100 bytes in 10 folders (2 MB), the same each run: a source tree's shape. */
+function smallTree(root: string): void {
+  let seed = 1;
+  const next = (): number => (seed = (seed * 48271) % 0x7fffffff);
+  for (let d = 0; d < 10; d++) {
+    mkdirSync(join(root, `d${d}`), { recursive: true });
+    for (let f = 0; f < 50; f++) writeFileSync(join(root, `d${d}`, `f${f}`), randomBytes(100 + (next() % 4000)));
+  }
 }
 
 async function repeated(copy: () => Promise<number>): Promise<number[]> {
@@ -171,6 +181,32 @@ async function main(): Promise<void> {
     };
     const tinyUp = await tinyTimes(['cp', '--quiet', tiny, `${VM}:/tmp/tiny.bin`]);
     const tinyDown = await tinyTimes(['cp', '--quiet', `${VM}:/tmp/tiny.bin`, tiny]);
+    // Many small files: lodge cp -r against one tar stream through lodge exec (what a user would do instead).
+    const small = join(lodge.home, 'small');
+    const smallDown = join(lodge.home, 'small-down');
+    smallTree(small);
+    const clearGuest = (): Promise<string> => lodgeExec(lodge, ['rm', '-rf', '/tmp/small']);
+    const clearHost = (): void => (rmSync(smallDown, { recursive: true, force: true }), mkdirSync(smallDown));
+    const timeShell = async (line: string): Promise<number> => {
+      const t = performance.now();
+      const r = await lodge.shell(line);
+      if (r.code !== 0) throw new Error(`${line}: ${r.out}`);
+      return performance.now() - t;
+    };
+    const smallTimes = { cpUp: [] as number[], cpDown: [] as number[], tarUp: [] as number[], tarDown: [] as number[] };
+    for (let i = 0; i < COPIES; i++) {
+      await clearGuest();
+      smallTimes.tarUp.push(await timeShell(`tar c -C ${lodge.home} small | lodge exec -i ${VM} -- tar x -C /tmp`));
+      clearHost();
+      smallTimes.tarDown.push(await timeShell(`lodge exec ${VM} -- tar c -C /tmp small | tar x -C ${smallDown}`));
+      await clearGuest();
+      smallTimes.cpUp.push(await timeCli(lodge, ['cp', '--quiet', '-r', small, `${VM}:/tmp/`]));
+      clearHost();
+      smallTimes.cpDown.push(await timeCli(lodge, ['cp', '--quiet', '-r', `${VM}:/tmp/small`, smallDown]));
+    }
+    // What lodge cp took in and brought back is what was sent.
+    if ((await lodge.shell(`diff -r ${small} ${smallDown}/small`)).code !== 0) throw new Error('500 small files: the copy differs');
+
     // Exec output (stdout through lodge-spawn and the agent's JS, not lodge-port's file path), from dd (busybox's
     // head -c alone runs at ~18 MB/s here); its floor: the same dd into a pipe read inside the guest.
     const ddArgv = ['dd', 'if=/dev/zero', 'bs=256k', `count=${BYTES / 262144}`];
@@ -211,6 +247,7 @@ async function main(): Promise<void> {
     const spread = (times: number[]): string => `${mbps(BYTES, Math.max(...times)).toFixed(0)}–${mbps(BYTES, Math.min(...times)).toFixed(0)}`;
     console.log(`  MB/s of each copy: lodge cp host→guest ${spread(cpUps)}, guest→host ${spread(cpDowns)}; raw host→guest ${spread(rawUps)}, guest→host ${spread(rawDowns)}`);
     console.log(`  1-byte lodge cp: host→guest ${ms(tinyUp)}, guest→host ${ms(tinyDown)}; marginal (minus it): host→guest ${mbps(BYTES, cpUp - tinyUp).toFixed(0)} MB/s ratio ${(mbps(BYTES, cpUp - tinyUp) / upR).toFixed(2)}, guest→host ${mbps(BYTES, cpDown - tinyDown).toFixed(0)} MB/s ratio ${(mbps(BYTES, cpDown - tinyDown) / downR).toFixed(2)}`);
+    console.log(`  500 small files (2 MB)  lodge cp -r host→guest ${ms(median(smallTimes.cpUp))}, guest→host ${ms(median(smallTimes.cpDown))}   tar through lodge exec ${ms(median(smallTimes.tarUp))}, ${ms(median(smallTimes.tarDown))}`);
     console.log(`  guest→host  exec stdout (dd) ${mbps(BYTES, execMs).toFixed(0)} MB/s   in-guest pipe (dd | cat) ${mbps(BYTES, pipeMs).toFixed(0)} MB/s   ratio ${(pipeMs / execMs).toFixed(2)}`);
     console.log(`  exec p50 Lodge/QGA ${(median(lodgeRtt) / median(qgaRtt)).toFixed(2)} (target ≤ 0.5)   Lodge/floor ${(median(lodgeRtt) / spawnerFloor.p50).toFixed(2)} (target ≤ 1.25; floor = lodge-spawn's, the spawn the agent now uses; ${(median(lodgeRtt) / idleFloor.p50).toFixed(2)} against it after ${IDLE_MS} ms idle, ${(median(lodgeRtt) / floor.p50).toFixed(2)} against Node's spawn, ${(median(lodgeRtt) / floorPiped.p50).toFixed(2)} against it piped)`);
   } finally {

@@ -66,6 +66,11 @@ export class BenchLodge {
     return run(process.execPath, [CLI, ...args], this.env);
   }
 
+  /** Runs a shell command line in which `lodge` is this checkout's CLI against this daemon. */
+  shell(line: string): Promise<{ code: number; out: string }> {
+    return run('/bin/sh', ['-c', `lodge() { "${process.execPath}" "${CLI}" "$@"; }; ${line}`], this.env);
+  }
+
   async close(): Promise<void> {
     for (const vm of await this.client.list().catch(() => [])) await this.client.delete(vm.name, { force: true }).catch(() => undefined);
     this.daemon?.kill('SIGTERM');
