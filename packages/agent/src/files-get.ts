@@ -135,10 +135,13 @@ async function sendChunks(stream: Stream, fd: number, full: string, size: number
     return buffer.subarray(0, readAt(fd, full, buffer, position));
   };
   let sent = 0;
-  while (sent < size) {
-    const chunk = chunkAt(sent);
+  for (let chunk = chunkAt(0); ; ) {
     sent += chunk.length;
-    await stream.write(Channel.Output, chunk);
+    const written = stream.write(Channel.Output, chunk);
+    written.catch(() => undefined); // awaited below, after the read ahead (which may throw first)
+    const next = sent < size ? chunkAt(sent) : undefined;
+    await written;
+    if (!next) return sent;
+    chunk = next;
   }
-  return sent;
 }
