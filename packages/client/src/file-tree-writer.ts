@@ -124,7 +124,7 @@ export class FileTreeWriter implements TreeTotals {
     if (!this.top) {
       if (parts.length !== 1) throw refuse(entry.path, 'the first entry must be the top of the tree');
       const dest = resolve(this.dest);
-      const into = statSync(dest, { throwIfNoEntry: false })?.isDirectory() ?? false;
+      const into = quietly(() => statSync(dest))?.isDirectory() ?? false;
       this.top = { name: parts[0] ?? '', base: into ? dest : dirname(dest), as: into ? (parts[0] ?? '') : basename(dest) };
     } else if (parts[0] !== this.top.name || parts.length === 1) {
       throw refuse(entry.path, `it is not inside "${this.top.name}", the top of the tree`);
@@ -132,7 +132,7 @@ export class FileTreeWriter implements TreeTotals {
     const local = [this.top.as, ...parts.slice(1)];
     for (let depth = 1; depth < local.length; depth++) {
       const parent = join(this.top.base, ...local.slice(0, depth));
-      const st = lstatSync(parent, { throwIfNoEntry: false });
+      const st = quietly(() => lstatSync(parent));
       if (!st) throw refuse(entry.path, `its folder ${parent} does not exist (entries must come after their folder)`);
       if (st.isSymbolicLink()) throw refuse(entry.path, `its folder ${parent} is a symlink`);
       if (!st.isDirectory()) throw refuse(entry.path, `${parent} is not a folder`);
@@ -203,5 +203,14 @@ export class FileTreeWriter implements TreeTotals {
     if (!file) return;
     this.closeQuietly();
     throw refuse(file.entry.path, `got ${file.entry.size - file.left} bytes, its size is ${file.entry.size}`);
+  }
+}
+
+/** A stat that fails for any reason (missing, not a folder on the way, no permission) is no answer. */
+function quietly<T>(call: () => T): T | undefined {
+  try {
+    return call();
+  } catch {
+    return undefined;
   }
 }

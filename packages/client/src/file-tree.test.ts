@@ -175,6 +175,17 @@ describe('FileTreeWriter', () => {
     }
   });
 
+  it('answers a destination below a regular file with a LodgeError, not a bare errno', async () => {
+    await writeFile(join(tmp, 'afile'), 'x');
+    const writer = new FileTreeWriter(join(tmp, 'afile', 'sub'));
+    await expect(writer.entry(entry('top'))).rejects.toThrow(LodgeError);
+    await expect(new FileTreeWriter(join(tmp, 'afile', 'sub')).entry(entry('top'))).rejects.toThrow(/cannot create the folder .*afile\/sub: not a folder/);
+    const nested = new FileTreeWriter(join(tmp, 'dest'));
+    await nested.entry(entry('top'));
+    await writeFile(join(tmp, 'dest', 'blocker'), 'x');
+    await expect(nested.entry(entry('top/blocker/f', 'file', { size: 1 }))).rejects.toThrow(/dest\/blocker is not a folder/);
+  });
+
   it('refuses to write a file through an existing symlink', async () => {
     await mkdir(join(tmp, 'dest', 'a'), { recursive: true });
     await writeFile(join(tmp, 'target'), 'keep');
