@@ -5,7 +5,7 @@
 // File system calls per entry are synchronous, as the writes always were: under TCG a threadpool round trip costs
 // more than the call (500 small files: ~4 ms an entry through the threadpool).
 
-import { type Stats, closeSync, constants, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, statSync, symlinkSync, unlinkSync, writevSync } from 'node:fs';
+import { closeSync, constants, fchmodSync, futimesSync, lstatSync, lutimesSync, mkdirSync, openSync, statSync, symlinkSync, unlinkSync, writevSync } from 'node:fs';
 import { chmod, stat, utimes } from 'node:fs/promises';
 import { basename, dirname } from 'node:path';
 import { BULK_EXTRA_WINDOW, Channel, FEATURE_PUT_READY, PUT_READY_BYTES, type FileEntry, type FilesResult, type Stream } from '@lodge/api/guest';
@@ -184,7 +184,8 @@ class TreeWriter {
 
   async abort(): Promise<void> {
     await this.file?.sunk; // the relay answers the UNSINK (or died: the plane ended it)
-    if (this.file) closeQuietly(this.file.fd);
+    const file = this.file;
+    if (file) quietly(() => closeSync(file.fd));
     this.file = undefined;
   }
 
@@ -193,13 +194,13 @@ class TreeWriter {
       mkdirSync(path, { mode: 0o700 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw fsError('mkdir', path, e);
-      if (!statQuietly(path)?.isDirectory()) throw new OpError('invalid_argument', `mkdir ${path}: exists and is not a folder`);
+      if (!quietly(() => statSync(path))?.isDirectory()) throw new OpError('invalid_argument', `mkdir ${path}: exists and is not a folder`);
     }
     this.dirs.push({ path, mode: entry.mode, mtimeMs: entry.mtimeMs });
   }
 
   private makeLink(path: string, entry: FileEntry): void {
-    const existing = statQuietly(path, true);
+    const existing = quietly(() => lstatSync(path));
     if (existing?.isDirectory()) throw new OpError('invalid_argument', `symlink ${path}: a folder is in the way`);
     if (existing) fsCall('unlink', path, () => unlinkSync(path));
     fsCall('symlink', path, () => symlinkSync(entry.target as string, path));
@@ -236,25 +237,18 @@ class TreeWriter {
       const time = new Date(file.entry.mtimeMs);
       futimesSync(file.fd, time, time);
     } catch (e) {
-      closeQuietly(file.fd);
+      quietly(() => closeSync(file.fd)); // the chmod's error is the one to report
       throw fsError('chmod', file.path, e);
     }
     fsCall('close', file.path, () => closeSync(file.fd)); // NFS reports a failed delayed write here
   }
 }
 
-function statQuietly(path: string, link = false): Stats | undefined {
+/** A call whose failure is no answer: a stat that finds nothing usable, a close after an earlier error. */
+function quietly<T>(call: () => T): T | undefined {
   try {
-    return link ? lstatSync(path) : statSync(path);
+    return call();
   } catch {
     return undefined;
-  }
-}
-
-function closeQuietly(fd: number): void {
-  try {
-    closeSync(fd);
-  } catch {
-    // already failing: the first error is the one to report
   }
 }

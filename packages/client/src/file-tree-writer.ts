@@ -107,14 +107,10 @@ export class FileTreeWriter implements TreeTotals {
     this.closeQuietly();
   }
 
+  /** After a failure: the first error is the one to report. */
   private closeQuietly(): void {
-    if (this.file) {
-      try {
-        closeSync(this.file.fd);
-      } catch {
-        // already failing: the first error is the one to report
-      }
-    }
+    const file = this.file;
+    if (file) quietly(() => closeSync(file.fd));
     this.file = undefined;
   }
 
@@ -206,7 +202,8 @@ export class FileTreeWriter implements TreeTotals {
   }
 }
 
-/** A stat that fails for any reason (missing, not a folder on the way, no permission) is no answer. */
+/** A call whose failure is no answer: a stat that fails for any reason (missing, not a folder on the way, no
+ * permission), a close after an earlier error. */
 function quietly<T>(call: () => T): T | undefined {
   try {
     return call();

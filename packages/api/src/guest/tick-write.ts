@@ -24,7 +24,7 @@ const corkedHere = new WeakSet<CorkableStream>();
 /** Hands the merged small writes to the stream as one buffer; the stream's answer (false: wait for drain). */
 function flushMerged(out: CorkableStream): boolean {
   const m = merging.get(out);
-  if (!m || m.chunks.length === 0) return true;
+  if (!m) return true; // a record exists only with chunks in it
   merging.delete(out);
   const { chunks, written } = m;
   const bytes = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks, m.bytes);
