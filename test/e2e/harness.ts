@@ -13,7 +13,7 @@ export const REPO = resolve(import.meta.dirname, '../..');
 /** What the micro image's init prints on the console once it runs. */
 export const BOOT_MARKER = 'lodge-micro: init reached';
 export const IMAGES_DIR = process.env.LODGE_TEST_IMAGES ?? join(REPO, 'test/.cache/images');
-const DAEMON = join(REPO, 'packages/daemon/dist/main.js');
+export const DAEMON = join(REPO, 'packages/daemon/dist/main.js');
 /** The lodge command as users run it: the bundle (global-setup rebuilds it when tsc's output changed). */
 export const CLI = join(REPO, 'packages/cli/bundle/lodge.js');
 const run = promisify(execFile);

@@ -1,8 +1,12 @@
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, symlinkSync } from 'node:fs';
+import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { VmInfo } from '@lodge/api';
-import { BOOT_MARKER, pidsMentioning, TestLodge } from './harness.js';
+import { BOOT_MARKER, DAEMON, pidsMentioning, TestLodge } from './harness.js';
 
 describe('several VMs, and VMs outliving the daemon', () => {
   const lodge = new TestLodge();
@@ -71,6 +75,69 @@ describe('several VMs, and VMs outliving the daemon', () => {
     expect(info.state).toBe('stopped');
     expect(info.stateReason).toMatch(/while the VM was starting; its QEMU was ended/);
     expect(await pidsMentioning(three.folder)).toEqual([]);
+  });
+
+  it('a lodged that finds qmp.sock held by another program keeps the VM, works through the agent, and takes QMP once free', async () => {
+    expect((await lodge.cli(['start', 'two'])).code).toBe(0);
+    const two = await lodge.client.get('two');
+    const hold = async (): Promise<Socket> => {
+      const sock = connect(join(two.folder, 'qmp.sock'));
+      await new Promise<void>((resolve, reject) => sock.once('data', () => resolve()).once('error', reject)); // QEMU's greeting: it is ours
+      return sock;
+    };
+    await lodge.killDaemon();
+    let holder = await hold();
+    try {
+      await lodge.startDaemon();
+      const info = await lodge.client.get('two');
+      expect([info.state, info.pid], info.stateReason).toEqual(['running', two.pid]);
+      expect((await lodge.cli(['exec', 'two', '--', 'echo', 'agent-ok'])).stdout).toBe('agent-ok\n');
+      const paused = await lodge.cli(['pause', 'two']);
+      expect(paused.code).not.toBe(0);
+      expect(paused.stderr).toMatch(/does not answer on .*qmp\.sock/);
+      expect(paused.stderr).toMatch(/QEMU serves one QMP client at a time/);
+
+      holder.destroy(); // the other program lets go: lodged's next try takes the socket
+      let r = await lodge.cli(['pause', 'two']);
+      for (let i = 0; i < 40 && r.code !== 0; i++) (await new Promise((w) => setTimeout(w, 250))), (r = await lodge.cli(['pause', 'two']));
+      expect(r.code, r.stderr).toBe(0);
+      expect((await lodge.client.get('two')).state).toBe('paused');
+      expect((await lodge.cli(['resume', 'two'])).code).toBe(0);
+
+      // Held again across a restart: lodge stop goes through the guest agent.
+      await lodge.killDaemon();
+      holder = await hold();
+      await lodge.startDaemon();
+      const stop = await lodge.cli(['stop', 'two']);
+      expect(stop.code, stop.stderr).toBe(0);
+      const stopped = await lodge.client.get('two');
+      expect(stopped.state).toBe('stopped');
+      expect(stopped.stateReason).toBe('stopped by user: QEMU did not answer on QMP; the guest agent powered it off');
+      expect(await pidsMentioning(two.folder)).toEqual([]);
+    } finally {
+      holder.destroy();
+    }
+  });
+
+  it('a second lodged for the same folder refuses to run, also when the first was started from another path', async () => {
+    const elsewhere = mkdtempSync(join(tmpdir(), 'lodge-other-'));
+    const entry = join(elsewhere, 'server.js'); // nothing in its argv says lodged
+    symlinkSync(DAEMON, entry);
+    await lodge.killDaemon();
+    const first = spawn(process.execPath, [entry], { env: lodge.env, stdio: 'ignore' });
+    try {
+      for (let i = 0; i < 200 && !(await lodge.client.ping().then(() => true, () => false)); i++) await new Promise((r) => setTimeout(r, 50));
+      const second = spawnSync(process.execPath, [DAEMON], { env: lodge.env, encoding: 'utf8', timeout: 30_000 });
+      expect(second.status, second.stderr).not.toBe(0);
+      expect(second.stderr).toContain(`another lodged (pid ${first.pid}) is already running for ${lodge.home}`);
+      expect(await lodge.client.ping().then(() => true)).toBe(true); // the first one still serves
+    } finally {
+      const gone = new Promise((r) => first.once('exit', r));
+      first.kill('SIGKILL');
+      await gone;
+      rmSync(elsewhere, { recursive: true, force: true });
+    }
+    await lodge.startDaemon();
   });
 
   it('the event stream reported the lifecycle', async () => {

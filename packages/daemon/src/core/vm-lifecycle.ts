@@ -134,7 +134,9 @@ export class VmLifecycle {
         continue;
       }
       this.adopt(rec.name, found);
-      this.d.records.transition(rec.name, await found.status(), { pid: found.pid, vsockCid: found.vsockCid });
+      // QEMU that does not answer on QMP yet keeps its recorded state; the runtime reports it once QMP answers.
+      const state = await found.status().catch(() => (rec.state === 'paused' ? 'paused' : 'running'));
+      this.d.records.transition(rec.name, state, { pid: found.pid, vsockCid: found.vsockCid });
     }
   }
 

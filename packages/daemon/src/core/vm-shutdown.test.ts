@@ -58,4 +58,36 @@ describe('shutdownRuntime', () => {
     runtime.powerdown.mockRejectedValue(new Error('QMP is broken'));
     await expect(shutdownRuntime(runtime, { force: false, timeoutSec: 30, progress: () => undefined, onEscalate: () => undefined })).rejects.toThrow('QMP is broken');
   }, 10_000);
+
+  describe('when QEMU does not answer on QMP', () => {
+    const unreachable = () => {
+      const { runtime, exit } = deafRuntime();
+      return { runtime: { ...runtime, status: async (): Promise<'running'> => Promise.reject(new Error('QEMU (pid 1) is running but does not answer on qmp.sock')) }, exit };
+    };
+
+    it('the guest agent powers it off; nothing is pressed, quit or killed', async () => {
+      const { runtime, exit } = unreachable();
+      const steps: string[] = [];
+      const powerOff = vi.fn(async () => void setTimeout(exit, 20));
+      await shutdownRuntime(runtime, { force: false, timeoutSec: 2, progress: (p) => steps.push(p.step), onEscalate: () => undefined, guest: { available: () => true, powerOff } });
+      expect(powerOff).toHaveBeenCalledTimes(1);
+      expect(steps[0]).toMatch(/does not answer on QMP .*asking the guest agent to power off/);
+      expect(runtime.powerdown).not.toHaveBeenCalled();
+      expect(runtime.kill).not.toHaveBeenCalled();
+    });
+
+    it('a guest that stays up past the timeout is killed, and the reason says why', async () => {
+      const { runtime } = unreachable();
+      const why: string[] = [];
+      await shutdownRuntime(runtime, { force: false, timeoutSec: 0.2, progress: () => undefined, onEscalate: (w) => why.push(w), guest: { available: () => true, powerOff: async () => undefined } });
+      expect(runtime.kill).toHaveBeenCalledTimes(1);
+      expect(why).toEqual(['QEMU did not answer on QMP and the guest did not power off within 0.2s, so QEMU was killed']);
+    });
+
+    it('without an agent the stop fails with the QMP error and QEMU is left running', async () => {
+      const { runtime } = unreachable();
+      await expect(shutdownRuntime(runtime, { force: false, timeoutSec: 2, progress: () => undefined, onEscalate: () => undefined, guest: { available: () => false, powerOff: async () => undefined } })).rejects.toThrow(/does not answer on qmp.sock/);
+      expect(runtime.kill).not.toHaveBeenCalled();
+    });
+  });
 });

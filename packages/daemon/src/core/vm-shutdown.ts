@@ -11,7 +11,8 @@ const AGENT_AFTER_MS = 5000;
 /** The guest agent's way to power off, when the guest has one; the caller records the stop reason. */
 export interface GuestPowerOff {
   available(): boolean;
-  powerOff(): Promise<void>;
+  /** `reason`: the stop reason while the agent's power-off is the story. */
+  powerOff(reason: string): Promise<void>;
 }
 
 export interface ShutdownOptions {
@@ -23,18 +24,18 @@ export interface ShutdownOptions {
   guest?: GuestPowerOff;
 }
 
-const AGENT_POWEROFF_REASON = 'stopped by user: ACPI not answered; the guest agent powered it off';
+const ACPI_UNANSWERED = { step: 'ACPI not answered; asking the guest agent', reason: 'stopped by user: ACPI not answered; the guest agent powered it off' };
 
 /** The agent path of a graceful stop; the stop reason names the agent only while that is still the story. */
 export function guestPowerOff(guest: Pick<GuestService, 'canPowerOff' | 'powerOff'>, vm: string, reasons: Map<string, string>): GuestPowerOff {
   return {
     available: () => guest.canPowerOff(vm),
-    powerOff: async () => {
-      reasons.set(vm, AGENT_POWEROFF_REASON);
+    powerOff: async (reason) => {
+      reasons.set(vm, reason);
       try {
         await guest.powerOff(vm);
       } catch (err) {
-        if (reasons.get(vm) === AGENT_POWEROFF_REASON) reasons.set(vm, 'stopped by user');
+        if (reasons.get(vm) === reason) reasons.set(vm, 'stopped by user');
         throw err;
       }
     },
@@ -49,11 +50,11 @@ function within(p: Promise<unknown>, ms: number): Promise<boolean> {
 }
 
 /** Asks the guest agent once; true when it took the request. */
-async function askAgent(guest: GuestPowerOff | undefined, opts: ShutdownOptions): Promise<boolean> {
+async function askAgent(guest: GuestPowerOff | undefined, opts: ShutdownOptions, why = ACPI_UNANSWERED): Promise<boolean> {
   if (!guest?.available()) return false;
-  opts.progress({ step: 'ACPI not answered; asking the guest agent', percent: 40 });
+  opts.progress({ step: why.step, percent: 40 });
   try {
-    await guest.powerOff();
+    await guest.powerOff(why.reason);
     return true;
   } catch (err) {
     opts.progress({ step: `the guest agent could not power off: ${(err as Error).message}; still waiting`, percent: 50 });
@@ -92,8 +93,14 @@ export async function shutdownRuntime(runtime: VmRuntime, opts: ShutdownOptions)
     await runtime.exited;
     return;
   }
+  let state: 'running' | 'paused';
+  try {
+    state = await runtime.status();
+  } catch (err) {
+    return stopWithoutQmp(runtime, opts, err);
+  }
   // A paused guest cannot answer the power button.
-  if ((await runtime.status()) === 'paused') {
+  if (state === 'paused') {
     opts.progress({ step: 'VM is paused: quitting QEMU' });
   } else {
     opts.progress({ step: 'asking the guest to power off (ACPI)', percent: 10 });
@@ -104,6 +111,20 @@ export async function shutdownRuntime(runtime: VmRuntime, opts: ShutdownOptions)
   await runtime.quit().catch(() => undefined);
   if (await within(runtime.exited, QUIT_GRACE_MS)) return;
   opts.onEscalate(`QEMU did not quit within ${QUIT_GRACE_MS / 1000}s and was killed`);
+  await runtime.kill();
+  await runtime.exited;
+}
+
+/**
+ * QEMU that does not answer on QMP (no power button, no quit): the guest agent powers off, and QEMU is killed if the
+ * guest is not off by the timeout, as after a quit. Without an agent nothing graceful is left: the caller's error says so.
+ */
+async function stopWithoutQmp(runtime: VmRuntime, opts: ShutdownOptions, why: unknown): Promise<void> {
+  if (!opts.guest?.available()) throw why;
+  const asked = { step: `QEMU does not answer on QMP (${(why as Error).message}); asking the guest agent to power off`, reason: 'stopped by user: QEMU did not answer on QMP; the guest agent powered it off' };
+  if ((await askAgent(opts.guest, opts, asked)) && (await within(runtime.exited, opts.timeoutSec * 1000))) return;
+  opts.onEscalate(`QEMU did not answer on QMP and the guest did not power off within ${opts.timeoutSec}s, so QEMU was killed`);
+  opts.progress({ step: 'killing QEMU', percent: 80 });
   await runtime.kill();
   await runtime.exited;
 }

@@ -19,9 +19,16 @@ export interface GuestMemory {
 export class GuestBalloon {
   constructor(private readonly qmp: () => QmpMonitor) {}
 
-  /** Asks the guest for statistics; a QEMU started without a balloon (an older Lodge) just has none. */
+  /**
+   * Asks the guest for statistics; a QEMU started without a balloon (an older Lodge) just has none, and one re-attached
+   * while its QMP is out of reach keeps the interval an earlier daemon set (QEMU holds it).
+   */
   async startStats(): Promise<void> {
-    await qomSet(this.qmp(), BALLOON_QOM_PATH, 'guest-stats-polling-interval', STATS_INTERVAL_S).catch(() => undefined);
+    try {
+      await qomSet(this.qmp(), BALLOON_QOM_PATH, 'guest-stats-polling-interval', STATS_INTERVAL_S);
+    } catch {
+      // no balloon, or no QMP yet: see above
+    }
   }
 
   bootBytes = async (): Promise<number> => (await queryMemorySizeSummary(this.qmp())).base;

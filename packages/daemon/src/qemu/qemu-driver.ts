@@ -13,7 +13,7 @@ import { isRunning, processArgv, readPidFile } from '../sys/process-info.js';
 import { readLogFile } from './console-log.js';
 import { bootFilesOf, buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
-import { QemuSupervisor } from './qemu-supervisor.js';
+import { QemuSupervisor, qmpUnreachable } from './qemu-supervisor.js';
 import { cidFromArgv, launchWithFreeCid, preferredCid } from './vsock-cid.js';
 import { guestResources } from './guest-resources.js';
 import { applyBootThrottles, QmpDiskControl } from './disk-control.js';
@@ -112,7 +112,6 @@ export class QemuDriver implements VmDriver {
   }
 
   async attach(name: string, recorded: number | undefined): Promise<VmRuntime | { gone: string }> {
-    const dir = this.folder.vmDir(name);
     const pid = recorded ?? (await readPidFile(this.folder.vmFile(name, 'pid')));
     if (pid === undefined) return { gone: 'no QEMU process was recorded for it' };
     const argv = await processArgv(pid);
@@ -121,17 +120,24 @@ export class QemuDriver implements VmDriver {
       return { gone: `QEMU (pid ${pid}) exited while lodged was not running` };
     }
     const files = { qmp: this.folder.vmFile(name, 'qmp'), console: this.folder.vmFile(name, 'console'), pid: this.folder.vmFile(name, 'pid') };
+    // No answer is no reason to kill a live VM (another client may hold the socket): the supervisor keeps trying.
+    const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 2000 }).catch(() => undefined);
     try {
-      const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 5000 });
       const group = await this.reopenGroup(name, pid);
       let runtime: QemuSupervisor | undefined;
-      const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
-      const guest = await guestResources(() => runtime?.qmp() ?? monitor);
+      const qmp = (): QmpMonitor => {
+        if (runtime) return runtime.qmp();
+        if (monitor) return monitor;
+        throw qmpUnreachable(pid, files.qmp);
+      };
+      const disks = new QmpDiskControl(qmp);
+      const guest = await guestResources(qmp);
       runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks }, cidFromArgv(argv));
       return runtime;
     } catch (err) {
+      monitor?.close();
       await killAndWait(pid);
-      return { gone: `QEMU (pid ${pid}) did not answer on ${dir}/qmp.sock and was killed: ${(err as Error).message}` };
+      return { gone: `QEMU (pid ${pid}) could not be re-attached and was killed: ${(err as Error).message}` };
     }
   }
 

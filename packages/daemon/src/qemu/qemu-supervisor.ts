@@ -1,5 +1,5 @@
 import { rm } from 'node:fs/promises';
-import type { DiskSpec } from '@lodge/api';
+import { LodgeError, type DiskSpec } from '@lodge/api';
 import type { CpuLimits, DiskThrottle, ExitInfo, LimitHit, RuntimeSample, VmRuntime } from '../ports/vm-driver.js';
 import { QmpMonitor, cont, queryStatus, quit, stop, systemPowerdown } from '../qmp/index.js';
 import { isRunning, sleep } from '../sys/process-info.js';
@@ -14,35 +14,51 @@ export interface SupervisedFiles {
   pid: string;
 }
 
-/** Owns one QEMU process and its QMP connection; reports exactly once when the process is gone. */
+/** Between two tries to reach a live QEMU's QMP socket (each waits up to CONNECT_MS for its greeting). */
+const RETRY_MS = 1000;
+const CONNECT_MS = 5000;
+
+/** What a QMP call gets while QEMU lives but does not answer on its socket. */
+export function qmpUnreachable(pid: number, socket: string): LodgeError {
+  return new LodgeError('conflict', `QEMU (pid ${pid}) is running but does not answer on ${socket}`, {
+    hint: 'QEMU serves one QMP client at a time: close any other program connected to that socket (lodged keeps trying and takes it when it is free); meanwhile the guest agent still works, lodge stop goes through it, and lodge stop --force kills QEMU',
+  });
+}
+
+/**
+ * Owns one QEMU process and its QMP connection; reports exactly once when the process is gone. A live QEMU that does
+ * not answer on QMP (another client holds the socket, its main loop is busy) is never killed for it: calls that need
+ * QMP fail with qmpUnreachable while the supervisor keeps trying, and watches the pid meanwhile.
+ */
 export class QemuSupervisor implements VmRuntime {
   readonly exited: Promise<ExitInfo>;
-  private monitor: QmpMonitor;
+  private monitor: QmpMonitor | undefined;
   private lastShutdown: string | undefined;
   private detached = false;
   private readonly runListeners = new Set<(running: boolean) => void>();
   private resolveExit!: (info: ExitInfo) => void;
 
+  /** `monitor` undefined: QEMU runs but did not answer on QMP yet (see the class comment). */
   constructor(
     readonly pid: number,
-    monitor: QmpMonitor,
+    monitor: QmpMonitor | undefined,
     private readonly files: SupervisedFiles,
     private readonly controls: RuntimeControls,
     readonly vsockCid?: number,
   ) {
     this.exited = new Promise((resolve) => (this.resolveExit = resolve));
-    this.monitor = monitor;
-    this.watch(monitor);
+    if (monitor) this.watch(monitor);
+    else void this.reach();
   }
 
   async status(): Promise<'running' | 'paused'> {
-    return (await queryStatus(this.monitor)).running ? 'running' : 'paused';
+    return (await queryStatus(this.qmp())).running ? 'running' : 'paused';
   }
 
-  pause = (): Promise<void> => stop(this.monitor);
-  resume = (): Promise<void> => cont(this.monitor);
-  powerdown = (): Promise<void> => systemPowerdown(this.monitor);
-  quit = (): Promise<void> => quit(this.monitor);
+  pause = async (): Promise<void> => stop(this.qmp());
+  resume = async (): Promise<void> => cont(this.qmp());
+  powerdown = async (): Promise<void> => systemPowerdown(this.qmp());
+  quit = async (): Promise<void> => quit(this.qmp());
 
   async kill(): Promise<void> {
     this.lastShutdown ??= 'QEMU was killed';
@@ -56,7 +72,7 @@ export class QemuSupervisor implements VmRuntime {
 
   detach(): void {
     this.detached = true;
-    this.monitor.close();
+    this.monitor?.close();
   }
 
   setCpuLimits = (l: CpuLimits): Promise<void> => this.controls.cpu.setLimits(l);
@@ -80,6 +96,7 @@ export class QemuSupervisor implements VmRuntime {
   }
 
   private watch(monitor: QmpMonitor): void {
+    this.monitor = monitor;
     monitor.onEvent((ev) => {
       if (ev.event === 'SHUTDOWN') this.lastShutdown = shutdownReason(ev.data);
       if (ev.event === 'STOP' || ev.event === 'RESUME') for (const l of this.runListeners) l(ev.event === 'RESUME');
@@ -88,22 +105,35 @@ export class QemuSupervisor implements VmRuntime {
   }
 
   /** The QMP connection of the moment (it is replaced if it breaks while QEMU lives on). */
-  readonly qmp = (): QmpMonitor => this.monitor;
+  readonly qmp = (): QmpMonitor => {
+    if (this.monitor) return this.monitor;
+    throw qmpUnreachable(this.pid, this.files.qmp);
+  };
 
   /** QMP closes when QEMU exits; if the process lives on, the connection broke and we reconnect. */
   private async onMonitorClosed(): Promise<void> {
     if (this.detached) return;
+    this.monitor = undefined;
     for (let waited = 0; waited < 2000; waited += 50) {
       if (!(await isRunning(this.pid))) return this.finish();
       await sleep(50);
     }
-    try {
-      this.monitor = await QmpMonitor.connect({ path: this.files.qmp, timeoutMs: 5000 });
-      this.watch(this.monitor);
-    } catch {
-      this.lastShutdown = 'QEMU stopped answering on its QMP socket and was killed';
-      await killAndWait(this.pid);
-      await this.finish();
+    await this.reach();
+  }
+
+  /** Tries QMP until it answers or QEMU is gone; the run state may have changed meanwhile, so listeners hear it. */
+  private async reach(): Promise<void> {
+    while (!this.detached) {
+      if (!(await isRunning(this.pid))) return this.finish();
+      const monitor = await QmpMonitor.connect({ path: this.files.qmp, timeoutMs: CONNECT_MS }).catch(() => undefined);
+      if (monitor && this.detached) return monitor.close();
+      if (monitor) {
+        this.watch(monitor);
+        const running = await queryStatus(monitor).then((s) => s.running, () => undefined);
+        if (running !== undefined) for (const l of this.runListeners) l(running);
+        return;
+      }
+      await sleep(RETRY_MS);
     }
   }
 

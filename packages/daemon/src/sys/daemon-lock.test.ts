@@ -3,7 +3,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { acquireDaemonLock } from './daemon-lock.js';
+import { acquireDaemonLock, lockName } from './daemon-lock.js';
 
 const cleanups: (() => void)[] = [];
 afterEach(() => cleanups.splice(0).forEach((c) => c()));
@@ -14,37 +14,50 @@ function tempPidFile(): string {
   return join(dir, 'lodged.pid');
 }
 
-/** A live process whose argv looks like (or unlike) a lodged. */
-function holder(argv: string[]): ChildProcess {
-  const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 30000)', ...argv], { stdio: 'ignore' });
+/** Another process (any program, from any path) holding the folder's lock; resolves once it listens. */
+async function otherHolder(pidFile: string): Promise<ChildProcess> {
+  const name = await lockName(join(pidFile, '..'));
+  const child = spawn(process.execPath, ['-e', `require('net').createServer().listen(${JSON.stringify(name)}, () => console.log('held'))`], { stdio: ['ignore', 'pipe', 'inherit'] });
   cleanups.push(() => child.kill('SIGKILL'));
+  await new Promise((r) => child.stdout?.once('data', r));
   return child;
 }
 
 describe('daemon lock', () => {
-  it('writes our pid and releases it', async () => {
+  it('writes our pid and releases it; the folder can be locked again after', async () => {
     const pidFile = tempPidFile();
     const lock = await acquireDaemonLock(pidFile);
     expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    await expect(acquireDaemonLock(pidFile)).rejects.toThrow(`another lodged (pid ${process.pid}) is already running for ${join(pidFile, '..')}`);
     await lock.release();
     expect(existsSync(pidFile)).toBe(false);
+    await (await acquireDaemonLock(pidFile)).release();
   });
 
-  it('refuses while another lodged holds it', async () => {
+  it('refuses while another process holds it, whatever its argv and whatever the pid file says', async () => {
     const pidFile = tempPidFile();
-    const other = holder(['/opt/lodge/packages/daemon/dist/main.js']);
+    const other = await otherHolder(pidFile);
     writeFileSync(pidFile, `${other.pid}\n`);
     await expect(acquireDaemonLock(pidFile)).rejects.toThrow(/another lodged \(pid \d+\) is already running/);
-    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(other.pid));
+    expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(other.pid)); // left as it was
+    rmSync(pidFile);
+    await expect(acquireDaemonLock(pidFile)).rejects.toThrow(/^another lodged is already running/);
   });
 
-  it('takes over a stale lock: dead pid, or a pid reused by another program', async () => {
+  it('is free the moment its holder dies: no stale lock, and a stale pid file is replaced', async () => {
     const pidFile = tempPidFile();
-    writeFileSync(pidFile, '999999999\n');
-    await (await acquireDaemonLock(pidFile)).release();
-    const unrelated = holder(['not-a-daemon']);
-    writeFileSync(pidFile, `${unrelated.pid}\n`);
-    await acquireDaemonLock(pidFile);
+    const other = await otherHolder(pidFile);
+    writeFileSync(pidFile, `${other.pid}\n`);
+    other.kill('SIGKILL');
+    await new Promise((r) => other.once('exit', r));
+    const lock = await acquireDaemonLock(pidFile);
     expect(readFileSync(pidFile, 'utf8').trim()).toBe(String(process.pid));
+    await lock.release();
+  });
+
+  it('is one lock per folder: another folder locks independently', async () => {
+    const a = await acquireDaemonLock(tempPidFile());
+    const b = await acquireDaemonLock(tempPidFile());
+    await Promise.all([a.release(), b.release()]);
   });
 });
