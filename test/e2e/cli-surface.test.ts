@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DAEMON_NODE_FLAGS, type HostReport, type ImageEntry } from '@lodge/api';
@@ -129,11 +129,13 @@ describe('one daemon per data folder', () => {
 });
 
 describe('images under VMs', () => {
-  it('a forced rebuild of an image that VMs are based on is refused, naming them', async () => {
+  it('a forced rebuild is refused while a VM made before VMs pinned their image files depends on them, naming it', async () => {
     const lodge = new TestLodge();
     try {
       await lodge.startDaemon();
       expect((await lodge.cli(['create', 'based', '--memory', '128M'])).code).toBe(0);
+      expect(existsSync(join(lodge.home, 'vms/based/image/image.json'))).toBe(true); // made now: it has its own links
+      rmSync(join(lodge.home, 'vms/based/image'), { recursive: true }); // as an older Lodge made it (never booted here)
       const r = await lodge.cli(['image', 'build', '--force', 'micro']);
       expect(r.code).toBe(1);
       expect(r.stderr).toMatch(/image "micro" needs rebuilding \(a forced rebuild\), but it is the base of VM\(s\) based/);

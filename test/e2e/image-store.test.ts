@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageDetails, ImageEntry } from '@lodge/api';
@@ -7,16 +7,18 @@ import { IMAGES_DIR, TestLodge } from './harness.js';
 
 /** What the boot sector below writes to COM1 once SeaBIOS has run it from the VM's disk. */
 const DISK_MARKER = 'lodge-disk-boot: boot sector reached';
+/** The same from a second disk imported under the first one's name. */
+const SECOND_MARKER = 'lodge-disk-boot: the second image';
 
 /**
- * A boot sector that prints DISK_MARKER on the serial port and halts:
+ * A boot sector that prints `marker` on the serial port and halts:
  * xor ax,ax; mov ds,ax; cld; mov si,msg; mov dx,0x3f8; 1: lodsb; test al,al; jz 2f; out dx,al; jmp 1b; 2: cli; hlt; jmp 2b.
  */
-function markerDisk(): Buffer {
+function markerDisk(marker = DISK_MARKER): Buffer {
   const code = [0x31, 0xc0, 0x8e, 0xd8, 0xfc, 0xbe, 0x17, 0x7c, 0xba, 0xf8, 0x03, 0xac, 0x84, 0xc0, 0x74, 0x03, 0xee, 0xeb, 0xf8, 0xfa, 0xf4, 0xeb, 0xfc];
   const disk = Buffer.alloc(2 ** 20);
   Buffer.from(code).copy(disk);
-  disk.write(`${DISK_MARKER}\r\n\0`, code.length, 'latin1');
+  disk.write(`${marker}\r\n\0`, code.length, 'latin1');
   disk.writeUInt16LE(0xaa55, 510);
   return disk;
 }
@@ -33,6 +35,7 @@ describe('image store: import, list, inspect, rm, and a VM booting an imported d
   beforeAll(async () => {
     execFileSync('mkdir', ['-p', files, images]);
     writeFileSync(join(files, 'boot.raw'), markerDisk());
+    writeFileSync(join(files, 'second.raw'), markerDisk(SECOND_MARKER));
     qemuImg('convert', '-f', 'raw', '-O', 'qcow2', join(files, 'boot.raw'), join(files, 'boot.qcow2'));
     qemuImg('create', '-q', '-f', 'qcow2', '-b', '/etc/hostname', '-F', 'raw', join(files, 'hostile.qcow2'));
     writeFileSync(join(files, 'full.raw'), Buffer.alloc(3 * 2 ** 20, 0x61));
@@ -98,10 +101,25 @@ describe('image store: import, list, inspect, rm, and a VM booting an imported d
     expect(text.stdout).toMatch(/used by:\s+diskboot/);
   });
 
-  it('rm refuses an image a VM is based on, naming it, and removes a free one', async () => {
-    const refused = await lodge.cli(['image', 'rm', 'boot-q']);
-    expect(refused.code).not.toBe(0);
-    expect(refused.stderr).toMatch(/image "boot-q" is the base of VM\(s\) diskboot/);
+  it('rm of an image a VM was made from leaves the VM whole: it boots its own links; the name is free for a new image', async () => {
+    const rm = await lodge.cli(['image', 'rm', 'boot-q']);
+    expect(rm.code, rm.stderr).toBe(0);
+    storeHolds(['boot-raw']);
+    const again = await lodge.cli(['image', 'import', 'boot-q', join(files, 'second.raw')]);
+    expect(again.code, again.stderr).toBe(0);
+    expect((await lodge.cli(['create', 'second', '--image', 'boot-q', '--memory', '192M', '--cpus', '1'])).code).toBe(0);
+
+    expect((await lodge.cli(['stop', 'diskboot', '--force'])).code).toBe(0);
+    rmSync(join(lodge.home, 'vms/diskboot/console.log')); // what the next boot prints, alone
+    for (const vm of ['diskboot', 'second']) expect((await lodge.cli(['start', vm, '--no-wait'])).code).toBe(0);
+    await lodge.waitForConsole('diskboot', DISK_MARKER, 60_000);
+    await lodge.waitForConsole('second', SECOND_MARKER, 60_000);
+    expect(lodge.consoleLog('diskboot')).not.toContain(SECOND_MARKER);
+    expect((await lodge.cliJson<ImageDetails>(['image', 'inspect', 'boot-q'])).usedBy).toEqual(['diskboot', 'second']);
+    expect((await lodge.cli(['delete', 'second', '--force'])).code).toBe(0);
+  });
+
+  it('rm removes a free image', async () => {
     storeHolds(['boot-raw', 'boot-q']);
     expect((await lodge.cli(['image', 'rm', 'boot-raw'])).code).toBe(0);
     storeHolds(['boot-q']);
@@ -124,7 +142,7 @@ describe('image store: import, list, inspect, rm, and a VM booting an imported d
     expect(details.image).toMatchObject({ kernel: 'vmlinuz', initrd: 'initrd.img', kernelCmdline: micro.kernelCmdline, importedFrom: from(micro.disk) });
     await lodge.bootVm('direct-vm', ['--image', 'direct', '--memory', '192M', '--cpus', '1']); // start waits for the guest agent, then the init marker
     const cmdline = JSON.parse(readFileSync(join(lodge.home, 'vms/direct-vm/qemu.cmdline'), 'utf8')) as string[];
-    expect(cmdline[cmdline.indexOf('-kernel') + 1]).toBe(join(images, 'direct/vmlinuz'));
+    expect(cmdline[cmdline.indexOf('-kernel') + 1]).toBe(join(lodge.home, 'vms/direct-vm/image/vmlinuz')); // the VM's own link
     expect((await lodge.cli(['delete', 'direct-vm', '--force'])).code).toBe(0);
     expect((await lodge.cli(['image', 'rm', 'direct'])).code).toBe(0);
     storeHolds([]);

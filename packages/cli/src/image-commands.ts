@@ -65,7 +65,7 @@ export function registerImageCommands(program: Command, session: Session): void 
 
   image
     .command('rm')
-    .description('remove an image (refused while a VM is based on it)')
+    .description('remove an image (VMs made from it keep their own links to its files)')
     .argument('<name>', 'image name')
     .option('--json', 'print the result as JSON')
     .action(async (name: string) => {
@@ -75,7 +75,7 @@ export function registerImageCommands(program: Command, session: Session): void 
 
   image
     .command('inspect')
-    .description("show an image's manifest, its disk as qemu-img sees it, and the VMs based on it")
+    .description("show an image's manifest, its disk as qemu-img sees it, and the VMs made from it")
     .argument('<name>', 'image name')
     .option('--json', 'print the details as JSON')
     .action(async (name: string) => {

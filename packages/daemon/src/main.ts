@@ -115,7 +115,7 @@ async function main(): Promise<void> {
     lifecycle,
     settings: new VmSettings({ records, lifecycle, driver, host, guest: followUp, locks }),
     disks: new VmDisks({ records, lifecycle, driver, guest: followUp, locks }),
-    images: new ImageService({ catalog, ops, usersOf: (image) => vms.usersOf(image) }),
+    images: new ImageService({ catalog, ops, usersOf: (image) => vms.usersOf(image), dependentsOf: (image) => vms.dependentsOf(image) }),
     host: new HostService({ host, lifecycle, usage: () => metrics.usage() }),
     ops,
     bus,

@@ -36,10 +36,11 @@ function fakeCatalog(names: string[]): ImageCatalog & { imported: ImageImportReq
   return catalog;
 }
 
-function service(names: string[], users: Record<string, string[]> = {}) {
+/** `users`: VMs made from each image; `dependents`: those of them that need its files unchanged (default: all). */
+function service(names: string[], users: Record<string, string[]> = {}, dependents = users) {
   const catalog = fakeCatalog(names);
   const ops = new Operations(new EventBus({ append: (b) => ({ ...b, id: 1, time: '' }), since: () => [] }));
-  return { catalog, ops, images: new ImageService({ catalog, ops, usersOf: (i) => users[i] ?? [] }) };
+  return { catalog, ops, images: new ImageService({ catalog, ops, usersOf: (i) => users[i] ?? [], dependentsOf: (i) => dependents[i] ?? [] }) };
 }
 
 describe('ImageService', () => {
@@ -49,6 +50,13 @@ describe('ImageService', () => {
     expect(err).toMatchObject({ code: 'conflict', message: 'image "base" is the base of VM(s) web, db: their disks are overlays on it', hint: 'delete those VMs first: lodge delete web db' });
     await images.remove('free');
     expect((await catalog.list()).map((i) => i.name)).toEqual(['base']);
+  });
+
+  it('removes an image whose VMs all pinned its files (they keep their own links), still naming them as users', async () => {
+    const { images, catalog } = service(['base'], { base: ['web'] }, {});
+    expect((await images.inspect('base')).usedBy).toEqual(['web']);
+    await images.remove('base');
+    expect(await catalog.list()).toEqual([]);
   });
 
   it('answers an import of a taken name or a bad request at once, and runs a good one as an operation', async () => {

@@ -7,15 +7,16 @@ import type { ImageCatalog } from '../ports/vm-driver.js';
 export class ImageService {
   private readonly building = new Set<string>();
 
-  constructor(private readonly d: { catalog: ImageCatalog; ops: Operations; usersOf: (image: string) => string[] }) {}
+  /** usersOf: VMs made from an image (shown); dependentsOf: those that need its files unchanged (see VmInventory). */
+  constructor(private readonly d: { catalog: ImageCatalog; ops: Operations; usersOf: (image: string) => string[]; dependentsOf: (image: string) => string[] }) {}
 
   list(): Promise<ImageEntry[]> {
     return this.d.catalog.list();
   }
 
-  /** VM disks are overlays on the image's base file: replacing it under them would corrupt them. */
+  /** VMs pin their image's files at create; only older VMs' disks are overlays on the image's own file. */
   private refuseReplacing(name: string, why: string): void {
-    const users = this.d.usersOf(name);
+    const users = this.d.dependentsOf(name);
     if (users.length === 0) return;
     throw new LodgeError('conflict', `image "${name}" needs rebuilding (${why}), but it is the base of VM(s) ${users.join(', ')} and rebuilding would corrupt their disks`, {
       hint: `delete those VMs first: lodge delete ${users.join(' ')}`,
@@ -52,13 +53,13 @@ export class ImageService {
     });
   }
 
-  /** Refused while a VM is based on it (its disk is an overlay on the image's base file). */
+  /** VMs made from it keep their own links to its files; refused only for older VMs whose disks are overlays on it. */
   async remove(name: string): Promise<void> {
     parseOrThrow(ImageName, name, 'image name');
     this.claim(name, 'being built or imported');
     try {
       await this.d.catalog.remove(name, () => {
-        const users = this.d.usersOf(name);
+        const users = this.d.dependentsOf(name);
         if (users.length === 0) return;
         throw new LodgeError('conflict', `image "${name}" is the base of VM(s) ${users.join(', ')}: their disks are overlays on it`, {
           hint: `delete those VMs first: lodge delete ${users.join(' ')}`,

@@ -16,11 +16,23 @@ export class VmInventory {
     private readonly d: { records: VmRecords; driver: VmDriver; images: ImageCatalog; lifecycle: VmLifecycle; host: HostPort },
   ) {}
 
-  /** VMs based on the image: recorded ones and those being created. */
+  /** VMs made from the image: recorded ones and those being created. */
   usersOf(image: string): string[] {
     const recorded = this.d.records.list().filter((r) => r.spec.image === image).map((r) => r.name);
-    const pending = [...this.creating].filter(([, img]) => img === image).map(([name]) => name);
-    return [...new Set([...recorded, ...pending])];
+    return [...new Set([...recorded, ...this.creatingFrom(image)])];
+  }
+
+  /**
+   * VMs that need the image's files to stay as they are: those being created (their links are being made) and any
+   * made before VMs pinned their image (their disk is an overlay on the image folder's own file).
+   */
+  dependentsOf(image: string): string[] {
+    const unpinned = this.d.records.list().filter((r) => r.spec.image === image && !this.d.driver.hasPinnedImage(r.name)).map((r) => r.name);
+    return [...new Set([...unpinned, ...this.creatingFrom(image)])];
+  }
+
+  private creatingFrom(image: string): string[] {
+    return [...this.creating].filter(([, img]) => img === image).map(([name]) => name);
   }
 
   list(): VmInfo[] {

@@ -176,7 +176,8 @@ export class VmLifecycle {
     let image: ImageEntry | undefined;
     const done = (async () => {
       ctx.progress({ step: 'preparing', percent: 5 });
-      image = await this.d.images.get(spec.image);
+      // The image as it was when the VM was made: a rebuilt or removed image changes nothing under it.
+      image = (await this.d.driver.pinnedImage(spec.name)) ?? (await this.d.images.get(spec.image));
       const { accelerator, vsock } = await this.d.host.info();
       const runtime = await this.d.driver.launch({ spec, image, accelerator, vsock: vsock?.available === true, signal: abort.signal, onProgress: (p) => ctx.progress(p) });
       this.adopt(spec.name, runtime);

@@ -92,8 +92,12 @@ export interface LaunchRequest {
 }
 
 export interface VmDriver {
-  /** Makes the VM's folder and disk; on failure leaves nothing behind. */
+  /** Makes the VM's folder, its own links to the image's files, and its disk; on failure leaves nothing behind. */
   createDisk(spec: VmSpec, image: ImageEntry): Promise<void>;
+  /** The image as the VM pinned it at create (what it boots); undefined for a VM made before pinning. */
+  pinnedImage(name: string): Promise<ImageEntry | undefined>;
+  /** Whether the VM has its own links (else its disk is an overlay on the image folder's file, which must then stay). */
+  hasPinnedImage(name: string): boolean;
   launch(req: LaunchRequest): Promise<VmRuntime>;
   /** Re-attaches to a QEMU left running by an earlier daemon (pid from the store, else its pid file), or says why it is gone. */
   attach(name: string, pid: number | undefined): Promise<VmRuntime | { gone: string }>;

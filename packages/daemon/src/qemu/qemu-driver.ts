@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -7,6 +8,8 @@ import { seedOf } from '../cidata/cloud-config.js';
 import { writeSeedDisk } from '../cidata/seed-disk.js';
 import { cpuLimitsOf, type LaunchRequest, type VmDriver, type VmRuntime } from '../ports/vm-driver.js';
 import { createOverlay } from '../images/overlay-disk.js';
+import { MANIFEST_FILE } from '../images/image-manifest.js';
+import { pinImage, readPinnedImage } from '../images/image-pin.js';
 import { QmpMonitor, cont } from '../qmp/index.js';
 import { checkSocketPaths, type DataFolder } from '../sys/data-folder.js';
 import { isRunning, processArgv, readPidFile } from '../sys/process-info.js';
@@ -51,7 +54,8 @@ export class QemuDriver implements VmDriver {
     await rm(dir, { recursive: true, force: true }); // a folder without a store row is debris of a crashed create
     await mkdir(dir, { recursive: true, mode: 0o700 });
     try {
-      await createOverlay({ qemuImg: await this.binaries.img(), base: join(image.folder, image.disk), path: this.folder.vmFile(spec.name, 'disk'), size: spec.disk });
+      const pinned = await pinImage(image, this.folder.vmFile(spec.name, 'image'));
+      await createOverlay({ qemuImg: await this.binaries.img(), base: join(pinned.folder, pinned.disk), path: this.folder.vmFile(spec.name, 'disk'), size: spec.disk });
     } catch (err) {
       await rm(dir, { recursive: true, force: true });
       throw err;
@@ -151,6 +155,9 @@ export class QemuDriver implements VmDriver {
       return niceCgroups(`its cgroup could not be re-opened: ${(err as Error).message}`).open(name);
     }
   }
+
+  pinnedImage = (name: string): Promise<ImageEntry | undefined> => readPinnedImage(this.folder.vmFile(name, 'image'));
+  hasPinnedImage = (name: string): boolean => existsSync(join(this.folder.vmFile(name, 'image'), MANIFEST_FILE));
 
   async removeFiles(name: string): Promise<void> {
     await rm(this.folder.vmDir(name), { recursive: true, force: true });

@@ -29,6 +29,8 @@ export const VM_FILES = {
   seed: 'cidata.iso',
   /** Extra disks, one `<disk>.qcow2` each (extraDiskFile). */
   disks: 'disks',
+  /** Links to the image's files as they were at create (image-pin.ts): the disk's backing file, kernel, initrd, manifest. */
+  image: 'image',
 } as const;
 
 /** An extra disk's file inside a VM's `disks/` folder. */
