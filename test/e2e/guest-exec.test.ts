@@ -106,6 +106,19 @@ describe('exec and shell through the Lodge agent', () => {
     expect(r.sha).toBe(createHash('sha256').update(Buffer.alloc(100_000_000)).digest('hex'));
   });
 
+  it('output still queued for a slow pipe when the guest process ends arrives whole before lodge exits', async () => {
+    // The reader starts late: the pipe fills, the rest (and the last 3 bytes, written half a second later) queue in
+    // the CLI. Before the CLI waited for its stdout, process.exit dropped that queue in about half of the runs.
+    const line = `'${process.execPath}' '${CLI}' exec ex -- sh -c 'head -c 70000 /dev/zero; sleep 0.5; printf END' | (sleep 2; wc -c)`;
+    const counts = await Promise.all(Array.from({ length: 5 }, () => new Promise<string>((resolve) => {
+      let out = '';
+      const child = spawn('bash', ['-c', line], { env: lodge.env, stdio: ['ignore', 'pipe', 'inherit'] });
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('close', () => resolve(out.trim()));
+    })));
+    expect(counts).toEqual(Array(5).fill('70003'));
+  });
+
   it('stdin is streamed to the guest process', async () => {
     const input = randomBytes(8 * 2 ** 20);
     const r = await lodge.cli(['exec', 'ex', '-i', '--', 'sha256sum'], { input });

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { CommanderError } from 'commander';
 import { printError } from './error-printer.js';
+import { exitFlushed } from './process-exit.js';
 import { buildProgram, fromCommander } from './program.js';
 import { Session } from './session.js';
 
@@ -20,7 +21,4 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-main(process.argv.slice(2)).then(
-  (code) => process.exit(code),
-  (err: unknown) => process.exit(printError(err, false)),
-);
+main(process.argv.slice(2)).then(exitFlushed, (err: unknown) => exitFlushed(printError(err, false)));
