@@ -84,9 +84,12 @@ describe('shutdownRuntime', () => {
       expect(why).toEqual(['QEMU did not answer on QMP and the guest did not power off within 0.2s, so QEMU was killed']);
     });
 
-    it('without an agent the stop fails with the QMP error and QEMU is left running', async () => {
+    it.each([
+      ['without an agent', { available: () => false, powerOff: async () => undefined }],
+      ['when the agent cannot power off', { available: () => true, powerOff: async () => Promise.reject(new Error('agent gone')) }],
+    ])('%s the stop fails with the QMP error and QEMU is left running', async (_what, guest) => {
       const { runtime } = unreachable();
-      await expect(shutdownRuntime(runtime, { force: false, timeoutSec: 2, progress: () => undefined, onEscalate: () => undefined, guest: { available: () => false, powerOff: async () => undefined } })).rejects.toThrow(/does not answer on qmp.sock/);
+      await expect(shutdownRuntime(runtime, { force: false, timeoutSec: 2, progress: () => undefined, onEscalate: () => undefined, guest })).rejects.toThrow(/does not answer on qmp.sock/);
       expect(runtime.kill).not.toHaveBeenCalled();
     });
   });

@@ -117,12 +117,13 @@ export async function shutdownRuntime(runtime: VmRuntime, opts: ShutdownOptions)
 
 /**
  * QEMU that does not answer on QMP (no power button, no quit): the guest agent powers off, and QEMU is killed if the
- * guest is not off by the timeout, as after a quit. Without an agent nothing graceful is left: the caller's error says so.
+ * guest is not off by the timeout, as after a quit. With no agent to take the request nothing graceful is left: the
+ * stop fails with the QMP error (whose hint names --force) and QEMU is left running.
  */
 async function stopWithoutQmp(runtime: VmRuntime, opts: ShutdownOptions, why: unknown): Promise<void> {
-  if (!opts.guest?.available()) throw why;
   const asked = { step: `QEMU does not answer on QMP (${(why as Error).message}); asking the guest agent to power off`, reason: 'stopped by user: QEMU did not answer on QMP; the guest agent powered it off' };
-  if ((await askAgent(opts.guest, opts, asked)) && (await within(runtime.exited, opts.timeoutSec * 1000))) return;
+  if (!(await askAgent(opts.guest, opts, asked))) throw why;
+  if (await within(runtime.exited, opts.timeoutSec * 1000)) return;
   opts.onEscalate(`QEMU did not answer on QMP and the guest did not power off within ${opts.timeoutSec}s, so QEMU was killed`);
   opts.progress({ step: 'killing QEMU', percent: 80 });
   await runtime.kill();
