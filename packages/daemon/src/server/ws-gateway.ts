@@ -57,27 +57,32 @@ async function serveVm(s: Services, url: URL, m: RegExpExecArray, local: boolean
       return accept((ws) => pipeConsole(ws, con));
     }
     case 'exec': {
-      const keep = url.searchParams.get('keep') ?? '0';
-      if (keep !== '0' && keep !== '1') throw new LodgeError('invalid_argument', `keep must be 1 (run more processes on the socket) or 0, not ${JSON.stringify(keep)}`);
+      const keep = flagParam(url, 'keep', 'run more processes on the socket');
       s.guest.assertReachable(vm);
-      return accept((ws) => serveExec(ws, s.guest, vm, keep === '1'));
+      return accept((ws) => serveExec(ws, s.guest, vm, keep));
     }
     case 'files': {
       const op = url.searchParams.get('op');
       const path = url.searchParams.get('path') ?? '';
       if (op !== 'get' && op !== 'put') throw new LodgeError('invalid_argument', `op must be get or put, not ${JSON.stringify(op)}`);
       if (path === '' || path.length > 4096 || path.includes('\0')) throw new LodgeError('invalid_argument', 'path must be a guest path of 1 to 4096 characters');
-      const lend = url.searchParams.get('lend') ?? '0';
-      if (lend !== '0' && lend !== '1') throw new LodgeError('invalid_argument', `lend must be 1 (the client lends its files) or 0, not ${JSON.stringify(lend)}`);
-      if (lend === '1' && !local) throw new LodgeError('invalid_argument', "only a client on lodged's unix socket can lend files", { hint: 'leave out lend=1' });
+      const lend = flagParam(url, 'lend', 'the client lends its files');
+      if (lend && !local) throw new LodgeError('invalid_argument', "only a client on lodged's unix socket can lend files", { hint: 'leave out lend=1' });
       s.guest.assertReachable(vm);
-      return accept((ws) => serveFiles(ws, s.guest, { vm, op, path, local, lend: lend === '1' }));
+      return accept((ws) => serveFiles(ws, s.guest, { vm, op, path, local, lend }));
     }
     default: {
       s.guest.assertSubscribable(vm, topic ?? '');
       return accept((ws) => serveBus(ws, s.guest, { vm, topic: topic ?? '' }));
     }
   }
+}
+
+/** A 0/1 query flag (absent: 0); `meaning` says what 1 asks for, in the error for anything else. */
+function flagParam(url: URL, name: string, meaning: string): boolean {
+  const value = url.searchParams.get(name) ?? '0';
+  if (value !== '0' && value !== '1') throw new LodgeError('invalid_argument', `${name} must be 1 (${meaning}) or 0, not ${JSON.stringify(value)}`);
+  return value === '1';
 }
 
 /** WebSocket routes: the event stream, the serial console, and the guest (exec, files, message bus). */
