@@ -141,8 +141,6 @@ async function main(): Promise<void> {
     // runs (its fallback link; QEMU serves one client), so QGA's share runs with lodged stopped and the VM running.
     const lodgeRtt: number[] = [];
     const qgaRtt: number[] = [];
-    const spawnerFloors: number[] = [];
-    const idleFloors: number[] = [];
     const rounds: { lodge: number; qga: number; floor: number; idle: number }[] = [];
     const folder = join(lodge.home, 'vms', VM);
     const perRound = Math.ceil(RUNS / ROUNDS);
@@ -158,8 +156,6 @@ async function main(): Promise<void> {
       qga.close();
       lodgeRtt.push(...mine);
       qgaRtt.push(...theirs);
-      spawnerFloors.push(spawn.p50);
-      idleFloors.push(idle.p50);
       rounds.push({ lodge: median(mine), qga: median(theirs), floor: spawn.p50, idle: idle.p50 });
     }
     await lodge.start().then(agentReady);
@@ -249,6 +245,7 @@ async function main(): Promise<void> {
     if (execBytes !== BYTES) throw new Error(`exec output: ${execBytes} of ${BYTES} bytes`);
 
     const list = (xs: number[], f: (x: number) => string = (x) => x.toFixed(1)): string => xs.map(f).join(', ');
+    const spawnerFloors = rounds.map((r) => r.floor), idleFloors = rounds.map((r) => r.idle);
     // Each round's ratio, then their median: what the targets are judged on (see the rounds above).
     const roundRatio = (f: (r: (typeof rounds)[number]) => number): number => median(rounds.map(f));
     const copyRatios = (lodgeTimes: number[], rawTimes: number[]): number[] => lodgeTimes.map((t, i) => (rawTimes[i] ?? NaN) / t);
