@@ -90,7 +90,8 @@ describe('several VMs, and VMs outliving the daemon', () => {
     try {
       await lodge.startDaemon();
       const info = await lodge.client.get('two');
-      expect([info.state, info.pid], info.stateReason).toEqual(['running', two.pid]);
+      expect([info.state, info.pid, info.monitor], info.stateReason).toEqual(['running', two.pid, 'unreachable']);
+      expect((await lodge.cli(['info', 'two'])).stdout).toMatch(/monitor:\s+unreachable: QEMU does not answer on .*qmp\.sock/);
       expect((await lodge.cli(['exec', 'two', '--', 'echo', 'agent-ok'])).stdout).toBe('agent-ok\n');
       const paused = await lodge.cli(['pause', 'two']);
       expect(paused.code).not.toBe(0);
@@ -101,7 +102,8 @@ describe('several VMs, and VMs outliving the daemon', () => {
       let r = await lodge.cli(['pause', 'two']);
       for (let i = 0; i < 40 && r.code !== 0; i++) (await new Promise((w) => setTimeout(w, 250))), (r = await lodge.cli(['pause', 'two']));
       expect(r.code, r.stderr).toBe(0);
-      expect((await lodge.client.get('two')).state).toBe('paused');
+      expect(await lodge.client.get('two')).toMatchObject({ state: 'paused', monitor: 'connected' });
+      expect((await lodge.cli(['info', 'two'])).stdout).not.toMatch(/monitor/);
       expect((await lodge.cli(['resume', 'two'])).code).toBe(0);
 
       // Held again across a restart: lodge stop goes through the guest agent.

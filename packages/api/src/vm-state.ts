@@ -36,6 +36,11 @@ export const VmInfo = z.object({
   folder: z.string(),
   /** Present while the VM runs. */
   guest: VmGuest.optional(),
+  /**
+   * QEMU's QMP monitor while QEMU runs: `unreachable` while another program holds the VM's qmp.sock (QEMU serves one
+   * client) or QEMU does not answer there; pause, resume, stop without the agent and live changes fail meanwhile.
+   */
+  monitor: z.enum(['connected', 'unreachable']).optional(),
 });
 export type VmInfo = z.infer<typeof VmInfo>;
 

@@ -15,6 +15,7 @@ export function vmDetails(vm: VmWithGuest): Pair[] {
     ['state', vm.state],
     ['reason', vm.stateReason],
     ['guest', vm.guest && agentSummary(vm.guest)],
+    ['monitor', vm.monitor === 'unreachable' ? `unreachable: QEMU does not answer on ${vm.folder}/qmp.sock (another program may hold it; lodged keeps trying)` : undefined],
     ['pid', vm.pid === undefined ? undefined : String(vm.pid)],
     ['vsock', vm.vsockCid === undefined ? undefined : `cid ${vm.vsockCid}`],
     ['image', vm.spec.image],

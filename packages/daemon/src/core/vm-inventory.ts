@@ -36,11 +36,17 @@ export class VmInventory {
   }
 
   list(): VmInfo[] {
-    return this.d.records.list().map((r) => this.d.records.info(r));
+    return this.d.records.list().map((r) => this.withMonitor(this.d.records.info(r)));
   }
 
   get(name: string): VmInfo {
-    return this.d.records.info(this.d.records.get(name));
+    return this.withMonitor(this.d.records.info(this.d.records.get(name)));
+  }
+
+  /** While QEMU runs: whether lodged reaches its QMP socket (another program may hold it). */
+  private withMonitor(info: VmInfo): VmInfo {
+    const runtime = this.d.lifecycle.runtimeOf(info.name);
+    return runtime ? { ...info, monitor: runtime.monitorReachable ? 'connected' : 'unreachable' } : info;
   }
 
   async create(input: unknown): Promise<VmInfo> {

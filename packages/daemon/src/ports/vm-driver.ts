@@ -61,6 +61,8 @@ export interface VmRuntime {
   onRunState(listener: (running: boolean) => void): () => void;
   /** Drops our connections; QEMU keeps running (daemon shutdown). */
   detach(): void;
+  /** Whether QMP answers now: false while another client holds the socket (calls that need it fail meanwhile). */
+  readonly monitorReachable: boolean;
 
   /** Live: cgroup weight, quota and pinning (or nice where there are no cgroups); on refusal nothing changes. */
   setCpuLimits(limits: CpuLimits): Promise<void>;

@@ -39,6 +39,7 @@ describe('QemuSupervisor without an answer on QMP', () => {
     supervisor = new QemuSupervisor(pid, undefined, files, controls);
     const states: boolean[] = [];
     supervisor.onRunState((running) => states.push(running));
+    expect(supervisor.monitorReachable).toBe(false);
     await expect(supervisor.pause()).rejects.toThrow(`QEMU (pid ${pid}) is running but does not answer on ${files.qmp}`);
     await expect(supervisor.status()).rejects.toMatchObject({ code: 'conflict', hint: expect.stringMatching(/close any other program connected to that socket/) });
 
@@ -48,6 +49,7 @@ describe('QemuSupervisor without an answer on QMP', () => {
     for (let i = 0; i < 60 && states.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
     expect(states).toEqual([false]); // the state QEMU reports once reached, in case it changed meanwhile
     expect(await supervisor.status()).toBe('paused');
+    expect(supervisor.monitorReachable).toBe(true);
     expect(process.kill(pid, 0)).toBe(true);
   });
 

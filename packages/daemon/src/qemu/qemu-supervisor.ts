@@ -65,6 +65,10 @@ export class QemuSupervisor implements VmRuntime {
     await killAndWait(this.pid);
   }
 
+  get monitorReachable(): boolean {
+    return this.monitor !== undefined;
+  }
+
   onRunState(listener: (running: boolean) => void): () => void {
     this.runListeners.add(listener);
     return () => this.runListeners.delete(listener);
