@@ -122,6 +122,9 @@ static size_t ahead_len, abody_left, command_len;
 static int in_command;
 static char command[COMMAND_MAX + 1];
 
+int tracing;
+double port_read_at;
+
 double now_ms(void) {
   struct timespec t;
   clock_gettime(CLOCK_MONOTONIC, &t);
@@ -723,6 +726,7 @@ static int read_port(void) {
     size_t room = IN_CAP - got;
     n = read(port_in, in + got, room < read_max ? room : read_max);
     if (n > 0) {
+      if (got == 0 && tracing) port_read_at = now_ms();
       got += (size_t)n;
       host_away = 0;
       continue;
@@ -770,6 +774,8 @@ int main(int argc, char **argv) {
     port_out = open(argv[2], O_RDWR | O_NONBLOCK | O_CLOEXEC); /* O_RDWR: no wait for a reader */
     if (port_out < 0) die(argv[2]);
   }
+  const char *trace = getenv("LODGE_AGENT_TRACE");
+  tracing = (trace && strcmp(trace, "1") == 0) || access("/run/lodge/trace", F_OK) == 0;
   const char *pad = getenv("LODGE_PORT_PAD");
   if (pad && atol(pad) > 0) {
     up_len = (size_t)atol(pad) < UP_CAP - AIN_CAP ? (size_t)atol(pad) : UP_CAP - AIN_CAP;

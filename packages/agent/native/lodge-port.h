@@ -54,4 +54,8 @@ void exec_watch(void);
 int exec_poll(struct pollfd *fds, int sending, int *timeout);
 double exec_quiet_until(void);
 extern double exec_quiet_ms;
+/* Per-exec timing lines on stderr, as the agent's (LODGE_AGENT_TRACE=1 or /run/lodge/trace at start); when the port
+ * read that brought the current frames began (set only while tracing). */
+extern int tracing;
+extern double port_read_at;
 #endif

@@ -46,6 +46,8 @@ struct job {
   size_t in_off, in_len; /* what waits for the pipe: at most the host's credit */
   double deadline;   /* ms on CLOCK_MONOTONIC, 0 = none */
   double quiet_until; /* its outputs are not polled until then, unless it exits first (exec_poll) */
+  double read_at, spawned_at, exited_at; /* tracing: the port read that brought its Open, its start, its reaping */
+  char program[64];
 };
 static struct job jobs[JOBS];
 
@@ -512,6 +514,10 @@ int exec_open(uint32_t stream, const unsigned char *payload, size_t n) {
   double now = now_ms();
   slot->deadline = r.timeout_ms ? now + (double)r.timeout_ms : 0;
   slot->quiet_until = now + exec_quiet_ms;
+  if (tracing) {
+    slot->read_at = port_read_at, slot->spawned_at = now;
+    snprintf(slot->program, sizeof slot->program, "%s", r.argv[0]);
+  }
   return 1;
 }
 
@@ -559,7 +565,13 @@ int exec_pump(void) {
       } else {
         n = snprintf(text, sizeof text, "{\"exitCode\":%d,\"signal\":null,\"timedOut\":%s}", WEXITSTATUS(j->status), j->timed_out ? "true" : "false");
       }
-      if (up_frame(KIND_FINISH, 0, j->stream, text, (size_t)n)) job_free(j), made = 1;
+      if (!up_frame(KIND_FINISH, 0, j->stream, text, (size_t)n)) continue;
+      if (tracing) {
+        double done = now_ms();
+        fprintf(stderr, "lodge-port: trace exec %s: spawned %.1f → exited %.1f → finished %.1f (total %.1f ms since the port read)\n", j->program,
+                j->spawned_at - j->read_at, j->exited_at - j->spawned_at, done - j->exited_at, done - j->read_at);
+      }
+      job_free(j), made = 1;
     }
   }
   return made;
@@ -575,6 +587,7 @@ void exec_watch(void) {
     if (j->exited) continue;
     if (waitpid(j->pid, &j->status, WNOHANG) == j->pid) {
       j->exited = 1;
+      if (tracing) j->exited_at = now_ms();
       if (j->cancelled) job_free(j);
       continue;
     }

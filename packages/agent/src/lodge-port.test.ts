@@ -42,6 +42,8 @@ interface Relay {
   /** Bytes the host's parser dropped while hunting. */
   garbage: number;
   host: Socket;
+  /** What the relay wrote on stderr (also passed on to ours). */
+  stderr: string;
   agent(bytes: Buffer): void;
   reopenHost(): Promise<void>;
 }
@@ -49,9 +51,9 @@ interface Relay {
 async function startRelay(name: string, env: Record<string, string> = {}): Promise<Relay> {
   const base = `${dir}/${name}`;
   execFileSync('mkfifo', [`${base}-in`, `${base}-out`]);
-  const child = spawn(binary, [`${base}-in`, `${base}-out`], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, LODGE_PORT_READ_MAX: '4096', ...env } });
+  const child = spawn(binary, [`${base}-in`, `${base}-out`], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LODGE_PORT_READ_MAX: '4096', ...env } });
   cleanups.push(() => void child.kill('SIGKILL'));
-  const relay: Relay = { child, frames: [], events: [], log: [], out: [], garbage: 0, outBytes: () => outBytes, host: undefined as unknown as Socket, agent: (b) => void child.stdin?.write(b), reopenHost: async () => undefined };
+  const relay: Relay = { child, frames: [], events: [], log: [], out: [], garbage: 0, outBytes: () => outBytes, host: undefined as unknown as Socket, stderr: '', agent: (b) => void child.stdin?.write(b), reopenHost: async () => undefined };
   let outBytes = 0;
   const parser = new FrameParser({ frame: (f) => (relay.frames.push({ ...f, payload: Buffer.from(f.payload) }), relay.log.push(`frame ${f.kind} ${f.stream}`)) });
   const records = new RelayRecords({
@@ -60,6 +62,7 @@ async function startRelay(name: string, env: Record<string, string> = {}): Promi
     onEvent: (t) => (relay.events.push(t), relay.log.push(t)),
   });
   child.stdout?.on('data', (c: Buffer) => records.push(c));
+  child.stderr?.on('data', (c: Buffer) => ((relay.stderr += c.toString()), process.stderr.write(c)));
   const fromRelay = new Socket({ fd: openSync(`${base}-out`, 'r+'), readable: true, writable: false });
   cleanups.push(() => void fromRelay.destroy());
   const outParser = new FrameParser({ frame: (f) => void relay.out.push({ ...f, payload: Buffer.from(f.payload) }), garbage: (n) => (relay.garbage += n) });
@@ -356,6 +359,18 @@ it('runs a plain exec itself after FASTEXEC: started, stdout and stderr apart, C
   relay.host.write(encodeFrame({ kind: FrameKind.Open, flags: 0, stream: 5, payload: Buffer.from(escaped) }));
   await until(() => finishOf(relay, 5) !== undefined, 'Finish 5');
   expect(bytesOn(relay, 5, 1).toString()).toBe('A\u00e9\u20ac\u{1F600}\n\t/\\');
+  expect(relay.stderr).toBe(''); // no timing lines unless asked for
+});
+
+it('writes a timing line per exec it runs on stderr when tracing (LODGE_AGENT_TRACE=1), as the agent does', async () => {
+  const relay = await fastRelay('traced', { LODGE_AGENT_TRACE: '1' });
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'sleep 0.2'] }));
+  await until(() => finishOf(relay, 1) !== undefined && relay.stderr.endsWith('\n'), 'Finish and its trace line');
+  const line = /^lodge-port: trace exec sh: spawned ([\d.]+) → exited ([\d.]+) → finished ([\d.]+) \(total ([\d.]+) ms since the port read\)\n$/.exec(relay.stderr);
+  expect(line, relay.stderr).not.toBeNull();
+  const [spawned = 0, exited = 0, finished = 0, total = 0] = line!.slice(1).map(Number);
+  expect(exited).toBeGreaterThanOrEqual(200); // the program's own time
+  expect(Math.abs(spawned + exited + finished - total)).toBeLessThanOrEqual(0.3); // the steps add up (rounding)
 });
 
 it('holds a new exec\'s frames to leave with its end, but never a byte past the bound, whatever its quiet time', async () => {
