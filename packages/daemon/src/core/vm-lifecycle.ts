@@ -6,6 +6,7 @@ import type { GuestService } from './guest-service.js';
 import type { OperationContext, Operations } from './operations.js';
 import { assertAllowed } from './state-table.js';
 import type { HostPort, ImageCatalog, VmDriver, VmRuntime } from '../ports/vm-driver.js';
+import type { VmRecord } from '../store/vm-table.js';
 import type { VmRecords } from './vm-records.js';
 import { parseOrThrow } from './validate.js';
 import { guestPowerOff, shutdownRuntime } from './vm-shutdown.js';
@@ -119,25 +120,30 @@ export class VmLifecycle {
 
   /** At daemon start: re-attach to every VM an earlier daemon left running, or record why it is gone. */
   async recover(): Promise<void> {
-    for (const rec of this.d.records.active()) {
-      const found = await this.d.driver.attach(rec.name, rec.pid);
-      if ('gone' in found) {
-        const reason = rec.state === 'starting' ? 'lodged stopped while the VM was starting' : found.gone;
-        this.d.records.transition(rec.name, 'stopped', { reason, pid: null });
-        continue;
-      }
-      if (rec.state === 'starting') {
-        // Its start never finished (QEMU may still sit paused before cont): end it rather than guess.
-        await found.kill();
-        await found.exited;
-        this.d.records.transition(rec.name, 'stopped', { reason: 'lodged stopped while the VM was starting; its QEMU was ended', pid: null });
-        continue;
-      }
-      this.adopt(rec.name, found);
-      // QEMU that does not answer on QMP yet keeps its recorded state; the runtime reports it once QMP answers.
-      const state = await found.status().catch(() => (rec.state === 'paused' ? 'paused' : 'running'));
-      this.d.records.transition(rec.name, state, { pid: found.pid, vsockCid: found.vsockCid });
+    // Each VM at once: one whose QMP socket is held (attach waits 2 s for it) must not hold up the others.
+    const settled = await Promise.allSettled(this.d.records.active().map((rec) => this.reattach(rec)));
+    const failed = settled.find((s) => s.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private async reattach(rec: VmRecord): Promise<void> {
+    const found = await this.d.driver.attach(rec.name, rec.pid);
+    if ('gone' in found) {
+      const reason = rec.state === 'starting' ? 'lodged stopped while the VM was starting' : found.gone;
+      this.d.records.transition(rec.name, 'stopped', { reason, pid: null });
+      return;
     }
+    if (rec.state === 'starting') {
+      // Its start never finished (QEMU may still sit paused before cont): end it rather than guess.
+      await found.kill();
+      await found.exited;
+      this.d.records.transition(rec.name, 'stopped', { reason: 'lodged stopped while the VM was starting; its QEMU was ended', pid: null });
+      return;
+    }
+    this.adopt(rec.name, found);
+    // QEMU that does not answer on QMP yet keeps its recorded state; the runtime reports it once QMP answers.
+    const state = await found.status().catch(() => (rec.state === 'paused' ? 'paused' : 'running'));
+    this.d.records.transition(rec.name, state, { pid: found.pid, vsockCid: found.vsockCid });
   }
 
   /** The live QEMU of a running or paused VM, if any (for live changes and sampling). */
