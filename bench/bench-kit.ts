@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { DAEMON_NODE_FLAGS } from '@lodge/api';
@@ -15,6 +15,33 @@ export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   return s.length % 2 ? (s[mid] ?? 0) : ((s[mid - 1] ?? 0) + (s[mid] ?? 0)) / 2;
+}
+
+/** Busy and total CPU time of the whole host so far, from /proc/stat (clock ticks). */
+function hostCpu(): { busy: number; total: number } {
+  const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = (readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '')
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const busy = user + nice + system + irq + softirq + steal;
+  return { busy, total: busy + idle + iowait };
+}
+
+/**
+ * Waits until the host's CPUs are under `share` busy in two 1 s windows in a row, at most `maxMs`: after a VM's boot
+ * (and after a test run) the host and the guest keep working for a while, which is not what a bench times. Returns
+ * how long it took.
+ */
+export async function settle(share = 0.1, maxMs = 60_000): Promise<number> {
+  const t0 = performance.now();
+  let quiet = 0;
+  while (quiet < 2 && performance.now() - t0 < maxMs) {
+    const a = hostCpu();
+    await sleep(1000);
+    const b = hostCpu();
+    quiet = b.busy - a.busy < share * (b.total - a.total) ? quiet + 1 : 0;
+  }
+  return performance.now() - t0;
 }
 
 export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number; out: string }> {
