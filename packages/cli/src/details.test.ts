@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { HostReport, ImageEntry, VmInfo } from '@lodge/api';
+import { VmSpec, type HostReport, type ImageEntry, type VmInfo } from '@lodge/api';
 import { hostDetails } from './host-details.js';
 import { imageTable } from './image-table.js';
 import { imageDetails } from './image-details.js';
@@ -18,7 +18,7 @@ describe('vmDetails', () => {
   it('lists the VM fields in order, sizes formatted', () => {
     const vm: VmInfo = {
       name: 't1',
-      spec: { name: 't1', image: 'micro', cpus: 2, memory: GiB / 2, disk: 4 * GiB, machine: 'q35', cpuWeight: 300, cpuMax: 50, cpuPin: '0', diskIops: 100, disks: [{ name: 'data', size: GiB }] },
+      spec: VmSpec.parse({ name: 't1', image: 'micro', cpus: 2, memory: GiB / 2, disk: 4 * GiB, machine: 'q35', cpuWeight: 300, cpuMax: 50, cpuPin: '0', diskIops: 100, disks: [{ name: 'data', size: GiB }] }),
       state: 'stopped',
       stateReason: 'guest powered off',
       createdAt: '2025-11-25T21:40:00.000Z',
@@ -35,7 +35,7 @@ describe('vmDetails', () => {
   });
 
   it('shows the pid and the vsock CID of a running VM that has one', () => {
-    const spec = { name: 't2', image: 'micro', cpus: 1, memory: GiB, disk: GiB, machine: 'q35' as const, cpuWeight: 100, disks: [] };
+    const spec = VmSpec.parse({ name: 't2', image: 'micro', cpus: 1, memory: GiB, disk: GiB, machine: 'q35', cpuWeight: 100, disks: [] });
     const guest = { state: 'ready' as const, via: 'lodge-agent' as const, version: '0.1.0', transport: 'vsock' as const };
     const text = keyValueLines(vmDetails({ name: 't2', spec, state: 'running', pid: 77, vsockCid: 123456, guest, createdAt: '', updatedAt: '', folder: '/f' }));
     expect(text).toContain('guest:    ready via lodge-agent 0.1.0 (vsock)\npid:      77\nvsock:    cid 123456');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { VmSpec } from '@lodge/api';
 import type { GuestStatus } from '@lodge/api/lite';
 import { formatUptime, guestDetails, guestSection, type VmWithGuest } from './guest-details.js';
 import { keyValueLines } from './key-value-lines.js';
@@ -8,7 +9,7 @@ import { vmTable } from './vm-table.js';
 const GiB = 2 ** 30;
 const vm = (name: string, patch: Partial<VmWithGuest> = {}): VmWithGuest => ({
   name,
-  spec: { name, image: 'micro', cpus: 1, memory: GiB / 2, disk: 4 * GiB, machine: 'q35' },
+  spec: VmSpec.parse({ name, image: 'micro', cpus: 1, memory: GiB / 2, disk: 4 * GiB, machine: 'q35' }),
   state: 'running',
   createdAt: '2025-11-25T21:40:00.000Z',
   updatedAt: '2025-11-25T21:40:00.000Z',

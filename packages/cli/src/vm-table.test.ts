@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import type { VmInfo } from '@lodge/api';
+import { VmSpec, type VmInfo } from '@lodge/api';
 import { renderTable } from './text-table.js';
 import { REASON_WIDTH, truncate, vmTable } from './vm-table.js';
 
 const MiB = 2 ** 20;
 const vm = (name: string, patch: Partial<VmInfo> = {}): VmInfo => ({
   name,
-  spec: { name, image: 'micro', cpus: 1, memory: 512 * MiB, disk: 4096 * MiB, machine: 'q35' },
+  spec: VmSpec.parse({ name, image: 'micro', cpus: 1, memory: 512 * MiB, disk: 4096 * MiB, machine: 'q35' }),
   state: 'running',
   createdAt: '2025-11-25T21:40:00.000Z',
   updatedAt: '2025-11-25T21:40:00.000Z',
@@ -16,7 +16,7 @@ const vm = (name: string, patch: Partial<VmInfo> = {}): VmInfo => ({
 
 describe('vmTable', () => {
   it('renders sizes the way the CLI accepts them back', () => {
-    const { head, rows } = vmTable([vm('web', { spec: { name: 'web', image: 'micro', cpus: 2, memory: 1536 * MiB, disk: 10 * 1024 * MiB, machine: 'pc' } })]);
+    const { head, rows } = vmTable([vm('web', { spec: VmSpec.parse({ name: 'web', image: 'micro', cpus: 2, memory: 1536 * MiB, disk: 10 * 1024 * MiB, machine: 'pc' }) })]);
     expect(head).toEqual(['NAME', 'STATE', 'CPUS', 'MEMORY', 'DISK', 'IMAGE']);
     expect(rows).toEqual([['web', 'running', '2', '1.5G', '10G', 'micro']]);
   });

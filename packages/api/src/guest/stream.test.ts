@@ -1,11 +1,11 @@
 import { describe, expect, it, vi } from 'vitest';
-import { Channel, FrameKind, INITIAL_WINDOW, MAX_PAYLOAD, type Stream } from './contract.js';
+import { Channel, FrameKind, INITIAL_WINDOW, MAX_PAYLOAD, type OpenRequest, type Stream } from './contract.js';
 import { encodeFrame, encodeJsonFrame } from './frame.js';
 import { sessionPair, until } from './session-pair.js';
 import type { GuestStream } from './stream.js';
 
 const info = { op: 'info' } as const;
-const exec = { op: 'exec', argv: ['cat'], stdin: true } as const;
+const exec: OpenRequest = { op: 'exec', argv: ['cat'], stdin: true };
 
 /** A ready pair, the stream the host opened, and the guest's end of it. */
 async function opened(options: Parameters<typeof sessionPair>[0] = {}) {

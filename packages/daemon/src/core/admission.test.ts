@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { VmSpec } from '@lodge/api';
+import { VmSpec } from '@lodge/api';
 import { admit, capacityOf, QEMU_OVERHEAD_BYTES } from './admission.js';
 
 const GiB = 2 ** 30;
-const vm = (name: string, memGiB: number, cpus = 1): VmSpec => ({ name, image: 'micro', cpus, memory: memGiB * GiB, disk: GiB, machine: 'q35' });
+const vm = (name: string, memGiB: number, cpus = 1): VmSpec => VmSpec.parse({ name, image: 'micro', cpus, memory: memGiB * GiB, disk: GiB, machine: 'q35' });
 const host = { totalBytes: 16 * GiB, availableBytes: 12 * GiB, cpus: 4 };
 
 describe('admission', () => {

@@ -1,23 +1,18 @@
 import { describe, expect, it, vi } from 'vitest';
-import type { ExitInfo, VmRuntime } from '../ports/vm-driver.js';
-import { shutdownRuntime } from './vm-shutdown.js';
+import type { ExitInfo } from '../ports/vm-driver.js';
+import { shutdownRuntime, type StoppableRuntime } from './vm-shutdown.js';
 
 /** A runtime whose guest ignores the power button; `exit()` ends it. */
 function deafRuntime() {
   let exit: (info: ExitInfo) => void = () => undefined;
   const exited = new Promise<ExitInfo>((r) => (exit = r));
   const runtime = {
-    pid: 1,
     exited,
     status: async () => 'running' as const,
-    pause: async () => undefined,
-    resume: async () => undefined,
     powerdown: vi.fn(async () => undefined),
     quit: vi.fn(async () => exit({ reason: 'quit' })),
     kill: vi.fn(async () => exit({ reason: 'killed' })),
-    onRunState: () => () => undefined,
-    detach: () => undefined,
-  } satisfies VmRuntime;
+  } satisfies StoppableRuntime;
   return { runtime, exit: () => exit({ reason: 'guest powered off' }) };
 }
 

@@ -1,5 +1,8 @@
 import type { Progress } from '@lodge/api';
 import type { VmRuntime } from '../ports/vm-driver.js';
+
+/** What stopping needs of a runtime. */
+export type StoppableRuntime = Pick<VmRuntime, 'exited' | 'status' | 'powerdown' | 'quit' | 'kill'>;
 import type { GuestService } from './guest-service.js';
 
 const QUIT_GRACE_MS = 5000;
@@ -63,7 +66,7 @@ async function askAgent(guest: GuestPowerOff | undefined, opts: ShutdownOptions,
 }
 
 /** Presses the power button until QEMU exits or the timeout; after AGENT_AFTER_MS (at most half the timeout) the agent is asked once. */
-async function pressUntilExit(runtime: VmRuntime, opts: ShutdownOptions): Promise<boolean> {
+async function pressUntilExit(runtime: StoppableRuntime, opts: ShutdownOptions): Promise<boolean> {
   const start = Date.now();
   const deadline = start + opts.timeoutSec * 1000;
   // With a short timeout the agent still gets half of it to act.
@@ -86,7 +89,7 @@ async function pressUntilExit(runtime: VmRuntime, opts: ShutdownOptions): Promis
 }
 
 /** powerdown (→ guest agent) → wait → quit → kill: the guest gets its chance, QEMU always ends. */
-export async function shutdownRuntime(runtime: VmRuntime, opts: ShutdownOptions): Promise<void> {
+export async function shutdownRuntime(runtime: StoppableRuntime, opts: ShutdownOptions): Promise<void> {
   if (opts.force) {
     opts.progress({ step: 'killing QEMU' });
     await runtime.kill();
@@ -120,7 +123,7 @@ export async function shutdownRuntime(runtime: VmRuntime, opts: ShutdownOptions)
  * guest is not off by the timeout, as after a quit. With no agent to take the request nothing graceful is left: the
  * stop fails with the QMP error (whose hint names --force) and QEMU is left running.
  */
-async function stopWithoutQmp(runtime: VmRuntime, opts: ShutdownOptions, why: unknown): Promise<void> {
+async function stopWithoutQmp(runtime: StoppableRuntime, opts: ShutdownOptions, why: unknown): Promise<void> {
   const asked = { step: `QEMU does not answer on QMP (${(why as Error).message}); asking the guest agent to power off`, reason: 'stopped by user: QEMU did not answer on QMP; the guest agent powered it off' };
   if (!(await askAgent(opts.guest, opts, asked))) throw why;
   if (await within(runtime.exited, opts.timeoutSec * 1000)) return;

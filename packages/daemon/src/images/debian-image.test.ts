@@ -2,6 +2,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { ImageRecipe } from '@lodge/api';
 import { AGENT_PORT_NAME } from '@lodge/api/guest';
 import { debianRecipeHash } from './debian-image.js';
 import { DEBIAN_FILES, extractBootFiles, kernelRelease } from './debian-boot-files.js';
@@ -17,7 +18,7 @@ describe('debianRecipeHash', () => {
     expect(debianRecipeHash(agent('a'))).not.toBe(debianRecipeHash(agent('b')));
   });
   it('covers a YAML recipe: its packages and its text; debian-12 alone stays as it was', () => {
-    const dev = { name: 'dev', base: 'debian-12', packages: ['gdb'], boot: 'direct' } as const;
+    const dev: ImageRecipe = { name: 'dev', base: 'debian-12', packages: ['gdb'], boot: 'direct' };
     const base = debianRecipeHash(agent('a'));
     expect(debianRecipeHash(agent('a'), dev)).not.toBe(base);
     expect(debianRecipeHash(agent('a'), { ...dev, packages: ['git'] })).not.toBe(debianRecipeHash(agent('a'), dev));
@@ -25,7 +26,7 @@ describe('debianRecipeHash', () => {
     expect(debianRecipeHash(agent('a'), undefined)).toBe(base);
   });
   it('differs for the GRUB variant', () => {
-    const grub = { name: 'g', base: 'debian-12', packages: [], boot: 'grub' } as const;
+    const grub: ImageRecipe = { name: 'g', base: 'debian-12', packages: [], boot: 'grub' };
     expect(debianRecipeHash(agent('a'), grub)).not.toBe(debianRecipeHash(agent('a'), { ...grub, boot: 'direct' }));
   });
 });

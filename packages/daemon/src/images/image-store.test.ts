@@ -99,7 +99,7 @@ describe('buildImage with a recipe given whole', () => {
   it('fails at once naming every package apt does not know, with nothing left in the store', async () => {
     const err = await fails('mine', recipe({ packages: ['less', 'no-such-package-lodge', 'mail-transport-agent'] }));
     expect(err).toMatchObject({ code: 'image_unavailable', details: { packages: ['no-such-package-lodge', 'mail-transport-agent'] } });
-    expect(err.message).toBe('image recipe "mine": Debian packages "no-such-package-lodge", "mail-transport-agent" are not available from apt');
+    expect(err?.message).toBe('image recipe "mine": Debian packages "no-such-package-lodge", "mail-transport-agent" are not available from apt');
     expect((await readdir(dir)).filter((n) => n !== '.cache')).toEqual([]);
   });
 });

@@ -63,7 +63,7 @@ describe('micro recipe', () => {
     const start = rcs.indexOf('mkdir -p /dev/virtio-ports');
     const loop = rcs.slice(start, rcs.indexOf('\ndone\n', start) + 5);
     const fake = join(dir, 'fake');
-    for (const [port, name] of [['vport1p1', AGENT_PORT_NAME], ['vport1p2', QGA_PORT_NAME], ['vport1p3', '']]) {
+    for (const [port, name] of [['vport1p1', AGENT_PORT_NAME], ['vport1p2', QGA_PORT_NAME], ['vport1p3', '']] as [string, string][]) {
       await mkdir(join(fake, 'sys/class/virtio-ports', port), { recursive: true });
       if (name) await writeFile(join(fake, 'sys/class/virtio-ports', port, 'name'), `${name}\n`);
     }

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { VmSpec } from '@lodge/api';
 import { balloonArgv, defaultMaxCpus, smpOption, tcgThread } from './guest-argv.js';
 import { buildArgv } from './qemu-argv.js';
 
@@ -32,9 +33,9 @@ describe('balloon and vCPU slots on the command line', () => {
 
   it('is part of every supervised VM\'s argv', () => {
     const argv = buildArgv({
-      spec: { name: 'a', image: 'micro', cpus: 1, maxCpus: 2, memory: 2 ** 30, disk: 2 ** 30, machine: 'q35', cpuWeight: 100, disks: [] },
+      spec: VmSpec.parse({ name: 'a', image: 'micro', cpus: 1, maxCpus: 2, memory: 2 ** 30, disk: 2 ** 30, machine: 'q35', cpuWeight: 100, disks: [] }),
       boot: { kernel: 'k', initrd: 'i', cmdline: '' }, accelerator: 'tcg',
-      files: { disk: 'd', qmp: 'q', console: 'c', consoleLog: 'l', pid: 'p', agent: 'a', qga: 'g' },
+      files: { disk: 'd', qmp: 'q', console: 'c', consoleLog: 'l', pid: 'p', agent: 'a', qga: 'g', disks: 'x' },
     });
     expect(argv.join(' ')).toContain('-smp cpus=1,maxcpus=2');
     expect(argv.join(' ')).toContain('-accel tcg,thread=single,tb-size=128');

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import type { VmSpec } from '@lodge/api';
+import { VmSpec } from '@lodge/api';
 import { bootArgv, bootFilesOf, buildArgv, hardwareArgv } from './qemu-argv.js';
 import { escapeValue, option } from './qemu-option.js';
 
-const spec: VmSpec = { name: 'web', image: 'micro', cpus: 2, memory: 512 * 2 ** 20, disk: 2 ** 30, machine: 'q35', cpuWeight: 100, disks: [] };
+const spec: VmSpec = VmSpec.parse({ name: 'web', image: 'micro', cpus: 2, memory: 512 * 2 ** 20, disk: 2 ** 30, machine: 'q35', cpuWeight: 100, disks: [] });
 const files = {
   disk: '/d/vms/web/disk.qcow2', qmp: '/d/vms/web/qmp.sock', console: '/d/vms/web/console.sock', consoleLog: '/d/vms/web/console.log',
   pid: '/d/vms/web/qemu.pid', agent: '/d/vms/web/agent.sock', qga: '/d/vms/web/qga.sock', disks: '/d/vms/web/disks',

@@ -53,10 +53,10 @@ describe('launchWithFreeCid', () => {
     let n = 100;
     const err = await launchWithFreeCid(3, async (cid) => {
       throw inUse(cid);
-    }, () => n++, 4).catch((e: unknown) => e as LodgeError);
+    }, () => n++, 4).then(() => undefined, (e: unknown) => e as LodgeError);
     expect(err).toBeInstanceOf(LodgeError);
-    expect(err.code).toBe('qemu_failed');
-    expect(err.message).toContain('(3, 100, 101, 102)');
+    expect(err?.code).toBe('qemu_failed');
+    expect(err?.message).toContain('(3, 100, 101, 102)');
   });
 });
 

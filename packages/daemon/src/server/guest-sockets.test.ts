@@ -50,6 +50,7 @@ function fakeAgent(): GuestChannel & { publishes: BusDelivery[]; handler?: (m: B
       return { entries: 1, bytes: 3 };
     },
     putFiles: async () => ({ entries: 0, bytes: 0 }),
+    readFile: async () => ({ data: Buffer.alloc(0), size: 0 }),
     publish: async (m: BusDelivery) => (publishes.push(m), { delivered: 1 }),
     onPublish(h: (m: BusDelivery) => Promise<number>) {
       channel.handler = h;

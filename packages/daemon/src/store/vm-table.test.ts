@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { VmSpec } from '@lodge/api';
 import { openDatabase } from './database.js';
 import { EventTable } from './event-table.js';
 import { VmTable } from './vm-table.js';
@@ -14,7 +15,7 @@ function db() {
 }
 afterEach(() => dirs.splice(0).forEach((d) => rmSync(d, { recursive: true, force: true })));
 
-const spec = { name: 'a', image: 'micro', cpus: 1, memory: 2 ** 29, disk: 2 ** 30, machine: 'q35' as const };
+const spec = VmSpec.parse({ name: 'a', image: 'micro', cpus: 1, memory: 2 ** 29, disk: 2 ** 30, machine: 'q35' });
 
 describe('VmTable', () => {
   it('stores specs and state changes, keeping or clearing the pid', () => {
