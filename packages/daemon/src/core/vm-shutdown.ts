@@ -1,9 +1,9 @@
 import type { Progress } from '@lodge/api';
 import type { VmRuntime } from '../ports/vm-driver.js';
+import type { GuestService } from './guest-service.js';
 
 /** What stopping needs of a runtime. */
 export type StoppableRuntime = Pick<VmRuntime, 'exited' | 'status' | 'powerdown' | 'quit' | 'kill'>;
-import type { GuestService } from './guest-service.js';
 
 const QUIT_GRACE_MS = 5000;
 /** A guest still booting misses a power-button press made before it listens; press again this often. */
