@@ -16,7 +16,7 @@ import { isRunning, processArgv, readPidFile } from '../sys/process-info.js';
 import { readLogFile } from './console-log.js';
 import { bootFilesOf, buildArgv } from './qemu-argv.js';
 import { killAndWait, launchDaemonized } from './qemu-launcher.js';
-import { QemuSupervisor, qmpUnreachable } from './qemu-supervisor.js';
+import { QemuSupervisor, qmpUnreachable, type SupervisedFiles } from './qemu-supervisor.js';
 import { cidFromArgv, launchWithFreeCid, preferredCid } from './vsock-cid.js';
 import { guestResources } from './guest-resources.js';
 import { applyBootThrottles, QmpDiskControl } from './disk-control.js';
@@ -99,10 +99,7 @@ export class QemuDriver implements VmDriver {
       const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 10_000, signal: req.signal });
       // QEMU is still paused (-S): in its group before the first guest instruction, all threads at once.
       await group.addProcess(pid);
-      let runtime: QemuSupervisor | undefined;
-      const disks = new QmpDiskControl(() => runtime?.qmp() ?? monitor);
-      const guest = await guestResources(() => runtime?.qmp() ?? monitor);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks }, vsockCid);
+      const { runtime, disks } = await this.supervise(pid, monitor, files, group, vsockCid);
       await applyBootThrottles(disks, spec.disks);
       req.onProgress?.({ step: 'starting vCPUs', percent: 90 });
       await cont(monitor);
@@ -128,21 +125,29 @@ export class QemuDriver implements VmDriver {
     const monitor = await QmpMonitor.connect({ path: files.qmp, timeoutMs: 2000 }).catch(() => undefined);
     try {
       const group = await this.reopenGroup(name, pid);
-      let runtime: QemuSupervisor | undefined;
-      const qmp = (): QmpMonitor => {
-        if (runtime) return runtime.qmp();
-        if (monitor) return monitor;
-        throw qmpUnreachable(pid, files.qmp);
-      };
-      const disks = new QmpDiskControl(qmp);
-      const guest = await guestResources(qmp);
-      runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks }, cidFromArgv(argv));
-      return runtime;
+      return (await this.supervise(pid, monitor, files, group, cidFromArgv(argv))).runtime;
     } catch (err) {
       monitor?.close();
       await killAndWait(pid);
       return { gone: `QEMU (pid ${pid}) could not be re-attached and was killed: ${(err as Error).message}` };
     }
+  }
+
+  /**
+   * A QEMU's supervisor and controls (launched or re-attached). The controls reach QMP through the supervisor once it
+   * exists, as it replaces a broken connection; `monitor` undefined: QEMU does not answer yet (qmpUnreachable meanwhile).
+   */
+  private async supervise(pid: number, monitor: QmpMonitor | undefined, files: SupervisedFiles, group: VmCgroup, vsockCid: number | undefined): Promise<{ runtime: QemuSupervisor; disks: QmpDiskControl }> {
+    let runtime: QemuSupervisor | undefined;
+    const qmp = (): QmpMonitor => {
+      if (runtime) return runtime.qmp();
+      if (monitor) return monitor;
+      throw qmpUnreachable(pid, files.qmp);
+    };
+    const disks = new QmpDiskControl(qmp);
+    const guest = await guestResources(qmp);
+    runtime = new QemuSupervisor(pid, monitor, files, { cpu: await CgroupCpuControl.open(group, pid), guest, disks }, vsockCid);
+    return { runtime, disks };
   }
 
   /** The group QEMU already runs in; a cgroup failure must not cost a running VM, so it then goes on without one. */
