@@ -89,13 +89,14 @@ export class BenchLodge {
     await exited;
   }
 
+  /** The CLI run as a user runs it, through its #! line. */
   lodge(args: string[]): Promise<{ code: number; out: string }> {
-    return run(process.execPath, [CLI, ...args], this.env);
+    return run(CLI, args, this.env);
   }
 
   /** Runs a shell command line in which `lodge` is this checkout's CLI against this daemon. */
   shell(line: string): Promise<{ code: number; out: string }> {
-    return run('/bin/sh', ['-c', `lodge() { "${process.execPath}" "${CLI}" "$@"; }; ${line}`], this.env);
+    return run('/bin/sh', ['-c', `lodge() { "${CLI}" "$@"; }; ${line}`], this.env);
   }
 
   async close(): Promise<void> {

@@ -118,7 +118,8 @@ export class TestLodge {
   cli(args: string[], opts: { input?: string | Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}): Promise<CliResult> {
     this.ensureHome();
     return new Promise((resolvePromise) => {
-      const child = spawn(process.execPath, [CLI, ...args], { env: { ...this.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
+      // Run as a user runs it: through its #! line (which drops what lodge does not use from Node's start).
+      const child = spawn(CLI, args, { env: { ...this.env, ...opts.env }, stdio: ['pipe', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

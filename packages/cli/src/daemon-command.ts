@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { constants } from 'node:os';
 import type { Command } from 'commander';
 import { DAEMON_NODE_FLAGS } from '@lodge/api/lite';
@@ -11,6 +10,7 @@ export function registerDaemonCommand(program: Command, session: Session): void 
     .command('daemon')
     .description('run lodged in the foreground (Ctrl-C stops it; running VMs keep running)')
     .action(async () => {
+      const { spawn } = await import('node:child_process'); // ~6 ms to load: not for every command
       const child = spawn(process.execPath, [...DAEMON_NODE_FLAGS, daemonEntry(session.env)], { stdio: 'inherit', env: session.env });
       const forward = (signal: NodeJS.Signals): void => void child.kill(signal);
       process.on('SIGINT', forward);

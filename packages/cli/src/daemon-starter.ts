@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { closeSync, fstatSync, openSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -35,6 +34,7 @@ export async function connectOrStart(opts: { root: string; env: NodeJS.ProcessEn
   const client = new LodgeClient({ socketPath: join(opts.root, SOCKET_FILE) });
   if (await answers(client)) return client;
 
+  const { spawn } = await import('node:child_process'); // ~6 ms to load: only when lodged must be started
   const entry = daemonEntry(opts.env);
   await mkdir(opts.root, { recursive: true, mode: 0o700 });
   const logPath = join(opts.root, LOG_FILE);

@@ -1,4 +1,5 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S -u NODE_EXTRA_CA_CERTS node
+// Node reads NODE_EXTRA_CA_CERTS before any code runs (~40 ms for a 220 KB bundle on every command); lodge uses no TLS.
 import { CommanderError } from 'commander';
 import { printError } from './error-printer.js';
 import { exitFlushed } from './process-exit.js';
