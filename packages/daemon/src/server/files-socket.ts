@@ -5,6 +5,7 @@ import type { FileEntry } from '@lodge/api/guest';
 import type { GuestService } from '../core/guest-service.js';
 import type { FilesSink } from '../ports/guest-channel.js';
 import { parseOrThrow } from '../core/validate.js';
+import { FileAppender } from './file-appender.js';
 import { LentProgress, openLentFile } from './lent-file.js';
 import { MessageSource } from './message-source.js';
 import { closeWithError, jsonMessage, sendAndWait, sendJson } from './socket-send.js';
@@ -64,7 +65,7 @@ async function download(ws: WebSocket, guest: GuestService, req: FilesRequest, s
 class LendingSink implements FilesSink {
   #chain: Promise<void> = Promise.resolve();
   #asked: { resolve(m: FilesMessage): void; reject(err: unknown): void } | undefined;
-  #lent: { fh: FileHandle; path: string; left: number; progress: LentProgress } | undefined;
+  #lent: { fh: FileHandle; appender: FileAppender; path: string; left: number; progress: LentProgress } | undefined;
 
   constructor(private readonly ws: WebSocket) {}
 
@@ -76,22 +77,30 @@ class LendingSink implements FilesSink {
       if (answer.type !== 'lend') return;
       const fh = await openLentFile(answer.file, 'write', entry.path);
       const progress = new LentProgress((bytes) => send(this.ws, { type: 'progress', bytes }));
-      this.#lent = { fh, path: entry.path, left: entry.size, progress };
+      this.#lent = { fh, appender: new FileAppender(fh), path: entry.path, left: entry.size, progress };
     });
   }
 
+  /**
+   * Settles once the chunk is sent on, or is in the lent file. A lent file's chunks are queued without waiting for
+   * the one before (FileAppender batches them); its last one waits for them all, then closes the file.
+   */
   data(chunk: Buffer): Promise<void> {
-    return this.#then(async () => {
+    let written: Promise<void> = Promise.resolve();
+    const step = this.#then(async () => {
       const lent = this.#lent;
       if (!lent) return sendAndWait(this.ws, chunk);
-      for (let at = 0; at < chunk.length; ) at += (await lent.fh.write(chunk, at, chunk.length - at)).bytesWritten;
+      written = lent.appender.append(chunk);
       lent.left -= chunk.length;
-      await lent.progress.add(chunk.length, lent.left === 0);
-      if (lent.left > 0) return;
+      const last = lent.left === 0;
+      if (!last) return void written.then(() => lent.progress.add(chunk.length, false), () => undefined);
+      await written;
+      await lent.progress.add(chunk.length, true);
       this.#lent = undefined;
       await lent.fh.close();
       await send(this.ws, { type: 'written', path: lent.path });
     });
+    return step.then(() => written);
   }
 
   /** A text message from the client: the answer to the last big entry; anything else ends the copy. */
