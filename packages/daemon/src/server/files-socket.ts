@@ -90,12 +90,11 @@ class LendingSink implements FilesSink {
     const step = this.#then(async () => {
       const lent = this.#lent;
       if (!lent) return sendAndWait(this.ws, chunk);
-      written = lent.appender.append(chunk);
       lent.left -= chunk.length;
       const last = lent.left === 0;
-      if (!last) return void written.then(() => lent.progress.add(chunk.length, false), () => undefined);
+      written = lent.appender.append(chunk).then(() => lent.progress.add(chunk.length, last));
+      if (!last) return;
       await written;
-      await lent.progress.add(chunk.length, true);
       this.#lent = undefined;
       await lent.fh.close();
       await send(this.ws, { type: 'written', path: lent.path });
