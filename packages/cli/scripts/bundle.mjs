@@ -38,6 +38,22 @@ const lazyBuiltins = {
   },
 };
 
+/**
+ * The client uses ws's WebSocket class alone: its index also loads the server and the stream adapter (~17 KB more to
+ * compile, and node:http's server side). The class's own file, as `ws` would export it.
+ */
+const wsClientOnly = {
+  name: 'ws-client-only',
+  setup(b) {
+    b.onResolve({ filter: /^ws$/ }, (args) => ({ path: 'ws', namespace: 'ws-client', pluginData: args.resolveDir }));
+    b.onLoad({ filter: /.*/, namespace: 'ws-client' }, (args) => {
+      // By path: ws's exports map lists no subpaths.
+      const file = join(dirname(createRequire(join(args.pluginData, 'x.js')).resolve('ws/package.json')), 'lib/websocket.js');
+      return { contents: `export { default as WebSocket } from ${JSON.stringify(file)};`, resolveDir: args.pluginData, loader: 'js' };
+    });
+  },
+};
+
 // Besides the sources: this script, and the lock files npm writes (npm gives packages' files their tarballs' old mtimes).
 const ALSO = [key(fileURLToPath(import.meta.url)), 'package-lock.json', 'node_modules/.package-lock.json'];
 
@@ -54,21 +70,6 @@ if (upToDate()) {
   process.exit(0);
 }
 rmSync(outdir, { recursive: true, force: true }); // chunk names carry hashes: old ones would pile up
-/**
- * The client uses ws's WebSocket class alone: its index also loads the server and the stream adapter (~17 KB more to
- * compile, and node:http's server side). The class's own file, as `ws` would export it.
- */
-const wsClientOnly = {
-  name: 'ws-client-only',
-  setup(b) {
-    b.onResolve({ filter: /^ws$/ }, (args) => ({ path: 'ws', namespace: 'ws-client', pluginData: args.resolveDir }));
-    b.onLoad({ filter: /.*/, namespace: 'ws-client' }, (args) => {
-      // By path: ws's exports map lists no subpaths.
-      const file = join(dirname(createRequire(join(args.pluginData, 'x.js')).resolve('ws/package.json')), 'lib/websocket.js');
-      return { contents: `export { default as WebSocket } from ${JSON.stringify(file)};`, resolveDir: args.pluginData, loader: 'js' };
-    });
-  },
-};
 const result = await build({
   entryPoints: { lodge: join(root, 'dist/main.js') },
   outdir,
