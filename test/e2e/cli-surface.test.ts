@@ -78,7 +78,7 @@ describe('the CLI and the daemon around it', () => {
 
   it('logs -f follows the console as the guest writes to it', async () => {
     await lodge.bootVm('follow');
-    const child = spawn(process.execPath, [CLI, 'logs', '-f', 'follow'], { env: lodge.env });
+    const child = spawn(CLI, ['logs', '-f', 'follow'], { env: lodge.env });
     let out = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     try {

@@ -9,7 +9,7 @@ import { CLI, execThroughAgent, sleep, TestLodge } from './harness.js';
 /** Runs the CLI with binary stdin and counts/hashes stdout without keeping it. */
 function cliStream(lodge: TestLodge, args: string[], input?: Buffer): Promise<{ code: number | null; bytes: number; sha: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [CLI, ...args], { env: lodge.env, stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn(CLI, args, { env: lodge.env, stdio: ['pipe', 'pipe', 'pipe'] });
     const hash = createHash('sha256');
     let bytes = 0;
     let stderr = '';
@@ -136,7 +136,7 @@ describe('exec and shell through the Lodge agent', () => {
   });
 
   it('Ctrl-C (SIGINT to lodge exec) reaches the guest process', async () => {
-    const child = spawn(process.execPath, [CLI, 'exec', 'ex', '--', 'sh', '-c', 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done'], {
+    const child = spawn(CLI, ['exec', 'ex', '--', 'sh', '-c', 'trap "echo got-int; exit 7" INT; echo ready; while :; do sleep 0.1; done'], {
       env: lodge.env,
       stdio: ['ignore', 'pipe', 'pipe'],
     });

@@ -9,7 +9,7 @@ import { CLI, sleep, TestLodge } from './harness.js';
 
 /** A background CLI process whose output is collected (listeners, servers). */
 function background(lodge: TestLodge, args: string[]): { out: () => string; done: Promise<number | null>; kill: () => void } {
-  const child = spawn(process.execPath, [CLI, ...args], { env: lodge.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(CLI, args, { env: lodge.env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
