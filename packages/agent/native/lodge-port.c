@@ -352,6 +352,7 @@ static void hello_done(void) {
     if (n <= 16 && at[n] == '"') memcpy(session, at, n), session[n] = 0;
   }
   if (session[0] && strcmp(session, last_session) == 0) return;
+  if (tracing) fprintf(stderr, "lodge-port: trace host Hello of session %s (was %s)\n", session[0] ? session : "?", last_session[0] ? last_session : "none");
   strcpy(last_session, session);
   exec_drop_all();
 }
@@ -368,6 +369,7 @@ static void reject_head(void) {
 }
 
 static void start_hunting(void) {
+  if (tracing) fprintf(stderr, "lodge-port: trace framing lost: hunting\n");
   hunting = 1;
   drop_sinks();
   exec_drop_all();
@@ -606,6 +608,7 @@ static void run_command(void) {
   } else if (strncmp(command, "FASTEXEC ", 9) == 0) {
     exec_enable(command);
   } else if (strcmp(command, "ENDEXEC") == 0) {
+    if (tracing) fprintf(stderr, "lodge-port: trace ENDEXEC from the agent\n");
     exec_drop_all();
     event("FAST 0");
   } else if (sscanf(command, "STOP %u", &stream) == 1) {
@@ -699,6 +702,7 @@ static int hold_port(int *timeout) {
 
 /* The host closed its end: after its last bytes, tell the agent; drop sinks, sources and what was not written. */
 static void port_eof(void) {
+  if (tracing) fprintf(stderr, "lodge-port: trace end of file on the port\n");
   drop_sinks();
   for (int i = 0; i < SLOTS; i++)
     if (sources[i].used) source_end(&sources[i], ECONNRESET);

@@ -120,6 +120,7 @@ static void job_cancel(struct job *j) {
 }
 
 void exec_drop_all(void) {
+  if (tracing && fast_on) fprintf(stderr, "lodge-port: trace fast path off\n");
   for (int i = 0; i < JOBS; i++)
     if (jobs[i].used && !jobs[i].cancelled) job_cancel(&jobs[i]);
   fast_on = 0, last_open = 0;
@@ -671,12 +672,15 @@ void exec_enable(const char *command) {
   if (sscanf(command, "FASTEXEC %u %255s %511s %511s %1023s", &max, fast_user, fast_home, fast_shell, fast_path) == 5 && max >= 4096 && max <= MAX_PAYLOAD) {
     fast_max_payload = max, fast_on = 1;
   }
+  if (tracing) fprintf(stderr, "lodge-port: trace fast path %s\n", fast_on ? "on" : "refused");
   event("FAST %d", fast_on);
 }
 
 /* Whether an Open on `stream` may run here (its payload then comes to exec_open); every Open counts for the next. */
 int exec_may_open(uint32_t stream, uint32_t length) {
   int may = fast_on && stream % 2 == 1 && stream > last_open && length <= JSON_MAX;
+  if (tracing && !may)
+    fprintf(stderr, "lodge-port: trace Open %u to the agent (fast path %s, last Open %u, %u bytes)\n", stream, fast_on ? "on" : "off", last_open, length);
   if (stream > last_open) last_open = stream;
   return may;
 }

@@ -362,11 +362,13 @@ it('runs a plain exec itself after FASTEXEC: started, stdout and stderr apart, C
   expect(relay.stderr).toBe(''); // no timing lines unless asked for
 });
 
-it('writes a timing line per exec it runs on stderr when tracing (LODGE_AGENT_TRACE=1), as the agent does', async () => {
+it('writes a timing line per exec it runs, and its fast path\'s changes, on stderr when tracing (LODGE_AGENT_TRACE=1)', async () => {
   const relay = await fastRelay('traced', { LODGE_AGENT_TRACE: '1' });
   relay.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'sleep 0.2'] }));
-  await until(() => finishOf(relay, 1) !== undefined && relay.stderr.endsWith('\n'), 'Finish and its trace line');
-  const line = /^lodge-port: trace exec sh: spawned ([\d.]+) → exited ([\d.]+) → finished ([\d.]+) \(total ([\d.]+) ms since the port read\)\n$/.exec(relay.stderr);
+  await until(() => finishOf(relay, 1) !== undefined && /trace exec .*\n/.test(relay.stderr), 'Finish and its trace line');
+  // Before it: the host's Hello (a new session) and the agent's FASTEXEC, each a line.
+  expect(relay.stderr).toMatch(/^lodge-port: trace host Hello of session \w+ \(was none\)\nlodge-port: trace fast path on\n/);
+  const line = /^lodge-port: trace exec sh: spawned ([\d.]+) → exited ([\d.]+) → finished ([\d.]+) \(total ([\d.]+) ms since the port read\)$/m.exec(relay.stderr);
   expect(line, relay.stderr).not.toBeNull();
   const [spawned = 0, exited = 0, finished = 0, total = 0] = line!.slice(1).map(Number);
   expect(exited).toBeGreaterThanOrEqual(200); // the program's own time

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, open, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, mkdtempSync, open, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
@@ -104,6 +104,21 @@ it('restarts a relay that died, and the host gets a fresh Hello', async () => {
   // The new relay pads out a frame the dead one may have cut, then the agent's new Hello (a new session) follows.
   await until(() => host.ready && host.peer?.session !== session, 'the host to take the new Hello');
   expect((await run(host, { op: 'exec', argv: ['echo', 'after'] })).stdout.toString()).toBe('after\n');
+});
+
+it('keeps restarting a relay killed from outside, however quickly: only its own failures make it fall back', async () => {
+  const { agent, host } = await startLine(relay, 'kills');
+  // Held open as the virtio port is by QEMU: the host's writes wait in the FIFO between two relays, no EPIPE.
+  const hold = openSync(`${dir}/kills-in`, 'r+');
+  cleanups.push(() => closeSync(hold));
+  for (let i = 0; i < 4; i++) {
+    const [pid] = relayPids(relay);
+    process.kill(pid as number, i % 2 ? 'SIGTERM' : 'SIGKILL');
+    await until(() => relayPids(relay).some((p) => p !== pid), `relay ${i + 2}`);
+  }
+  await until(() => host.ready && agent.session.ready, 'the handshake after the last restart');
+  expect(agent.transport.plane).toBeDefined(); // the relay's, not the Node reader's (which has none)
+  expect((await run(host, { op: 'exec', argv: ['echo', 'relayed'] })).stdout.toString()).toBe('relayed\n');
 });
 
 it('reads the port itself when the relay cannot run, and still reconnects', async () => {

@@ -12,6 +12,8 @@ import { writeToStream, type Transport, type TransportHandlers } from './transpo
 /** A relay that exits sooner than this after it started counts as failing; after MAX_FAILURES: fall back. */
 const QUICK_EXIT_MS = 2000;
 const MAX_FAILURES = 3;
+/** Signals sent from outside (a user's kill, the OOM killer): the relay is restarted, it did not fail. */
+const KILLED_FROM_OUTSIDE = new Set(['SIGKILL', 'SIGTERM', 'SIGINT', 'SIGHUP']);
 
 export interface RelayOptions {
   binary: string;
@@ -79,6 +81,8 @@ export function openRelayTransport(options: RelayOptions, handlers: TransportHan
       plane.reset();
       const why = `lodge-port ${options.binary} ended (${signal ?? `code ${code}`})`;
       disconnect(why);
+      // Only the relay's own failures count (an exit code, a crash): killing it thrice quickly is no reason to stop using it.
+      if (signal && KILLED_FROM_OUTSIDE.has(signal)) return start();
       failures = Date.now() - started < QUICK_EXIT_MS ? failures + 1 : 1;
       if (failures < MAX_FAILURES) return start();
       logError(`${why} ${failures} times in a row; reading the port from Node instead`);
