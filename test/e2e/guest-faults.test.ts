@@ -80,6 +80,24 @@ describe('the guest channel under faults', () => {
     expect(r.stdout).toBe('after-restart\nlodge-port\n');
   });
 
+  it('an exec or a copy at once after lodged restarts (nothing waited for) goes through our agent: it does not fail or take QGA', async () => {
+    // The guest has both agents and QGA may answer first. Through the client (no CLI start-up in between), this failed
+    // on its first exec before requests waited for the agent: "not connected" (or, a little later, an exec through QGA).
+    for (let i = 0; i < 4; i++) {
+      await lodge.killDaemon();
+      await lodge.startDaemon();
+      let out = '';
+      const session = await lodge.client.exec('gf', { argv: ['echo', `now-${i}`] }, { stdout: (c) => void (out += c.toString()), stderr: () => undefined });
+      const result = await session.result;
+      expect([result.exitCode, result.via, out]).toEqual([0, 'lodge-agent', `now-${i}\n`]);
+    }
+    await lodge.killDaemon();
+    await lodge.startDaemon();
+    const cp = await lodge.cli(['cp', 'gf:/etc/hostname', join(lodge.home, 'hostname')]);
+    expect(cp.code, cp.stderr).toBe(0);
+    expect(readFileSync(join(lodge.home, 'hostname'), 'utf8')).toMatch(/^\S+\n$/); // the image's own name
+  });
+
   it('garbage from the guest on the agent port does not hurt the daemon; the agent resyncs', async () => {
     // Hold our agent off the port, then let a guest program write 20 MB of random bytes into it.
     await exec('gf', `mkdir -p /run/lodge && touch ${HOLD} && (setsid sh -c "sleep 0.3; killall -9 node; sleep 1; head -c 20000000 /dev/urandom > /dev/virtio-ports/org.lodge.agent.0; rm -f ${HOLD}" >/dev/null 2>&1 &)`);

@@ -14,11 +14,18 @@ export interface GuestLog {
  */
 const AGENT_GRACE_MS = 10_000;
 const CLOCK_DEBOUNCE_MS = 1000;
+/**
+ * For this long after an attach (lodged restarted, or a start without waiting), a request waits for the channel the
+ * guest is expected to have instead of failing or taking the QEMU guest agent: a running agent answers in ~0.1 s.
+ */
+export const SETTLE_MS = 5000;
 
 export interface GuestConnectionOptions {
   vm: string;
   /** The guest's vsock CID: the Lodge agent is reached over vsock first, the virtio-serial port as fallback. */
   vsockCid?: number;
+  /** The image carries the Lodge agent (a built image): requests soon after the attach wait for it, not for QGA. */
+  agentExpected?: boolean;
   links: GuestLinks;
   events: EventBus;
   log: GuestLog;
@@ -33,6 +40,7 @@ export class GuestConnection {
   private readonly clockSetAt = new Map<GuestVia, number>();
   private readonly lifetime = new AbortController();
   private readonly offs: (() => void)[] = [];
+  private readonly attachedAt = Date.now();
 
   constructor(private readonly o: GuestConnectionOptions) {
     this.agent = o.links.lodgeAgent(o.vm, o.vsockCid);
@@ -49,6 +57,19 @@ export class GuestConnection {
   /** For requests: a silent ("gone") Lodge agent is still tried when nothing else answers; a busy TCG guest can miss pings. */
   usable(): GuestChannel | undefined {
     return this.active() ?? (this.agent.state === 'gone' ? this.agent : undefined);
+  }
+
+  /**
+   * usable(), after waiting (while the attach is recent) for the Lodge agent if the image carries it, else for any
+   * channel; lodged restarted must not answer its first request with "not connected" or a QGA exec.
+   */
+  async settled(): Promise<GuestChannel | undefined> {
+    const left = this.attachedAt + SETTLE_MS - Date.now();
+    const wanted = this.o.agentExpected ? [this.agent] : this.channels();
+    if (left > 0 && !wanted.some((ch) => ch.state === 'ready')) {
+      await Promise.any(wanted.map((ch) => ch.whenReady(left, this.lifetime.signal))).catch(() => undefined);
+    }
+    return this.usable();
   }
 
   summary(): VmGuest {

@@ -13,6 +13,7 @@ const OUTPUT_LIMIT = 64 * 1024;
 export async function runInGuest(guest: GuestService, vm: string, argv: string[], timeoutMs = 30_000): Promise<GuestRunResult> {
   const out: Record<1 | 2, Buffer[]> = { 1: [], 2: [] };
   let size = 0;
+  await guest.reachable(vm);
   const { execution } = guest.exec(vm, { argv, timeoutMs }, {
     output: (channel, chunk, done) => {
       if (size < OUTPUT_LIMIT) out[channel].push(chunk);

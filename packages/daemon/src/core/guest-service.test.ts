@@ -161,6 +161,60 @@ describe('GuestService', () => {
     }
   });
 
+  it('lets a request soon after an attach wait for the Lodge agent the image carries, not take QGA or fail; later ones do not wait', async () => {
+    vi.useFakeTimers();
+    try {
+      const sinks = { output: () => undefined };
+      const settled = (p: Promise<void>) => p.then(() => 'ok', (e: LodgeError) => e.code);
+      // lodged restarted: QGA answers first, our agent a second later; the request waits for ours.
+      const a = setup();
+      a.guest.attach('vm1', undefined, true);
+      a.qga.set('ready');
+      let outcome: string | undefined;
+      void settled(a.guest.reachable('vm1')).then((o) => (outcome = o));
+      await vi.advanceTimersByTimeAsync(1000);
+      expect(outcome).toBeUndefined();
+      a.agent.set('ready');
+      await vi.advanceTimersByTimeAsync(0);
+      expect(outcome).toBe('ok');
+      expect(a.guest.exec('vm1', { argv: ['true'] }, sinks).via).toBe('lodge-agent');
+      // Files and messages wait the same way.
+      a.agent.set('connecting');
+      a.guest.attach('vm1', undefined, true);
+      const files = a.guest.getFiles('vm1', '/etc/hostname', { entry: async () => undefined, data: async () => undefined });
+      await vi.advanceTimersByTimeAsync(500);
+      expect(a.agent.getFiles).not.toHaveBeenCalled();
+      a.agent.set('ready');
+      await files;
+      expect(a.agent.getFiles).toHaveBeenCalledTimes(1);
+      // No agent at all: the wait ends at SETTLE_MS with the usual error.
+      const b = setup('running', false);
+      b.guest.attach('vm1', undefined, true);
+      void settled(b.guest.reachable('vm1')).then((o) => (outcome = o));
+      outcome = undefined;
+      await vi.advanceTimersByTimeAsync(4900);
+      expect(outcome).toBeUndefined();
+      await vi.advanceTimersByTimeAsync(200);
+      expect(outcome).toBe('invalid_state');
+      // Long after the attach, nothing waits.
+      void settled(b.guest.reachable('vm1')).then((o) => (outcome = o));
+      outcome = undefined;
+      await vi.advanceTimersByTimeAsync(0);
+      expect(outcome).toBe('invalid_state');
+      // An image not known to carry our agent: QGA answering is enough.
+      const c = setup();
+      c.guest.attach('vm1');
+      c.qga.set('ready');
+      outcome = undefined;
+      void settled(c.guest.reachable('vm1')).then((o) => (outcome = o));
+      await vi.advanceTimersByTimeAsync(0);
+      expect(outcome).toBe('ok');
+      expect(c.guest.exec('vm1', { argv: ['true'] }, sinks).via).toBe('qemu-guest-agent');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
   it('refuses clearly: VM not running, agent not connected, tty through the QEMU guest agent', () => {
     const { guest, qga, setState } = setup();
     guest.attach('vm1');

@@ -31,11 +31,11 @@ export class GuestService {
 
   constructor(private readonly d: GuestServiceDeps) {}
 
-  /** The VM's QEMU runs (started or re-attached): start reaching its guest. */
-  attach(vm: string, vsockCid?: number): void {
+  /** The VM's QEMU runs (started or re-attached): start reaching its guest. `agentExpected`: its image carries the Lodge agent. */
+  attach(vm: string, vsockCid?: number, agentExpected = false): void {
     this.connections.get(vm)?.close();
     const onPublish = (message: BusDelivery): Promise<number> => this.bus.deliver(vm, message);
-    this.connections.set(vm, new GuestConnection({ vm, vsockCid, links: this.d.links, events: this.d.events, log: this.d.log, onPublish }));
+    this.connections.set(vm, new GuestConnection({ vm, vsockCid, agentExpected, links: this.d.links, events: this.d.events, log: this.d.log, onPublish }));
   }
 
   detach(vm: string): void {
@@ -102,17 +102,17 @@ export class GuestService {
     return { execution: ch.exec(start, sinks), via: ch.via, note: ch.via === 'qemu-guest-agent' ? (ch.note ?? QGA_NOTE) : undefined };
   }
 
-  getFiles(vm: string, path: string, sink: FilesSink, signal?: AbortSignal): Promise<{ entries: number; bytes: number }> {
-    return this.channel(vm).getFiles(path, sink, signal);
+  async getFiles(vm: string, path: string, sink: FilesSink, signal?: AbortSignal): Promise<{ entries: number; bytes: number }> {
+    return (await this.reach(vm)).getFiles(path, sink, signal);
   }
 
-  putFiles(vm: string, path: string, source: FilesSource, signal?: AbortSignal): Promise<{ entries: number; bytes: number }> {
-    return this.channel(vm).putFiles(path, source, signal);
+  async putFiles(vm: string, path: string, source: FilesSource, signal?: AbortSignal): Promise<{ entries: number; bytes: number }> {
+    return (await this.reach(vm)).putFiles(path, source, signal);
   }
 
   /** A window of a guest file (following a file the guest appends to), through whichever channel answers. */
-  readFile(vm: string, path: string, range: FileRange, signal?: AbortSignal): Promise<FileWindow> {
-    return this.channel(vm).readFile(path, range, signal);
+  async readFile(vm: string, path: string, range: FileRange, signal?: AbortSignal): Promise<FileWindow> {
+    return (await this.reach(vm)).readFile(path, range, signal);
   }
 
   /** Follows the guest's first-boot provisioning to its done line (lodge start); throws provision_failed. */
@@ -128,7 +128,7 @@ export class GuestService {
 
   /** Asked by a stop in progress, so the VM is 'stopping' here, not 'running'. */
   async powerOff(vm: string): Promise<void> {
-    await this.channel(vm, ['running', 'stopping']).shutdown('poweroff');
+    await (await this.reach(vm, ['running', 'stopping'])).shutdown('poweroff');
   }
 
   /** Subscribing needs only the VM and a valid topic: messages flow once its agent connects, across restarts. */
@@ -145,7 +145,7 @@ export class GuestService {
   /** Delivered to the host's subscribers of the topic and to the guest's; resolves once both took it. */
   async publish(vm: string, message: BusDelivery): Promise<PublishReceipt> {
     checkTopic(message.topic);
-    const ch = this.busChannel(vm);
+    const ch = await this.busChannel(vm);
     const [host, guest] = await Promise.all([this.bus.deliver(vm, message), ch.publish(message)]);
     return { delivered: host + guest.delivered };
   }
@@ -165,18 +165,32 @@ export class GuestService {
     }
   }
 
-  /** Throws the error exec or files would, so the API can refuse before a WebSocket upgrade. */
-  assertReachable(vm: string): void {
-    this.channel(vm);
+  /**
+   * Resolves once exec (synchronous) would find the channel, waiting for it a little after an attach; else throws the
+   * error exec or files would, so the API can refuse before a WebSocket upgrade.
+   */
+  async reachable(vm: string): Promise<void> {
+    await this.reach(vm);
   }
 
-  /** The channel for a request, or a clear invalid_state naming what is missing. */
-  private channel(vm: string, reachableIn: readonly string[] = ['running']): GuestChannel {
+  /** The channel for a request, once the connection settled after an attach (see GuestConnection.settled). */
+  private async reach(vm: string, reachableIn: readonly string[] = ['running']): Promise<GuestChannel> {
+    this.checkRunning(vm, reachableIn);
+    await this.connections.get(vm)?.settled();
+    return this.channel(vm, reachableIn);
+  }
+
+  private checkRunning(vm: string, reachableIn: readonly string[]): void {
     const { state } = this.d.records.get(vm);
     if (!reachableIn.includes(state)) {
       const hint = state === 'paused' ? `resume it with: lodge resume ${vm}` : `start it with: lodge start ${vm}`;
       throw new LodgeError('invalid_state', `VM "${vm}" is ${state}: its guest can only be reached while it runs`, { hint });
     }
+  }
+
+  /** The channel for a request now, or a clear invalid_state naming what is missing. */
+  private channel(vm: string, reachableIn: readonly string[] = ['running']): GuestChannel {
+    this.checkRunning(vm, reachableIn);
     const ch = this.connections.get(vm)?.usable();
     if (!ch) {
       throw new LodgeError('invalid_state', `the guest agent of VM "${vm}" is not connected`, {
@@ -186,8 +200,8 @@ export class GuestService {
     return ch;
   }
 
-  private busChannel(vm: string): GuestChannel {
-    const ch = this.channel(vm);
+  private async busChannel(vm: string): Promise<GuestChannel> {
+    const ch = await this.reach(vm);
     if (!ch.abilities.bus) throw new LodgeError('invalid_state', `messages need the Lodge agent; VM "${vm}" answers only through the QEMU guest agent`);
     return ch;
   }

@@ -140,7 +140,8 @@ export class VmLifecycle {
       this.d.records.transition(rec.name, 'stopped', { reason: 'lodged stopped while the VM was starting; its QEMU was ended', pid: null });
       return;
     }
-    this.adopt(rec.name, found);
+    // As at start: a built image carries the Lodge agent, so requests soon after the re-attach wait for it.
+    this.adopt(rec.name, found, await this.carriesAgent(rec.name, rec.spec.image));
     // QEMU that does not answer on QMP yet keeps its recorded state; the runtime reports it once QMP answers.
     const state = await found.status().catch(() => (rec.state === 'paused' ? 'paused' : 'running'));
     this.d.records.transition(rec.name, state, { pid: found.pid, vsockCid: found.vsockCid });
@@ -186,7 +187,7 @@ export class VmLifecycle {
       image = (await this.d.driver.pinnedImage(spec.name)) ?? (await this.d.images.get(spec.image));
       const { accelerator, vsock } = await this.d.host.info();
       const runtime = await this.d.driver.launch({ spec, image, accelerator, vsock: vsock?.available === true, signal: abort.signal, onProgress: (p) => ctx.progress(p) });
-      this.adopt(spec.name, runtime);
+      this.adopt(spec.name, runtime, image?.recipeHash !== undefined);
       this.d.records.transition(spec.name, 'running', { pid: runtime.pid, vsockCid: runtime.vsockCid });
     })();
     this.starting.set(spec.name, { abort, done });
@@ -224,9 +225,19 @@ export class VmLifecycle {
     }
   }
 
-  private adopt(name: string, runtime: VmRuntime): void {
+  /** Whether the VM's image (as pinned when it was made) is a built one, with the Lodge agent; a failed lookup says no. */
+  private async carriesAgent(name: string, imageName: string): Promise<boolean> {
+    try {
+      const image = (await this.d.driver.pinnedImage(name)) ?? (await this.d.images.get(imageName));
+      return image.recipeHash !== undefined;
+    } catch {
+      return false;
+    }
+  }
+
+  private adopt(name: string, runtime: VmRuntime, agentExpected: boolean): void {
     this.runtimes.set(name, runtime);
-    this.d.guest.attach(name, runtime.vsockCid);
+    this.d.guest.attach(name, runtime.vsockCid, agentExpected);
     for (const watch of this.runtimeWatchers) watch(name, runtime);
     const off = runtime.onRunState((running) => {
       const state = this.d.records.find(name)?.state;

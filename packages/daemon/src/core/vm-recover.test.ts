@@ -33,14 +33,16 @@ function setup(vms: { name: string; state: VmState; pid: number }[], failing?: s
   const waiting = new Map<string, (found: VmRuntime | { gone: string }) => void>();
   const attach = (name: string): Promise<unknown> =>
     name === failing ? Promise.reject(new Error('cgroup mount vanished')) : new Promise((resolve) => waiting.set(name, resolve));
-  const driver = { attach } as unknown as VmDriver;
-  const guest = { attach: () => undefined, detach: () => undefined, resumed: () => undefined } as unknown as GuestService;
-  const lifecycle = new VmLifecycle({ records, driver, guest } as unknown as LifecycleDeps);
-  return { records, waiting, lifecycle };
+  const driver = { attach, pinnedImage: async () => undefined } as unknown as VmDriver;
+  const images = { get: async () => ({ name: 'micro', recipeHash: 'abc' }) };
+  const attached: [string, boolean][] = [];
+  const guest = { attach: (vm: string, _cid: number, agentExpected: boolean) => attached.push([vm, agentExpected]), detach: () => undefined, resumed: () => undefined } as unknown as GuestService;
+  const lifecycle = new VmLifecycle({ records, driver, guest, images } as unknown as LifecycleDeps);
+  return { records, waiting, lifecycle, attached };
 }
 
 it('re-attaches every VM at once: one slow to answer (QMP held) does not hold up the others', async () => {
-  const { records, waiting, lifecycle } = setup([
+  const { records, waiting, lifecycle, attached } = setup([
     { name: 'slow', state: 'running', pid: 101 },
     { name: 'b', state: 'paused', pid: 102 },
     { name: 'c', state: 'running', pid: 103 },
@@ -57,6 +59,8 @@ it('re-attaches every VM at once: one slow to answer (QMP held) does not hold up
   await recovered;
   expect(lifecycle.live().sort()).toEqual(['b', 'slow']);
   expect([records.get('slow').state, records.get('b').state]).toEqual(['running', 'running']);
+  // A built image (it has a recipe hash): requests soon after the re-attach wait for its Lodge agent.
+  expect(attached.sort()).toEqual([['b', true], ['slow', true]]);
 });
 
 it('still re-attaches the others when one attach fails, then reports the failure', async () => {

@@ -58,7 +58,7 @@ async function serveVm(s: Services, url: URL, m: RegExpExecArray, local: boolean
     }
     case 'exec': {
       const keep = flagParam(url, 'keep', 'run more processes on the socket');
-      s.guest.assertReachable(vm);
+      await s.guest.reachable(vm);
       return accept((ws) => serveExec(ws, s.guest, vm, keep));
     }
     case 'files': {
@@ -68,7 +68,7 @@ async function serveVm(s: Services, url: URL, m: RegExpExecArray, local: boolean
       if (path === '' || path.length > 4096 || path.includes('\0')) throw new LodgeError('invalid_argument', 'path must be a guest path of 1 to 4096 characters');
       const lend = flagParam(url, 'lend', 'the client lends its files');
       if (lend && !local) throw new LodgeError('invalid_argument', "only a client on lodged's unix socket can lend files", { hint: 'leave out lend=1' });
-      s.guest.assertReachable(vm);
+      await s.guest.reachable(vm);
       return accept((ws) => serveFiles(ws, s.guest, { vm, op, path, local, lend }));
     }
     default: {
