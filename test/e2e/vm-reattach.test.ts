@@ -92,6 +92,7 @@ describe('several VMs, and VMs outliving the daemon', () => {
       const info = await lodge.client.get('two');
       expect([info.state, info.pid, info.monitor], info.stateReason).toEqual(['running', two.pid, 'unreachable']);
       expect((await lodge.cli(['info', 'two'])).stdout).toMatch(/monitor:\s+unreachable: QEMU does not answer on .*qmp\.sock/);
+      expect((await lodge.cli(['list'])).stdout).toMatch(/^two\s+running\s.*QMP unreachable: lodge info two$/m);
       expect((await lodge.cli(['exec', 'two', '--', 'echo', 'agent-ok'])).stdout).toBe('agent-ok\n');
       const paused = await lodge.cli(['pause', 'two']);
       expect(paused.code).not.toBe(0);
@@ -104,6 +105,7 @@ describe('several VMs, and VMs outliving the daemon', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(await lodge.client.get('two')).toMatchObject({ state: 'paused', monitor: 'connected' });
       expect((await lodge.cli(['info', 'two'])).stdout).not.toMatch(/monitor/);
+      expect((await lodge.cli(['list'])).stdout).not.toMatch(/QMP/);
       expect((await lodge.cli(['resume', 'two'])).code).toBe(0);
 
       // Held again across a restart: lodge stop goes through the guest agent.

@@ -31,6 +31,12 @@ describe('vmTable', () => {
     expect(vmTable([vm('a', { stateReason: 'booted' })]).head).not.toContain('REASON');
   });
 
+  it('says in REASON when QEMU does not answer on QMP, and where to read more', () => {
+    const { head, rows } = vmTable([vm('a', { monitor: 'connected' }), vm('b', { monitor: 'unreachable', stateReason: 'booted' })]);
+    expect(head.at(-1)).toBe('REASON');
+    expect(rows.map((r) => r.at(-1))).toEqual(['', 'QMP unreachable: lodge info b']);
+  });
+
   it('truncates only what is too long', () => {
     expect(truncate('short', 10)).toBe('short');
     expect(truncate('0123456789ab', 10)).toBe('012345678…');

@@ -8,8 +8,9 @@ export function truncate(text: string, width: number): string {
   return text.length <= width ? text : `${text.slice(0, width - 1)}…`;
 }
 
-/** Why a VM is not running is worth a column; a running VM's reason is noise. */
+/** Why a VM is not running is worth a column, and so is a QEMU that does not answer on QMP; a running VM's reason is noise. */
 function reasonOf(vm: VmInfo): string {
+  if (vm.monitor === 'unreachable') return truncate(`QMP unreachable: lodge info ${vm.name}`, REASON_WIDTH);
   return (vm.state === 'stopped' || vm.state === 'error') && vm.stateReason ? truncate(vm.stateReason, REASON_WIDTH) : '';
 }
 
