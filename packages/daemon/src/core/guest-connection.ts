@@ -60,16 +60,25 @@ export class GuestConnection {
   }
 
   /**
-   * usable(), after waiting (while the attach is recent) for the Lodge agent if the image carries it, else for any
-   * channel; lodged restarted must not answer its first request with "not connected" or a QGA exec.
+   * Whether a request should wait (settle) first: the attach is recent and the channel it waits for is not ready yet,
+   * the Lodge agent if the image carries it, else any. lodged restarted must not answer its first request with "not
+   * connected" or a QGA exec.
    */
-  async settled(): Promise<GuestChannel | undefined> {
-    const left = this.attachedAt + SETTLE_MS - Date.now();
-    const wanted = this.o.agentExpected ? [this.agent] : this.channels();
-    if (left > 0 && !wanted.some((ch) => ch.state === 'ready')) {
-      await Promise.any(wanted.map((ch) => ch.whenReady(left, this.lifetime.signal))).catch(() => undefined);
-    }
-    return this.usable();
+  unsettled(): boolean {
+    return this.#awaited() !== undefined;
+  }
+
+  /** Resolves once that channel is ready or the settling time is over (never rejects). */
+  async settle(): Promise<void> {
+    const awaited = this.#awaited();
+    if (!awaited) return;
+    await Promise.any(awaited.channels.map((ch) => ch.whenReady(awaited.leftMs, this.lifetime.signal))).catch(() => undefined);
+  }
+
+  #awaited(): { channels: GuestChannel[]; leftMs: number } | undefined {
+    const leftMs = this.attachedAt + SETTLE_MS - Date.now();
+    const channels = this.o.agentExpected ? [this.agent] : this.channels();
+    return leftMs > 0 && !channels.some((ch) => ch.state === 'ready') ? { channels, leftMs } : undefined;
   }
 
   summary(): VmGuest {

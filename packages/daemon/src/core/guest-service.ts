@@ -173,10 +173,14 @@ export class GuestService {
     await this.reach(vm);
   }
 
-  /** The channel for a request, once the connection settled after an attach (see GuestConnection.settled). */
+  /** The channel for a request, after the wait a recent attach may ask for (see GuestConnection.unsettled). */
   private async reach(vm: string, reachableIn: readonly string[] = ['running']): Promise<GuestChannel> {
-    this.checkRunning(vm, reachableIn);
-    await this.connections.get(vm)?.settled();
+    const conn = this.connections.get(vm);
+    if (conn?.unsettled()) {
+      // Only a VM that runs is worth the wait (a paused one keeps its connection); the state is read again after it.
+      this.checkRunning(vm, reachableIn);
+      await conn.settle();
+    }
     return this.channel(vm, reachableIn);
   }
 
