@@ -141,7 +141,7 @@ export class VmLifecycle {
       return;
     }
     // As at start: a built image carries the Lodge agent, so requests soon after the re-attach wait for it.
-    this.adopt(rec.name, found, await this.carriesAgent(rec.name, rec.spec.image));
+    this.adopt(rec.name, found, await this.carriesAgent(rec.spec));
     // QEMU that does not answer on QMP yet keeps its recorded state; the runtime reports it once QMP answers.
     const state = await found.status().catch(() => (rec.state === 'paused' ? 'paused' : 'running'));
     this.d.records.transition(rec.name, state, { pid: found.pid, vsockCid: found.vsockCid });
@@ -183,8 +183,7 @@ export class VmLifecycle {
     let image: ImageEntry | undefined;
     const done = (async () => {
       ctx.progress({ step: 'preparing', percent: 5 });
-      // The image as it was when the VM was made: a rebuilt or removed image changes nothing under it.
-      image = (await this.d.driver.pinnedImage(spec.name)) ?? (await this.d.images.get(spec.image));
+      image = await this.imageOf(spec);
       const { accelerator, vsock } = await this.d.host.info();
       const runtime = await this.d.driver.launch({ spec, image, accelerator, vsock: vsock?.available === true, signal: abort.signal, onProgress: (p) => ctx.progress(p) });
       this.adopt(spec.name, runtime, image?.recipeHash !== undefined);
@@ -225,14 +224,14 @@ export class VmLifecycle {
     }
   }
 
-  /** Whether the VM's image (as pinned when it was made) is a built one, with the Lodge agent; a failed lookup says no. */
-  private async carriesAgent(name: string, imageName: string): Promise<boolean> {
-    try {
-      const image = (await this.d.driver.pinnedImage(name)) ?? (await this.d.images.get(imageName));
-      return image.recipeHash !== undefined;
-    } catch {
-      return false;
-    }
+  /** The image as it was when the VM was made: a rebuilt or removed image changes nothing under it. */
+  private async imageOf(spec: VmSpec): Promise<ImageEntry> {
+    return (await this.d.driver.pinnedImage(spec.name)) ?? (await this.d.images.get(spec.image));
+  }
+
+  /** Whether the VM's image is a built one, with the Lodge agent; a failed lookup says no. */
+  private carriesAgent(spec: VmSpec): Promise<boolean> {
+    return this.imageOf(spec).then((image) => image.recipeHash !== undefined, () => false);
   }
 
   private adopt(name: string, runtime: VmRuntime, agentExpected: boolean): void {
