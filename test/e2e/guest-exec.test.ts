@@ -36,6 +36,9 @@ describe('exec and shell through the Lodge agent', () => {
     expect(status.info?.kernel.release).toMatch(/cloud-amd64/);
     expect(status.info?.memory.totalBytes).toBeGreaterThan(200 * 2 ** 20);
     expect(status.info?.agent.version).toMatch(/^\d+\.\d+/);
+    // The guest is named after its VM (lodge.hostname= on the kernel's command line), as Multipass names its guests.
+    expect(status.info?.hostname).toBe('ex');
+    expect((await lodge.cli(['exec', 'ex', '--sh', 'hostname; cat /etc/hostname; grep ^127.0.1.1 /etc/hosts'])).stdout).toBe('ex\nex\n127.0.1.1 ex\n');
     const human = await lodge.cli(['info', 'ex']);
     expect(human.stdout).toMatch(/lodge-agent/);
     expect(human.stdout).toMatch(/cloud-amd64/);

@@ -73,7 +73,15 @@ mount -t devpts -o nosuid,noexec,gid=5,mode=620,ptmxmode=666 devpts /dev/pts
 mount -t tmpfs -o nosuid,nodev tmpfs /dev/shm
 mount -t tmpfs -o nosuid,nodev,mode=755 tmpfs /run
 mount -t tmpfs -o nosuid,nodev,mode=1777 tmpfs /tmp
-read -r name </etc/hostname && echo "$name" >/proc/sys/kernel/hostname
+# The guest is named after its VM: lodge start puts lodge.hostname=<vm> on the kernel's command line. Every boot, as
+# the Debian images' provisioner does; /etc/hostname and /etc/hosts follow it. Without the option: /etc/hostname.
+read -r name </etc/hostname
+for arg in $(cat /proc/cmdline); do case $arg in lodge.hostname=?*) given=\${arg#lodge.hostname=} ;; esac; done
+case $given in ''|-*|*[!a-z0-9-]*) ;; *)
+  [ "$given" = "$name" ] || { echo "$given" >/etc/hostname; sed -i "s/^127\\.0\\.1\\.1[[:space:]].*/127.0.1.1 $given/" /etc/hosts; }
+  name=$given ;;
+esac
+echo "$name" >/proc/sys/kernel/hostname
 mkdir -p /run/lodge /run/lock
 # /dev/virtio-ports/<name> → ../vportNpM, as udev names virtio-serial ports (busybox has no udev). A port's
 # name file appears once QEMU has sent the name, just after the port itself: wait up to 0.5 s in all for it.

@@ -36,10 +36,13 @@ describe('boot from the disk', () => {
   it('drops -initrd when the kernel comes alone', () => {
     expect(bootArgv({ kernel: '/k', cmdline: 'x' }, 'q35')).toEqual(['-kernel', '/k', '-append', 'x']);
   });
+  it("gives a direct-boot kernel the VM's name, which the micro image takes as its hostname", () => {
+    expect(bootArgv({ kernel: '/k', cmdline: 'x' }, 'q35', { hostname: 'web-1' })).toEqual(['-kernel', '/k', '-append', 'x lodge.hostname=web-1']);
+  });
   it('turns the guest kernel speculation mitigations off under TCG only, where they guard nothing', () => {
     const append = (accelerator: 'tcg' | 'kvm'): string | undefined => valueOf(buildArgv({ spec, boot, files, accelerator }), '-append')[0];
-    expect(append('tcg')).toBe(`${boot.cmdline} mitigations=off`);
-    expect(append('kvm')).toBe(boot.cmdline);
+    expect(append('tcg')).toBe(`${boot.cmdline} lodge.hostname=${spec.name} mitigations=off`);
+    expect(append('kvm')).toBe(`${boot.cmdline} lodge.hostname=${spec.name}`);
   });
   it('maps the manifest files into the image folder, and no kernel to no boot files', () => {
     const base = { name: 'i', disk: 'disk.qcow2', kernelCmdline: 'c', sizeBytes: 1, builtAt: '', folder: '/img/i' };
@@ -64,7 +67,7 @@ describe('buildArgv', () => {
   });
   it('boots the kernel directly with the qcow2 overlay on virtio', () => {
     expect(valueOf(argv, '-kernel')).toEqual([boot.kernel]);
-    expect(valueOf(argv, '-append')).toEqual([`${boot.cmdline} mitigations=off`]);
+    expect(valueOf(argv, '-append')).toEqual([`${boot.cmdline} lodge.hostname=web mitigations=off`]);
     expect(valueOf(argv, '-drive')[0]).toBe(`file=${files.disk},if=none,id=root,format=qcow2,discard=unmap,detect-zeroes=unmap`);
     expect(valueOf(argv, '-device')).toContain('virtio-blk-pci,drive=root,id=disk-root,serial=root');
   });

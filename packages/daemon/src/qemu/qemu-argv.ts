@@ -75,7 +75,7 @@ export function bootFilesOf(image: ImageEntry): BootFiles | undefined {
 export const TCG_KERNEL_ARGS = 'mitigations=off';
 
 /** -kernel/-initrd/-append for direct boot; nothing for a disk boot, which microvm cannot do (no BIOS disk boot in its firmware). */
-export function bootArgv(boot: BootFiles | undefined, machine: MachineType, opts: { hostKhz?: number; accelerator?: Accelerator } = {}): string[] {
+export function bootArgv(boot: BootFiles | undefined, machine: MachineType, opts: { hostKhz?: number; accelerator?: Accelerator; hostname?: string } = {}): string[] {
   if (!boot) {
     if (machine !== 'microvm') return [];
     throw new LodgeError('invalid_argument', 'a microvm VM cannot boot from its disk: its firmware only starts a kernel given to QEMU', {
@@ -83,6 +83,8 @@ export function bootArgv(boot: BootFiles | undefined, machine: MachineType, opts
     });
   }
   const extra = [
+    // The micro image names itself after it (its rcS); a kernel ignores an option with a dot that no module claims.
+    ...(opts.hostname ? [`lodge.hostname=${opts.hostname}`] : []),
     ...(opts.accelerator === 'tcg' ? [TCG_KERNEL_ARGS] : []),
     ...(machine === 'microvm' && opts.hostKhz ? [`tsc_early_khz=${opts.hostKhz}`] : []),
   ];
@@ -101,7 +103,7 @@ export function hardwareArgv(input: Omit<ArgvInput, 'files'> & { disk: string })
     '-cpu', CPU_MODEL[accelerator],
     '-smp', smpOption(spec, accelerator),
     '-m', `${Math.ceil(spec.memory / 2 ** 20)}M`,
-    ...bootArgv(boot, spec.machine, { hostKhz: input.hostKhz, accelerator }),
+    ...bootArgv(boot, spec.machine, { hostKhz: input.hostKhz, accelerator, hostname: spec.name }),
     ...rootDiskArgv(input.disk, m.bus, { iops: spec.diskIops, bps: spec.diskBps }),
     '-netdev', 'user,id=net0',
     '-device', option(`virtio-net-${m.bus}`, { netdev: 'net0' }),
