@@ -142,12 +142,20 @@ describe('exec', () => {
     expect(await waitGone(pid)).toBe(true);
   });
 
-  it('answers not_found for a missing program and a missing cwd', async () => {
+  it('answers not_found for a missing program and a missing cwd; only the program gets a shell status (127)', async () => {
     const r = await run(h.host, { op: 'exec', argv: ['no-such-program-xyz'] });
     expect(r.error?.code).toBe('not_found');
     expect(r.error?.message).toMatch(/^no-such-program-xyz: not found in the guest \(PATH=.*\/usr\/bin/);
+    expect(r.error).toMatchObject({ shellStatus: 127 });
+    const onTty = await run(h.host, { op: 'exec', argv: ['/no/such-program'], tty: { rows: 24, cols: 80 } });
+    expect(onTty.error).toMatchObject({ code: 'not_found', shellStatus: 127 });
     const c = await run(h.host, { op: 'exec', argv: ['true'], cwd: '/no/such/dir' });
-    expect(c.error).toMatchObject({ code: 'not_found', message: expect.stringContaining('/no/such/dir') });
+    expect(c.error).toMatchObject({ code: 'not_found', message: expect.stringContaining('/no/such/dir'), shellStatus: undefined });
+  });
+
+  it('answers permission_denied with shell status 126 for a program that cannot run (no x bit)', async () => {
+    const r = await run(h.host, { op: 'exec', argv: ['/etc/passwd'] });
+    expect(r.error).toMatchObject({ code: 'permission_denied', message: '/etc/passwd: permission denied in the guest', shellStatus: 126 });
   });
 
   it('refuses malformed requests with invalid_argument', async () => {
@@ -169,7 +177,7 @@ describe('exec', () => {
     const r = await run(h.host, { op: 'exec', argv: ['sh', '-c', 'id -u; echo $HOME $USER'], user: 'nobody', cwd: '/' });
     expect(r.stdout.toString()).toBe('65534\n/nonexistent nobody\n');
     const missing = await run(h.host, { op: 'exec', argv: ['true'], user: 'no-such-user' });
-    expect(missing.error?.code).toBe('not_found');
+    expect(missing.error).toMatchObject({ code: 'not_found', shellStatus: undefined });
   });
 
   it('ignores host data on ch 0 when stdin was not asked for, returning the credit', async () => {

@@ -71,7 +71,7 @@ function isDir(path: string): boolean {
 }
 
 function notFound(argv0: string, pathVar: string | undefined): OpError {
-  return new OpError('not_found', `${argv0}: not found in the guest (PATH=${pathVar ?? ''})`);
+  return new OpError('not_found', `${argv0}: not found in the guest (PATH=${pathVar ?? ''})`, 127);
 }
 
 /** What exec needs of a child: Node's ChildProcess (PTY sessions, images without lodge-spawn) or a SpawnedChild. */
@@ -124,8 +124,8 @@ async function supervise(s: Supervised): Promise<void> {
       if (running) return;
       if (error instanceof OpError) reject(error);
       else if (error.code === 'ENOENT') reject(notFound(s.argv0, s.pathVar));
-      else if (error.code === 'EACCES') reject(new OpError('permission_denied', `${s.argv0}: permission denied in the guest`));
-      else reject(new OpError('internal', `${s.argv0}: ${error.message}`));
+      else if (error.code === 'EACCES') reject(new OpError('permission_denied', `${s.argv0}: permission denied in the guest`, 126));
+      else reject(new OpError('internal', `${s.argv0}: ${error.message}`, 126));
     });
   });
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {

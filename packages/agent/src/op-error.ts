@@ -2,10 +2,11 @@
 
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
-import type { GuestError, GuestErrorCode } from '@lodge/api/guest';
+import type { GuestError, GuestErrorCode, ShellStatus } from '@lodge/api/guest';
 
 export class OpError extends Error {
-  constructor(readonly code: GuestErrorCode, message: string) {
+  /** `shellStatus`: an exec's program could not be started (GuestError's field). */
+  constructor(readonly code: GuestErrorCode, message: string, readonly shellStatus?: ShellStatus) {
     super(message);
     this.name = 'OpError';
   }
@@ -65,7 +66,7 @@ export function errnoError(action: string, path: string, errno: number): OpError
 
 /** The Reset payload for anything thrown by an operation. */
 export function toGuestError(error: unknown): GuestError {
-  if (error instanceof OpError) return { code: error.code, message: error.message };
+  if (error instanceof OpError) return error.shellStatus === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, shellStatus: error.shellStatus };
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'internal', message: `agent error: ${message}` };
 }

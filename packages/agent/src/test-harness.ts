@@ -1,7 +1,7 @@
 // Tests: an agent in this process wired to a host-role session through a unix socket in a temp folder.
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, open, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, open, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, Socket, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { Channel, createSession, type OpenRequest, type Session, type Stream } from '@lodge/api/guest';
@@ -104,7 +104,7 @@ export interface RunResult {
   stderr: Buffer;
   controls: unknown[];
   result?: unknown;
-  error?: { code?: string; message: string };
+  error?: { code?: string; message: string; shellStatus?: number };
 }
 
 /** Opens a stream, feeds `stdin` (then Close ch 0), collects output, waits for the end. */
@@ -127,8 +127,8 @@ export async function run(host: Session, request: OpenRequest, stdin?: Buffer | 
     const result = await stream.result();
     return { ...base, stdout: Buffer.concat(out), stderr: Buffer.concat(err), result };
   } catch (error) {
-    const e = error as { code?: string; message: string };
-    return { ...base, stdout: Buffer.concat(out), stderr: Buffer.concat(err), error: { code: e.code, message: e.message } } as RunResult;
+    const e = error as { code?: string; message: string; shellStatus?: number };
+    return { ...base, stdout: Buffer.concat(out), stderr: Buffer.concat(err), error: { code: e.code, message: e.message, shellStatus: e.shellStatus } } as RunResult;
   }
 }
 
@@ -143,4 +143,16 @@ export function openWriter(path: string): Promise<Socket> {
   return new Promise((resolve, reject) =>
     open(path, 'w', (error, fd) => (error ? reject(error) : resolve(new Socket({ fd, readable: false, writable: true })))),
   );
+}
+
+/** Live (not zombie) processes of this machine whose command line is exactly `args`. */
+export function processesRunning(args: string[]): number[] {
+  const want = `${args.join('\0')}\0`;
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+    try {
+      return readFileSync(`/proc/${d}/cmdline`, 'utf8') === want && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${d}/stat`, 'utf8'));
+    } catch {
+      return false;
+    }
+  }).map(Number);
 }

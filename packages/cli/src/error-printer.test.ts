@@ -29,6 +29,16 @@ describe('formatError', () => {
     expect(out.stderr).toBe('lodge: VM "x" not found\n');
   });
 
+  it("exits 127 or 126 when the guest could not start an exec's program, as sh and ssh do; 1 for other not_found", () => {
+    const notFound = new LodgeError('not_found', 'nope: not found in the guest (PATH=/bin)', { details: { guestCode: 'not_found', shellStatus: 127 } });
+    expect(formatError(notFound, { json: false })).toEqual({ stderr: 'lodge: nope: not found in the guest (PATH=/bin)\n', stdout: undefined, exitCode: 127 });
+    expect(formatError(new LodgeError('invalid_argument', '/etc/passwd: permission denied in the guest', { details: { shellStatus: 126 } }), { json: false }).exitCode).toBe(126);
+    // The same error from another copy of @lodge/api (the CLI's bundle) keeps its details.
+    expect(formatError({ ...notFound.toJSON() }, { json: false }).exitCode).toBe(127);
+    expect(formatError(new LodgeError('not_found', 'VM "x" does not exist'), { json: false }).exitCode).toBe(1);
+    expect(formatError(new LodgeError('not_found', 'x', { details: { shellStatus: 3 } }), { json: false }).exitCode).toBe(1);
+  });
+
   it('exits 2 for usage errors', () => {
     expect(formatError(new UsageError('--cpus "0" is not valid'), { json: false }).exitCode).toBe(2);
   });

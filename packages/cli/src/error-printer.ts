@@ -11,9 +11,10 @@ export interface PrintedError {
 /** A LodgeError, also one from another copy of @lodge/api (matched by its code). */
 export function asLodgeError(err: unknown): LodgeError | undefined {
   if (err instanceof LodgeError) return err;
-  const e = err as { code?: unknown; message?: unknown; hint?: unknown } | null;
+  const e = err as { code?: unknown; message?: unknown; hint?: unknown; details?: unknown } | null;
   if (e && (ERROR_CODES as readonly unknown[]).includes(e.code) && typeof e.message === 'string') {
-    return new LodgeError(e.code as ErrorCode, e.message, { hint: typeof e.hint === 'string' ? e.hint : undefined });
+    const details = typeof e.details === 'object' && e.details !== null ? (e.details as Record<string, unknown>) : undefined;
+    return new LodgeError(e.code as ErrorCode, e.message, { hint: typeof e.hint === 'string' ? e.hint : undefined, details });
   }
   return undefined;
 }
@@ -25,7 +26,10 @@ export function apiErrorOf(err: unknown): ApiError {
   return { code: 'internal', message: err instanceof Error ? err.message : String(err) };
 }
 
-/** The one way the CLI shows an error: "lodge: message", "  hint: ...", exit 1 (2 for usage errors). */
+/**
+ * The one way the CLI shows an error: "lodge: message", "  hint: ...", exit 1 (2 for usage errors; an exec whose
+ * program could not start: 127 not found, 126 not runnable, the guest's `shellStatus`, as sh and ssh exit).
+ */
 export function formatError(err: unknown, opts: { json: boolean; debug?: boolean }): PrintedError {
   const known = asLodgeError(err);
   const api = apiErrorOf(err);
@@ -36,8 +40,13 @@ export function formatError(err: unknown, opts: { json: boolean; debug?: boolean
   return {
     stderr,
     stdout: opts.json ? `${JSON.stringify({ error: api })}\n` : undefined,
-    exitCode: err instanceof UsageError ? 2 : 1,
+    exitCode: err instanceof UsageError ? 2 : shellStatusOf(known) ?? 1,
   };
+}
+
+function shellStatusOf(err: LodgeError | undefined): number | undefined {
+  const status = err?.details?.shellStatus;
+  return status === 126 || status === 127 ? status : undefined;
 }
 
 /** Prints the error and returns the exit code it asks for. */

@@ -37,7 +37,7 @@ export function registerExecCommands(program: Command, session: Session): void {
     .option('-i, --stdin', 'forward stdin even when it is a terminal (default: only a pipe or file)')
     .option('--no-stdin', 'never forward stdin: the command reads /dev/null')
     .option('--sh <pipeline>', "run a shell pipeline with /bin/sh -c, e.g. --sh 'dmesg | tail'")
-    .addHelpText('after', '\nExit code: the command\'s own; 128+N when signal N killed it; 124 after --timeout.\nCtrl-C is passed on as SIGINT; twice within 1 s sends SIGKILL.')
+    .addHelpText('after', '\nExit code: the command\'s own; 128+N when signal N killed it; 124 after --timeout; 127 when it is not found in\nthe guest, 126 when it cannot run there (as sh and ssh); 1 when lodge itself fails.\nCtrl-C is passed on as SIGINT; twice within 1 s sends SIGKILL.')
     .action((vm: string, command: string[], flags: ExecFlags, cmd: Command) => {
       checkDashes(rawArgsOf(cmd), command, EXEC_USAGE);
       return run(session, vm, (t) => execStartFrom(argvOf(command, flags.sh), flags, localSide(t)));

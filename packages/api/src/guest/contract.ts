@@ -84,7 +84,10 @@ export type GuestErrorCode = (typeof GUEST_ERROR_CODES)[number];
 export interface GuestError {
   code: GuestErrorCode;
   message: string;
+  /** Set when an exec's program could not be started: what a shell exits with then (127 not found, 126 not runnable). */
+  shellStatus?: ShellStatus;
 }
+export type ShellStatus = 126 | 127;
 
 // ---- operations ----
 

@@ -24,6 +24,7 @@ describe('guest schemas', () => {
     expect(HelloSchema.parse({ protocol: 1, role: 'guest', session: '0123456789abcdef', agent: { version: '0.1.0', pid: 7 }, timeMs: 1 })).toBeTruthy();
     expect(HelloSchema.safeParse({ protocol: 2, role: 'guest', session: '0123456789abcdef' }).success).toBe(true); // the engine answers the mismatch
     expect(GuestErrorSchema.parse({ code: 'not_found', message: 'no such file' })).toBeTruthy();
+    expect(GuestErrorSchema.parse({ code: 'not_found', message: 'x: not found', shellStatus: 127 })).toBeTruthy();
     expect(ExecControlFromGuestSchema.parse({ type: 'started', pid: 99 })).toEqual({ type: 'started', pid: 99 });
     expect(ExecResultSchema.parse({ exitCode: null, signal: 'SIGKILL', timedOut: true })).toBeTruthy();
     expect(GuestInfoSchema.parse(info)).toEqual(info);
@@ -40,6 +41,7 @@ describe('guest schemas', () => {
   it.each([
     ['a bad session id', HelloSchema, { protocol: 1, role: 'guest', session: 'xyz' }],
     ['an unknown error code', GuestErrorSchema, { code: 'oops', message: '' }],
+    ['a shell status other than 126 and 127', GuestErrorSchema, { code: 'not_found', message: '', shellStatus: 1 }],
     ['a host-only exec control', ExecControlFromGuestSchema, { type: 'signal', signal: 'SIGINT' }],
     ['a fractional exit code', ExecResultSchema, { exitCode: 1.5, signal: null, timedOut: false }],
     ['an exit code over 255', ExecResultSchema, { exitCode: 256, signal: null, timedOut: false }],

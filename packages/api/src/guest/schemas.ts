@@ -46,6 +46,7 @@ export const HelloSchema = z.object({
 export const GuestErrorSchema = z.object({
   code: z.enum(GUEST_ERROR_CODES),
   message: Text(4096),
+  shellStatus: z.union([z.literal(126), z.literal(127)]).optional(),
 }) satisfies z.ZodType<GuestError>;
 
 /** The only Control the guest sends on an exec stream. */

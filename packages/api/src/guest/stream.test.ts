@@ -163,6 +163,16 @@ describe('streams', () => {
     expect(late).toHaveBeenCalledOnce();
   });
 
+  it("carries a Reset's shellStatus (126, 127) to the other end, and drops any other value", async () => {
+    const a = await opened();
+    a.responder.reset({ code: 'not_found', message: 'nope: not found', shellStatus: 127 });
+    await expect(a.stream.result()).rejects.toMatchObject({ code: 'not_found', shellStatus: 127 });
+    const b = await opened();
+    b.host.receive(encodeJsonFrame(FrameKind.Reset, b.stream.id, { code: 'not_found', message: 'x', shellStatus: 3 }));
+    const error = await b.stream.result().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'not_found', message: 'x', shellStatus: undefined });
+  });
+
   it('resets with protocol_error on unparsable JSON from the peer', async () => {
     const { stream, responder, host } = await opened();
     host.receive(encodeFrame({ kind: FrameKind.Control, stream: stream.id, payload: Buffer.from('{') }));

@@ -34,5 +34,8 @@ export function guestFailure(err: unknown, what: string): LodgeError {
   const message = (err as { message?: unknown } | null)?.message;
   const text = typeof message === 'string' && message !== '' ? message : String(err);
   if (!isGuestCode(code)) return new LodgeError('internal', `${what}: ${text}`, { cause: err });
-  return new LodgeError(CODE_MAP[code], text, { hint: HINTS[code], details: { guestCode: code }, cause: err instanceof Error ? err : undefined });
+  // An exec whose program could not start: `lodge exec` exits with it, as a shell (or ssh) would.
+  const status = (err as { shellStatus?: unknown }).shellStatus;
+  const shellStatus = status === 126 || status === 127 ? { shellStatus: status } : {};
+  return new LodgeError(CODE_MAP[code], text, { hint: HINTS[code], details: { guestCode: code, ...shellStatus }, cause: err instanceof Error ? err : undefined });
 }

@@ -130,7 +130,8 @@ describe('QGA exec', () => {
       await expect(x.result).rejects.toMatchObject({ code: 'invalid_argument', message: expect.stringMatching(/needs the Lodge agent/) });
       await expect(x.pid).rejects.toThrow(/needs the Lodge agent/);
     }
-    await expect(ch.exec({ argv: ['nope'] }, sinks).result).rejects.toMatchObject({ code: 'not_found' });
+    // lodge exec exits 127 for it, as through the Lodge agent.
+    await expect(ch.exec({ argv: ['nope'] }, sinks).result).rejects.toMatchObject({ code: 'not_found', details: { shellStatus: 127 } });
   });
 
   it('kills on timeout (kill -KILL through guest-exec) and reports timedOut', async () => {

@@ -78,9 +78,19 @@ describe('QgaClient', () => {
     const notFound = await rejection(client.execute('guest-broken'));
     expect(notFound).toMatchObject({ code: 'not_found', reason: 'command', qgaClass: 'GenericError', command: 'guest-broken' });
     expect(notFound.message).toMatch(/No such file/);
+    expect(notFound.details).not.toHaveProperty('shellStatus'); // only guest-exec's spawn failures have one
     const disabled = await rejection(client.execute('guest-exec', { path: 'true' }));
     expect(disabled).toMatchObject({ code: 'invalid_state', qgaClass: 'CommandNotFound' });
     expect(client.synced).toBe(true); // an error reply is a reply: no resync needed
+  });
+
+  it("gives guest-exec's spawn failures (qemu-ga's wording) a shell status: 127 not found, 126 otherwise", async () => {
+    const { server, client } = await setup();
+    const spawnError = (why: string) => `Guest agent command failed, error was 'Failed to execute child process “/x” (${why})'`;
+    for (const [why, status] of [['No such file or directory', 127], ['Permission denied', 126], ['Exec format error', 126]] as const) {
+      server.on('guest-exec', () => new FakeQgaFailure('GenericError', spawnError(why)));
+      expect((await rejection(client.execute('guest-exec', { path: '/x' }))).details, why).toMatchObject({ shellStatus: status });
+    }
   });
 
   it('runs calls one at a time, in order', async () => {

@@ -10,6 +10,8 @@ export interface QgaErrorInit {
   desc?: string;
   hint?: string;
   cause?: unknown;
+  /** guest-exec could not start the program: 127 not found, 126 not runnable (as the Lodge agent reports it). */
+  shellStatus?: 126 | 127;
 }
 
 /** Every failure of the QGA link: a LodgeError that also carries qemu-ga's error class and description. */
@@ -20,8 +22,8 @@ export class QgaError extends LodgeError {
   readonly desc: string | undefined;
 
   constructor(code: ErrorCode, message: string, init: QgaErrorInit) {
-    const { reason, command, qgaClass, desc, hint, cause } = init;
-    const details = Object.fromEntries(Object.entries({ reason, command, qgaClass, desc }).filter(([, v]) => v !== undefined));
+    const { reason, command, qgaClass, desc, hint, cause, shellStatus } = init;
+    const details = Object.fromEntries(Object.entries({ reason, command, qgaClass, desc, shellStatus }).filter(([, v]) => v !== undefined));
     super(code, message, { hint, cause, details });
     this.name = 'QgaError';
     this.reason = reason;
@@ -43,6 +45,12 @@ function codeOf(qgaClass: string, desc: string): ErrorCode {
   return 'qemu_failed';
 }
 
+// GLib's spawn error, which qemu-ga's guest-exec passes on: "Failed to execute child process “x” (No such file or directory)".
+function shellStatusOf(command: string, desc: string): 126 | 127 | undefined {
+  if (command !== 'guest-exec' || !desc.includes('Failed to execute child process')) return undefined;
+  return /No such file or directory/.test(desc) ? 127 : 126;
+}
+
 const abortCode = (reason: unknown): ErrorCode =>
   reason instanceof Error && reason.name === 'TimeoutError' ? 'timeout' : 'internal';
 
@@ -55,7 +63,7 @@ export const needsAgent = (what: string, verb: 'needs' | 'need' = 'needs'): Lodg
 export const qgaErrors = {
   commandFailed: (command: string, body: { class: string; desc: string }) =>
     new QgaError(codeOf(body.class, body.desc), `guest agent command "${command}" failed: ${body.desc}`, {
-      reason: 'command', command, qgaClass: body.class, desc: body.desc,
+      reason: 'command', command, qgaClass: body.class, desc: body.desc, shellStatus: shellStatusOf(command, body.desc),
       ...(codeOf(body.class, body.desc) === 'invalid_state' ? { hint: 'qemu-ga blocks this command (--block-rpcs/--allow-rpcs); the Lodge agent has no such limit' } : {}),
     }),
   commandTimeout: (command: string, ms: number) =>
