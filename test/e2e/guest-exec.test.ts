@@ -59,14 +59,20 @@ describe('exec and shell through the Lodge agent', () => {
     expect((await lodge.cli(['exec', 'ex', '--sh', 'pidof socat || echo none'])).stdout).toBe('none\n');
   });
 
-  it('exit codes are exact: 0, 1, and 137 for a SIGKILL', async () => {
+  it('exit codes are exact: 0, 1, 137 for a SIGKILL, 127 and 126 for a program that cannot start', async () => {
     expect((await lodge.cli(['exec', 'ex', '--', 'true'])).code).toBe(0);
     expect((await lodge.cli(['exec', 'ex', '--', 'false'])).code).toBe(1);
     expect((await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'exit 42'])).code).toBe(42);
     expect((await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'kill -9 $$'])).code).toBe(137);
+    // A program that cannot start: 127 not found, 126 not runnable, as sh and ssh exit; lodge's own failures stay 1.
     const missing = await lodge.cli(['exec', 'ex', '--', 'no-such-program']);
-    expect(missing.code).not.toBe(0);
-    expect(missing.stderr).toMatch(/no-such-program/);
+    expect([missing.code, missing.stderr]).toEqual([127, 'lodge: no-such-program: not found in the guest (PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)\n']);
+    const denied = await lodge.cli(['exec', 'ex', '--', '/etc/passwd']);
+    expect([denied.code, denied.stderr]).toEqual([126, 'lodge: /etc/passwd: permission denied in the guest\n']);
+    expect((await lodge.cli(['exec', 'ex', '--tty', '--', 'no-such-program'])).code).toBe(127);
+    expect((await lodge.cli(['exec', 'ex', '--cwd', '/no/such', '--', 'true'])).code).toBe(1);
+    expect((await lodge.cli(['exec', 'ex', '--user', 'no-such-user', '--', 'true'])).code).toBe(1);
+    await expect(lodge.client.exec('ex', { argv: ['no-such-program'] }, { stdout: () => undefined, stderr: () => undefined }).then((s) => s.result)).rejects.toMatchObject({ code: 'not_found', details: { shellStatus: 127 } });
   });
 
   it('plain programs, as root or as a user, start from lodge-port (no JS on the way), the agent\'s through lodge-spawn, both compiled into the image', async () => {
@@ -135,6 +141,15 @@ describe('exec and shell through the Lodge agent', () => {
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(r.code).not.toBe(0);
     expect(r.stderr).toMatch(/timed out/i);
+    expect((await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'pidof sleep || echo none'])).stdout).toBe('none\n');
+    // It kills the program's process group, as timeout(1) does: a shell's child holds the outputs open too, and
+    // the exec ended only when it did (30 s). Through lodge-port, then through the agent (lodge-spawn: 300 vars).
+    const shell = await lodge.cli(['exec', 'ex', '--timeout', '1', '--', 'sh', '-c', 'sleep 30; true']);
+    expect([shell.code, shell.stderr]).toEqual([124, 'lodge: sh in ex timed out after 1 s\n']);
+    const env = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`V${i}`, String(i)]));
+    const viaAgent = await lodge.client.exec('ex', { argv: ['sh', '-c', 'sleep 30; true'], env, timeoutMs: 1000 }, { stdout: () => undefined, stderr: () => undefined });
+    expect(await viaAgent.result).toMatchObject({ exitCode: null, signal: 'SIGKILL', timedOut: true });
+    expect(Date.now() - started).toBeLessThan(20_000);
     expect((await lodge.cli(['exec', 'ex', '--', 'sh', '-c', 'pidof sleep || echo none'])).stdout).toBe('none\n');
   });
 

@@ -108,6 +108,10 @@ describe('the guest channel under faults', () => {
   });
 
   it('without our agent, exec, files and info fall back to the QEMU guest agent, with a note', async () => {
+    // An exec running when our agent dies for good (held off by init here) fails once the agent has been silent for
+    // ~20 s, instead of waiting for ever; lodge-port killed its program as the agent went.
+    const long = await lodge.client.exec('gf', { argv: ['sh', '-c', 'sleep 301; true'] }, { stdout: () => undefined, stderr: () => undefined });
+    const outcome = long.result.then(() => 'finished', (e: unknown) => e);
     await exec('gf', `touch ${HOLD}; setsid sh -c "sleep 0.3; killall -9 node" >/dev/null 2>&1 &`);
     const status = await waitGuest('gf', (s) => s.via === 'qemu-guest-agent' && s.state === 'ready', 60_000);
     expect(status.note).toMatch(/Lodge agent/);
@@ -119,6 +123,12 @@ describe('the guest channel under faults', () => {
     const shell = await lodge.cli(['shell', 'gf']);
     expect(shell.code).toBe(1);
     expect(shell.stderr).toMatch(/Lodge agent/);
+    // qemu-ga's spawn failure gives the exit codes our agent gives: 127 not found, 126 not runnable.
+    const missing = await lodge.cli(['exec', 'gf', '--', 'no-such-program']);
+    expect([missing.code, missing.stderr]).toEqual([127, expect.stringMatching(/^lodge: guest agent command "guest-exec" failed: .*no-such-program.*No such file or directory/)]);
+    expect((await lodge.cli(['exec', 'gf', '--', '/etc/passwd'])).code).toBe(126);
+    expect(await outcome).toMatchObject({ code: 'invalid_state', message: expect.stringMatching(/^the guest agent has not answered for \d+ s \(it stopped/) });
+    expect((await exec('gf', 'ps -o args | grep -c "^sleep 301"')).stdout).toBe('0\n');
     // And back: releasing the hold lets init start our agent again.
     await lodge.cli(['exec', 'gf', '--', 'rm', '-f', HOLD]);
     await waitGuest('gf', (s) => s.via === 'lodge-agent' && s.state === 'ready', 60_000);

@@ -46,8 +46,9 @@
  * is read every RETRY_MS instead of polled. While bulk streams in to the agent (reads fill whole 4 KiB buffers) the
  * relay lingers up to LINGER_MS so the agent handles one 64 KiB record rather than sixteen of 4 KiB.
  * Exits 0 when the agent closes stdin, 1 on an error (message on stderr): the agent restarts it or falls back to
- * reading the port itself (and files through JS). Dies with the agent (PR_SET_PDEATHSIG): a new agent's relay finds
- * the port free. LODGE_PORT_READ_MAX caps each read (host tests imitate virtio_console's 4 KiB per read()).
+ * reading the port itself (and files through JS). Dies with the agent (PR_SET_PDEATHSIG, SIGHUP): a new agent's
+ * relay finds the port free. Whatever ends it (the agent gone, an error, SIGHUP, SIGTERM, SIGINT), its execs are killed
+ * with it, each with its process group: nobody would own them. LODGE_PORT_READ_MAX caps each read (host tests imitate virtio_console's 4 KiB per read()).
  * LODGE_PORT_QUIET_MS=n: how long a new exec's outputs go unwatched and its frames may wait (tests; see hold_port).
  * LODGE_PORT_PAD=n: n zero bytes go to the port before anything else. The agent sets it when it restarts a relay
  * that died: the dead one may have cut a frame (up to 12 + 256 KiB) short, and the host's parser would take the
@@ -136,9 +137,28 @@ void poll_until(int *timeout, double until, double now) {
   if (*timeout < 0 || left < *timeout) *timeout = left;
 }
 
+/* Our execs end with us, killed (as on a Reset): their streams are over, and nobody would own them. */
 void die(const char *what) {
   fprintf(stderr, "lodge-port: %s: %s\n", what, strerror(errno));
+  exec_drop_all();
   exit(1);
+}
+
+static pid_t relay_pid;
+
+/* SIGHUP (the agent died: PR_SET_PDEATHSIG), SIGTERM, SIGINT: our execs are killed, then the signal ends us as it
+ * would have (the agent tells a kill from outside by it). A vfork child not yet exec'd only ends itself. */
+static void on_ending_signal(int sig) {
+  if (getpid() != relay_pid) _exit(127);
+  exec_kill_all();
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+/* The agent is gone or closed us (end-of-file, or a write it can no longer take). */
+static void agent_gone(void) {
+  exec_drop_all();
+  exit(0);
 }
 
 static void put_le(unsigned char *at, uint32_t n) {
@@ -211,6 +231,7 @@ static void write_agent(void) {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && errno == EAGAIN) return;
+    if (n < 0 && (errno == EPIPE || errno == ECONNRESET)) agent_gone();
     die("writing to the agent");
   }
   if (open_at < 0) down_off = down_len = sealed = 0;
@@ -658,7 +679,7 @@ static void read_agent(void) {
   if (up_off == up_len) up_off = up_len = 0;
   up_room(AIN_CAP); /* poll asks for agent input only when it fits */
   ssize_t n = read(0, ain, AIN_CAP);
-  if (n == 0) exit(0); /* the agent is gone or closed us */
+  if (n == 0 || (n < 0 && errno == ECONNRESET)) agent_gone();
   if (n < 0) {
     if (errno == EINTR || errno == EAGAIN) return;
     die("reading from the agent");
@@ -765,8 +786,12 @@ int main(int argc, char **argv) {
   const char *quiet = getenv("LODGE_PORT_QUIET_MS");
   if (quiet && atoi(quiet) >= 0) exec_quiet_ms = atoi(quiet);
   signal(SIGPIPE, SIG_IGN);
+  relay_pid = getpid();
+  struct sigaction ending = {.sa_handler = on_ending_signal};
+  sigemptyset(&ending.sa_mask);
+  for (int i = 0; i < 3; i++) sigaction((int[]){SIGHUP, SIGTERM, SIGINT}[i], &ending, NULL);
   /* A killed agent must not leave us holding the port (one open per port): its successor's relay needs it. */
-  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  prctl(PR_SET_PDEATHSIG, SIGHUP);
   agent = getppid();
   if (agent == 1) return 0;
   if (argc == 2) {
@@ -813,7 +838,7 @@ int main(int argc, char **argv) {
     if (fds[1].revents & (POLLOUT | POLLERR | POLLHUP)) write_agent();
     if ((host_away && room_down) || (fds[2].revents & (POLLIN | POLLHUP | POLLERR))) lingering = read_port();
     else if (lingering) lingering = 0, seal(); /* nothing more came within LINGER_MS */
-    if (!fds[0].events && (fds[0].revents & (POLLHUP | POLLERR))) exit(0); /* the agent is gone */
+    if (!fds[0].events && (fds[0].revents & (POLLHUP | POLLERR))) agent_gone();
     if (fds[0].events && (fds[0].revents & (POLLIN | POLLHUP | POLLERR))) read_agent();
     exec_watch();
     for (int round = 0; round < 16 && !host_away; round++) {

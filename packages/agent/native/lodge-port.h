@@ -49,6 +49,8 @@ int exec_owns(uint32_t stream);
 void exec_frame(uint32_t stream, int kind, int flags, const unsigned char *payload, size_t n);
 void exec_input(uint32_t stream, const unsigned char *bytes, size_t n);
 void exec_drop_all(void);
+/* For a signal handler: kills each exec that may still run, with its process group; nothing else. */
+void exec_kill_all(void);
 int exec_pump(void);
 void exec_watch(void);
 int exec_poll(struct pollfd *fds, int sending, int *timeout);

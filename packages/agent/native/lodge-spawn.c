@@ -62,6 +62,7 @@ extern char **environ;
 struct child {
   unsigned long id;
   pid_t pid; /* 0 once reaped ("X" sent) */
+  pid_t group; /* its process group (its pid): what it started is signalled with it, also after it was reaped */
   int fd[2]; /* -1 once ended ("C" sent) */
   int paused[2];
   double hold; /* until then (or its reap) the events of this wake-up wait: a short program's all go in one write */
@@ -87,8 +88,20 @@ static double now_ms(void) {
   return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
 }
 
+/* Our programs end with us, killed (as on the host's cancel): their streams are over, and nobody would own them. */
+static void kill_all(void) {
+  for (size_t i = 0; i < nchildren; i++) kill(-children[i].group, SIGKILL);
+}
+
+/* The agent is gone (end-of-file, or a write it can no longer take). */
+static void agent_gone(void) {
+  kill_all();
+  exit(0);
+}
+
 static void die(const char *what) {
   fprintf(stderr, "lodge-spawn: %s: %s\n", what, strerror(errno));
+  kill_all();
   exit(1);
 }
 
@@ -96,7 +109,7 @@ static void write_all(int fd, const char *buf, size_t len) {
   while (len > 0) {
     ssize_t n = write(fd, buf, len);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) exit(0); /* the agent is gone */
+    if (n <= 0) agent_gone();
     buf += n;
     len -= (size_t)n;
   }
@@ -214,6 +227,7 @@ static int exec_child(int in, int out, int err, char **f, char **argv, char **en
   sigemptyset(&none);
   for (int i = 0; i < nignored; i++) signal(ignored[i], SIG_DFL); /* handlers reset at exec by themselves */
   sigprocmask(SIG_SETMASK, &none, NULL);
+  setpgid(0, 0); /* a group of its own, as a shell's job: a kill reaches what it started, which holds its outputs too */
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
   setrlimit(RLIMIT_NOFILE, &nofile_given);
   if (f[F_UID][0] != '\0') {
@@ -297,7 +311,7 @@ static void start_child(char **f, size_t count) {
     capchildren = capchildren ? capchildren * 2 : 16;
     if (capchildren > MAX_CHILDREN || !(children = realloc(children, capchildren * sizeof *children))) die("too many children");
   }
-  children[nchildren++] = (struct child){id, pid, {out[0], err[0]}, {0, 0}, now_ms() + HOLD_MS};
+  children[nchildren++] = (struct child){id, pid, pid, {out[0], err[0]}, {0, 0}, now_ms() + HOLD_MS};
   event("S %lu %ld\n", id, pid, 0);
 }
 
@@ -309,9 +323,14 @@ static struct child *find_child(char **f, size_t count) {
   return NULL;
 }
 
+/* The program's whole group (what it started holds its outputs too), as a terminal's Ctrl-C or timeout(1) does. */
+static void signal_group(struct child *c, int sig) {
+  if (kill(-c->group, sig) < 0 && c->pid > 0) kill(c->pid, sig);
+}
+
 static void signal_child(char **f, size_t count) {
   struct child *c = find_child(f, count);
-  if (c && c->pid > 0) kill(c->pid, (int)strtol(f[2], NULL, 10));
+  if (c) signal_group(c, (int)strtol(f[2], NULL, 10));
 }
 
 /* "p"/"r": the agent holds back output CH while its host has no credit for it; a child writing more then blocks. */
@@ -464,7 +483,7 @@ int main(int argc, char **argv) {
     if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
     ssize_t n = body ? read(0, body + have, need - have) : read(0, head + have, sizeof head - have);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return 0; /* the agent closed our stdin: it is gone */
+    if (n <= 0) agent_gone(); /* the agent closed our stdin */
     have += (size_t)n;
     if (!body && have == sizeof head) {
       need = (uint32_t)(unsigned char)head[0] | (uint32_t)(unsigned char)head[1] << 8 | (uint32_t)(unsigned char)head[2] << 16 | (uint32_t)(unsigned char)head[3] << 24;

@@ -109,14 +109,26 @@ void exec_input(uint32_t stream, const unsigned char *bytes, size_t n) {
   input_write(j);
 }
 
+/* A job's process group (lodge-spawn's signal_group): also after the program was reaped, while what it started
+ * holds its outputs (until then the group's id cannot be taken by another). */
+static void signal_job(struct job *j, int sig) {
+  if (kill(-j->pid, sig) < 0 && !j->exited) kill(j->pid, sig);
+}
+
 /* The host cancelled it (Reset) or the session ended: killed, no more frames; freed once reaped. */
 static void job_cancel(struct job *j) {
-  if (!j->exited) kill(j->pid, SIGKILL);
+  if (!j->exited || j->out[0] >= 0 || j->out[1] >= 0) signal_job(j, SIGKILL);
   input_close(j);
   for (int ch = 0; ch < 2; ch++)
     if (j->out[ch] >= 0) close(j->out[ch]), j->out[ch] = -1;
   j->cancelled = 1;
   if (j->exited) job_free(j);
+}
+
+/* From a signal handler: only kill(), on what may still run. */
+void exec_kill_all(void) {
+  for (int i = 0; i < JOBS; i++)
+    if (jobs[i].used && (!jobs[i].exited || jobs[i].out[0] >= 0 || jobs[i].out[1] >= 0)) kill(-jobs[i].pid, SIGKILL);
 }
 
 void exec_drop_all(void) {
@@ -439,6 +451,7 @@ static int exec_child(int in, int out, int err, const char *cwd, struct fast_req
   sigemptyset(&none);
   signal(SIGPIPE, SIG_DFL); /* the one signal this process ignores */
   sigprocmask(SIG_SETMASK, &none, NULL);
+  setpgid(0, 0); /* a group of its own, as a shell's job: a kill reaches what it started, which holds its outputs too */
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(err, 2) < 0) return errno;
   if (u && (setgroups((size_t)u->ngroups, u->groups) < 0 || setgid(u->gid) < 0 || setuid(u->uid) < 0)) return errno;
   if (chdir(cwd) < 0) return errno;
@@ -585,16 +598,20 @@ void exec_watch(void) {
     struct job *j = &jobs[i];
     if (!j->used) continue;
     if (j->in_fd >= 0 && j->in_off < j->in_len) input_write(j);
-    if (j->exited) continue;
-    if (waitpid(j->pid, &j->status, WNOHANG) == j->pid) {
+    if (!j->exited && waitpid(j->pid, &j->status, WNOHANG) == j->pid) {
       j->exited = 1;
       if (tracing) j->exited_at = now_ms();
-      if (j->cancelled) job_free(j);
-      continue;
+      if (j->cancelled) {
+        job_free(j);
+        continue;
+      }
     }
+    /* Until its Finish: a program that exited in time but left a child holding its outputs is not timed out, the
+     * child is killed so that they end. */
     if (j->deadline > 0 && now >= j->deadline && !j->cancelled) {
-      kill(j->pid, SIGKILL);
-      j->timed_out = 1, j->deadline = 0;
+      signal_job(j, SIGKILL);
+      if (!j->exited) j->timed_out = 1;
+      j->deadline = 0;
     }
   }
 }
@@ -616,7 +633,7 @@ void exec_frame(uint32_t stream, int kind, int flags, const unsigned char *paylo
   if (kind == KIND_WINDOW && n == 4 && (flags == 1 || flags == 2)) j->credit[flags - 1] += get_be(payload);
   else if (kind == KIND_CLOSE && flags == 0) j->in_end = 1, input_write(j);
   else if (kind == KIND_RESET) job_cancel(j);
-  else if (kind == KIND_CONTROL && !j->exited) {
+  else if (kind == KIND_CONTROL && (!j->exited || j->out[0] >= 0 || j->out[1] >= 0)) {
     /* {"type":"signal","signal":"SIGINT"}: the rest (resize) means nothing without a terminal. */
     struct json js = {payload, payload + n};
     char *w = strings, *limit = strings + sizeof strings, *type = NULL, *sig = NULL;
@@ -630,7 +647,7 @@ void exec_frame(uint32_t stream, int kind, int flags, const unsigned char *paylo
       else if (strcmp(key, "signal") == 0) sig = value;
     } while (json_lit(&js, ","));
     int signo = type && sig && strcmp(type, "signal") == 0 ? signal_number(sig) : 0;
-    if (signo > 0) kill(j->pid, signo);
+    if (signo > 0) signal_job(j, signo);
   }
 }
 
@@ -651,7 +668,7 @@ int exec_poll(struct pollfd *fds, int sending, int *timeout) {
     if (quiet) poll_until(timeout, j->quiet_until, now);
     for (int ch = 0; ch < 2; ch++)
       if (j->out[ch] >= 0 && j->credit[ch] > 0 && sending && !quiet) fds[n++] = (struct pollfd){.fd = j->out[ch], .events = POLLIN};
-    if (j->deadline > 0 && !j->exited) poll_until(timeout, j->deadline, now);
+    if (j->deadline > 0) poll_until(timeout, j->deadline, now);
   }
   return n;
 }

@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { FrameKind, FrameParser, encodeFrame, encodeJsonFrame, type Frame } from '@lodge/api/guest';
 import { encodeCommand } from './file-plane.js';
 import { RelayRecords } from './relay-records.js';
-import { compileRelay, until } from './test-harness.js';
+import { compileRelay, processesRunning, until } from './test-harness.js';
 
 // The real lodge-port between FIFOs standing in for the port (4 KiB reads like virtio_console) and this process as
 // the agent: sinks and sources byte-exact among other frames, hunting, end-of-file, credit, errors.
@@ -48,10 +48,12 @@ interface Relay {
   reopenHost(): Promise<void>;
 }
 
-async function startRelay(name: string, env: Record<string, string> = {}): Promise<Relay> {
+/** underShell: the relay's parent is a shell (child), as the agent is in the guest; killing it is the agent's death. */
+async function startRelay(name: string, env: Record<string, string> = {}, underShell = false): Promise<Relay> {
   const base = `${dir}/${name}`;
   execFileSync('mkfifo', [`${base}-in`, `${base}-out`]);
-  const child = spawn(binary, [`${base}-in`, `${base}-out`], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LODGE_PORT_READ_MAX: '4096', ...env } });
+  const [command, args] = underShell ? ['bash', ['-c', '"$0" "$@" <&0 & wait', binary]] : [binary, []]; // (dash gives it /dev/null)
+  const child = spawn(command, [...args, `${base}-in`, `${base}-out`], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, LODGE_PORT_READ_MAX: '4096', ...env } });
   cleanups.push(() => void child.kill('SIGKILL'));
   const relay: Relay = { child, frames: [], events: [], log: [], out: [], garbage: 0, outBytes: () => outBytes, host: undefined as unknown as Socket, stderr: '', agent: (b) => void child.stdin?.write(b), reopenHost: async () => undefined };
   let outBytes = 0;
@@ -327,8 +329,8 @@ const finishOf = (relay: Relay, stream: number): unknown => {
 const bytesOn = (relay: Relay, stream: number, channel: number): Buffer =>
   Buffer.concat(outOf(relay, stream).filter((f) => f.kind === FrameKind.Data && f.flags === channel).map((f) => f.payload));
 
-async function fastRelay(name: string, env: Record<string, string> = {}): Promise<Relay> {
-  const relay = await startRelay(name, env);
+async function fastRelay(name: string, env: Record<string, string> = {}, underShell = false): Promise<Relay> {
+  const relay = await startRelay(name, env, underShell);
   relay.agent(GUEST_HELLO);
   relay.host.write(HELLO);
   await until(() => relay.frames.length === 1, 'the Hello');
@@ -424,6 +426,59 @@ it('kills a fast exec at its timeout, on a signal Control and on Reset; a new se
   await until(() => !isAlive(pid7), 'a new session kills it');
   relay.host.write(openFrame(1, { op: 'exec', argv: ['true'] }));
   await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 1), 'the Open to the agent (no FASTEXEC yet)');
+});
+
+it('kills a fast exec\'s whole process group: at its timeout (also what a program that exited left holding its outputs), on a signal, on Reset', async () => {
+  const relay = await fastRelay('fast-group');
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'sleep 30.1; true'], timeoutMs: 300 }));
+  relay.host.write(openFrame(3, { op: 'exec', argv: ['sh', '-c', 'sleep 30.3 & exit 0'], timeoutMs: 300 }));
+  relay.host.write(openFrame(5, { op: 'exec', argv: ['sh', '-c', 'sleep 30.5; true'] }));
+  relay.host.write(openFrame(7, { op: 'exec', argv: ['sh', '-c', 'sleep 30.7; true'] }));
+  await until(() => [5, 7].every((s) => outOf(relay, s).length === 1) && processesRunning(['sleep', '30.7']).length === 1, 'started');
+  relay.host.write(control(5, { type: 'signal', signal: 'SIGTERM' }));
+  relay.host.write(encodeJsonFrame(FrameKind.Reset, 7, { code: 'cancelled', message: 'x' }));
+  await until(() => [1, 3, 5].every((s) => finishOf(relay, s) !== undefined), 'Finish 1, 3 and 5', 5000);
+  expect(finishOf(relay, 1)).toEqual({ exitCode: null, signal: 'SIGKILL', timedOut: true });
+  expect(finishOf(relay, 3)).toEqual({ exitCode: 0, signal: null, timedOut: false }); // it exited in time
+  expect(finishOf(relay, 5)).toEqual({ exitCode: null, signal: 'SIGTERM', timedOut: false });
+  await until(() => ['30.1', '30.3', '30.5', '30.7'].every((t) => processesRunning(['sleep', t]).length === 0), 'every sleep gone');
+});
+
+it('kills its execs when the agent goes (its end-of-file, or EPIPE when it was killed), instead of leaving them without an owner, and exits 0', async () => {
+  const relay = await fastRelay('fast-orphan');
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sleep', '30'] }));
+  await until(() => outOf(relay, 1).length === 1, 'started');
+  const pid = (JSON.parse(outOf(relay, 1)[0]!.payload.toString()) as { pid: number }).pid;
+  const exited = new Promise((resolve) => relay.child.once('exit', (code) => resolve(code)));
+  relay.child.stdin?.end();
+  expect(await exited).toBe(0);
+  await until(() => !isAlive(pid), 'the exec killed');
+  // An agent killed (-9) is seen first as a write it no longer takes (EPIPE): the same end.
+  const second = await fastRelay('fast-orphan-2');
+  second.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'sleep 30.9; true'] }));
+  await until(() => processesRunning(['sleep', '30.9']).length === 1, 'started');
+  const gone = new Promise((resolve) => second.child.once('exit', (code) => resolve(code)));
+  second.child.stdout?.destroy();
+  second.host.write(openFrame(3, { op: 'info' })); // for the agent: a write to it
+  expect(await gone).toBe(0);
+  await until(() => processesRunning(['sleep', '30.9']).length === 0, 'its exec killed, with what it started');
+});
+
+it('kills its execs when a signal ends it: SIGTERM from outside (it still dies by it), SIGHUP when the agent dies', async () => {
+  const relay = await fastRelay('fast-term');
+  relay.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'sleep 30.2; true'] }));
+  await until(() => processesRunning(['sleep', '30.2']).length === 1, 'started');
+  const ended = new Promise((resolve) => relay.child.once('exit', (code, signal) => resolve(signal)));
+  relay.child.kill('SIGTERM');
+  expect(await ended).toBe('SIGTERM'); // the agent restarts a relay killed from outside without counting a failure
+  await until(() => processesRunning(['sleep', '30.2']).length === 0, 'its exec killed, with what it started');
+  // The agent killed -9: PR_SET_PDEATHSIG sends SIGHUP (the relay's stdin, here held by this test, never ends).
+  const orphan = await fastRelay('fast-pdeath', {}, true);
+  orphan.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'sleep 30.4; true'] }));
+  await until(() => processesRunning(['sleep', '30.4']).length === 1, 'started');
+  orphan.child.kill('SIGKILL');
+  await until(() => processesRunning(['sleep', '30.4']).length === 0, 'its exec killed when its parent died');
+  await until(() => processesRunning([binary, `${dir}/fast-pdeath-in`, `${dir}/fast-pdeath-out`]).length === 0, 'the relay gone');
 });
 
 it('keeps the fast path through a HelloAck, which carries the agent\'s own id, and ends it with its execs on ENDEXEC', async () => {

@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpawnedChild } from './spawned-child.js';
 import { Spawner, type SpawnRequest } from './spawner.js';
-import { compileSpawner } from './test-harness.js';
+import { compileSpawner, processesRunning } from './test-harness.js';
 import { supplementaryGroups } from './user-db.js';
 
 let dir: string;
@@ -91,6 +91,24 @@ describe('Spawner (the real lodge-spawn)', () => {
     chmodSync(`${dir}/not-exec`, 0o644);
     expect((await startError({ argv: [`${dir}/not-exec`] })).code).toBe('EACCES');
     expect(() => spawner.spawn({ argv: ['echo', 'a\0b'], env: ENV, cwd: '/', stdin: false })).toThrow(/NUL/);
+  });
+
+  it('kills the programs it runs when the agent goes (closes its stdin), instead of leaving them without an owner', async () => {
+    const own = Spawner.start(binary);
+    const child = own.spawn({ argv: ['sleep', '30'], env: ENV, cwd: '/', stdin: false });
+    await new Promise<void>((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+    const pid = child.pid as number;
+    expect(running(pid)).toBe(true);
+    await own.close();
+    for (let i = 0; i < 100 && running(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(running(pid)).toBe(false);
+  });
+
+  it("signals the program's whole process group: a kill also ends what it started, which holds its outputs", async () => {
+    const killed = await runOne({ argv: ['sh', '-c', 'sleep 31.1; true'] }, undefined, (c) => void setTimeout(() => c.kill('SIGKILL'), 200));
+    expect(killed.signal).toBe('SIGKILL');
+    for (let i = 0; i < 100 && processesRunning(['sleep', '31.1']).length > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(processesRunning(['sleep', '31.1'])).toEqual([]);
   });
 
   it('serves many programs at once, beyond its pool of stdin pipes', async () => {

@@ -26,7 +26,7 @@ describe('agent channel over a unix socket', () => {
   let dir: string;
   let agent: FakeAgent;
   let channel: GuestChannel;
-  const open = (): GuestChannel => (channel = createAgentChannel({ socketPath: join(dir, 'agent.sock'), logger, timing }));
+  const open = (more: { goneResetMs?: number } = {}): GuestChannel => (channel = createAgentChannel({ socketPath: join(dir, 'agent.sock'), logger, timing: { ...timing, ...more } }));
   /** Both ends in sync: the host is ready and the fake agent got its HelloAck. */
   const synced = async (): Promise<void> => {
     await channel.whenReady(3000);
@@ -219,6 +219,42 @@ describe('agent channel over a unix socket', () => {
     agent.restartAgent();
     await synced();
     expect((await channel.info()).hostname).toBe('fake');
+  });
+
+  it('gives up on an agent silent past goneResetMs: its streams fail, and Hellos find it again once it answers', async () => {
+    open({ goneResetMs: 300 });
+    await synced();
+    const run = channel.exec({ argv: ['cat'], stdin: true }, { output: (_c, _b, done) => done() });
+    await run.pid;
+    agent.socket?.pause(); // the agent stops reading: no Pong
+    await until(() => channel.state === 'gone', 3000);
+    const failed = await run.result.then(() => 'finished', (e: unknown) => e);
+    expect(failed).toMatchObject({ code: 'invalid_state', message: expect.stringMatching(/^the guest agent has not answered for \d+ s \(it stopped/) });
+    expect(channel.state).toBe('gone');
+    agent.socket?.resume(); // it reads the new session's Hello and answers it
+    await synced();
+    expect((await channel.info()).hostname).toBe('fake');
+  });
+
+  it("neither pings nor gives up on a paused VM's agent, and pings it again on resume", async () => {
+    open({ goneResetMs: 300 });
+    await synced();
+    let out = '';
+    const run = channel.exec({ argv: ['cat'], stdin: true }, { output: (_c, chunk, done) => ((out += chunk.toString()), done()) });
+    await run.pid;
+    channel.vcpusRunning?.(false);
+    agent.socket?.pause();
+    await new Promise((r) => setTimeout(r, 1000)); // 10 ping intervals, 3 misses and the 300 ms after them
+    expect(channel.state).toBe('ready');
+    agent.socket?.resume();
+    channel.vcpusRunning?.(true);
+    await run.writeStdin(Buffer.from('still here'));
+    run.endStdin();
+    expect(await run.result).toEqual({ exitCode: 0, signal: null, timedOut: false });
+    expect(out).toBe('still here');
+    agent.socket?.pause(); // running again, it is watched again
+    await until(() => channel.state === 'gone', 3000);
+    agent.socket?.resume();
   });
 
   it('survives a 50 MB garbage flood without holding it, and is ready again after a new Hello', async () => {

@@ -79,6 +79,7 @@ export function createAgentChannel(o: AgentChannelOptions): GuestChannel {
     readFile: (path, range, signal) => agentReadFile(link, path, range, signal),
     publish: (message) => bus.publish(message),
     onPublish: (handler) => bus.onPublish(handler),
+    vcpusRunning: (running) => link.setVcpusRunning(running),
     close: () => link.close(),
   };
 }

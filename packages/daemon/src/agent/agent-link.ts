@@ -14,10 +14,12 @@ export interface LinkTiming {
   pingIntervalMs: number;
   maxMissedPings: number;
   helloIntervalMs: number;
+  /** An agent gone (maxMissedPings) this much longer is given up on: its streams fail, and Hellos look for it again. */
+  goneResetMs: number;
 }
 /** Bytes of Hellos sent towards an agent that has not answered anything on this connection yet. */
 const UNANSWERED_HELLO_BYTES = 4096;
-const TIMING: LinkTiming = { minBackoffMs: 100, maxBackoffMs: 1000, pingIntervalMs: 2000, maxMissedPings: 3, helloIntervalMs: 500 };
+const TIMING: LinkTiming = { minBackoffMs: 100, maxBackoffMs: 1000, pingIntervalMs: 2000, maxMissedPings: 3, helloIntervalMs: 500, goneResetMs: 15_000 };
 
 export interface AgentLinkOptions {
   /** Where the agent is, for logs (agent.sock's path, or the vsock address); also the unix socket dialled without `dial`. */
@@ -46,6 +48,9 @@ export class AgentLink {
   private readonly liveness: Liveness;
   private readonly listeners = new Set<(state: AgentState) => void>();
   private readonly t: LinkTiming;
+  private giveUp: NodeJS.Timeout | undefined;
+  private lastAnswerAt = 0;
+  private vcpusStopped = false;
 
   constructor(private readonly o: AgentLinkOptions) {
     this.t = { ...TIMING, ...o.timing };
@@ -72,8 +77,15 @@ export class AgentLink {
       ping: (ms) => this.session.ping(ms),
       intervalMs: this.t.pingIntervalMs,
       maxMisses: this.t.maxMissedPings,
-      onAlive: () => this.setState('ready'),
-      onGone: () => this.setState('gone'),
+      onAlive: () => {
+        this.lastAnswerAt = Date.now();
+        this.cancelGiveUp();
+        this.setState('ready');
+      },
+      onGone: () => {
+        this.setState('gone');
+        this.scheduleGiveUp();
+      },
     });
     this.dial();
   }
@@ -103,9 +115,27 @@ export class AgentLink {
     }
   }
 
+  /**
+   * The VM's vCPUs stopped (paused) or run again. A stopped guest cannot answer: it is not pinged, nor given up on,
+   * meanwhile; on resume the pings start over.
+   */
+  setVcpusRunning(running: boolean): void {
+    if (this.vcpusStopped === !running) return;
+    this.vcpusStopped = !running;
+    if (!running) {
+      this.liveness.stop();
+      this.cancelGiveUp();
+    } else if (this.session.ready && !this.closed) {
+      this.lastAnswerAt = Date.now();
+      this.liveness.start();
+      if (this.current === 'gone') this.scheduleGiveUp();
+    }
+  }
+
   close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.cancelGiveUp();
     clearTimeout(this.redial);
     this.liveness.stop();
     this.session.close();
@@ -163,12 +193,36 @@ export class AgentLink {
 
   private ready(peer: Hello): void {
     this.o.logger.info({ socket: this.o.endpoint, agent: peer.agent }, 'guest agent ready');
+    this.lastAnswerAt = Date.now();
     this.setState('ready');
-    this.liveness.start();
+    if (!this.vcpusStopped) this.liveness.start();
+  }
+
+  /**
+   * An agent that stays silent (it died and init does not bring it back, or the guest hangs) would leave every
+   * stream on it (a `lodge exec`, a copy) waiting for ever: they fail, and Hellos look for the agent as after a reset.
+   */
+  private scheduleGiveUp(): void {
+    if (this.giveUp || this.vcpusStopped || this.closed) return;
+    this.giveUp = setTimeout(() => {
+      this.giveUp = undefined;
+      if (this.current !== 'gone' || this.vcpusStopped || !this.session.ready) return;
+      const silentS = Math.round((Date.now() - this.lastAnswerAt) / 1000);
+      this.o.logger.warn({ socket: this.o.endpoint, silentS }, 'guest agent silent: its streams fail, and Hellos look for it again');
+      this.session.disconnect(`the guest agent has not answered for ${silentS} s (it stopped and did not come back, or the guest hangs)`);
+      this.session.connect();
+    }, this.t.goneResetMs);
+    this.giveUp.unref();
+  }
+
+  private cancelGiveUp(): void {
+    clearTimeout(this.giveUp);
+    this.giveUp = undefined;
   }
 
   private reset(reason: string): void {
     this.liveness.stop();
+    this.cancelGiveUp();
     this.o.logger.debug({ socket: this.o.endpoint, reason }, 'guest session reset');
     // A gone agent stays gone until it says Hello again; a ready one is resyncing.
     if (this.current === 'ready') this.setState('connecting');

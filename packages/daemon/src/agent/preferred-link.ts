@@ -54,6 +54,10 @@ export class PreferredLink implements StreamOpener {
     return () => this.listeners.delete(listener);
   }
 
+  setVcpusRunning(running: boolean): void {
+    for (const { link } of this.links) link.setVcpusRunning(running);
+  }
+
   close(): void {
     for (const off of this.offs) off();
     for (const { link } of this.links) link.close();

@@ -123,6 +123,11 @@ export class GuestConnection {
     );
   }
 
+  /** The VM's vCPUs stopped (paused) or run again (QMP STOP/RESUME). */
+  vcpusRunning(running: boolean): void {
+    for (const ch of this.channels()) ch.vcpusRunning?.(running);
+  }
+
   close(): void {
     this.lifetime.abort();
     for (const off of this.offs.splice(0)) off();

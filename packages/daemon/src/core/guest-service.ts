@@ -52,6 +52,11 @@ export class GuestService {
     this.connections.get(vm)?.syncClock();
   }
 
+  /** The VM's vCPUs stopped or run again: a paused guest's silent agent is not given up on. */
+  vcpusRunning(vm: string, running: boolean): void {
+    this.connections.get(vm)?.vcpusRunning(running);
+  }
+
   waitReady(vm: string, timeoutMs: number, signal?: AbortSignal, agentExpected = false): Promise<GuestVia | undefined> {
     return this.connections.get(vm)?.waitReady(timeoutMs, signal, agentExpected) ?? Promise.resolve(undefined);
   }

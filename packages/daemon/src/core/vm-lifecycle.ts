@@ -239,6 +239,7 @@ export class VmLifecycle {
     this.d.guest.attach(name, runtime.vsockCid, agentExpected);
     for (const watch of this.runtimeWatchers) watch(name, runtime);
     const off = runtime.onRunState((running) => {
+      this.d.guest.vcpusRunning(name, running);
       const state = this.d.records.find(name)?.state;
       if (state === 'running' || state === 'paused') this.d.records.transition(name, running ? 'running' : 'paused');
       if (running && state === 'paused') this.d.guest.resumed(name);

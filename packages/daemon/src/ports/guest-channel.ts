@@ -80,6 +80,8 @@ export interface GuestChannel {
   publish(message: BusDelivery): Promise<{ delivered: number }>;
   /** Messages the guest's programs publish; the handler's promise is awaited before the guest may send the next (back-pressure). */
   onPublish(handler: (message: BusDelivery) => Promise<number>): void;
+  /** The VM's vCPUs stopped (paused) or run again: a channel that watches its agent's liveness holds off meanwhile. */
+  vcpusRunning?(running: boolean): void;
   /** Drops the connection (VM stopped or daemon shutting down). */
   close(): void;
 }
