@@ -36,9 +36,15 @@ function setup(vms: { name: string; state: VmState; pid: number }[], failing?: s
   const driver = { attach, pinnedImage: async () => undefined } as unknown as VmDriver;
   const images = { get: async () => ({ name: 'micro', recipeHash: 'abc' }) };
   const attached: [string, boolean][] = [];
-  const guest = { attach: (vm: string, _cid: number, agentExpected: boolean) => attached.push([vm, agentExpected]), detach: () => undefined, resumed: () => undefined } as unknown as GuestService;
+  const guestCalls: string[] = [];
+  const guest = {
+    attach: (vm: string, _cid: number, agentExpected: boolean) => attached.push([vm, agentExpected]),
+    detach: () => undefined,
+    resumed: (vm: string) => guestCalls.push(`${vm} resumed`),
+    vcpusRunning: (vm: string, running: boolean) => guestCalls.push(`${vm} vCPUs ${running ? 'run' : 'stopped'}`),
+  } as unknown as GuestService;
   const lifecycle = new VmLifecycle({ records, driver, guest, images } as unknown as LifecycleDeps);
-  return { records, waiting, lifecycle, attached };
+  return { records, waiting, lifecycle, attached, guestCalls };
 }
 
 it('re-attaches every VM at once: one slow to answer (QMP held) does not hold up the others', async () => {
@@ -76,4 +82,19 @@ it('still re-attaches the others when one attach fails, then reports the failure
   waiting.get('b')?.(liveRuntime(202));
   await expect(recovered).rejects.toThrow('cgroup mount vanished');
   expect(lifecycle.live()).toEqual(['b']);
+});
+
+it("tells the guest channels when QEMU's vCPUs stop and run again (QMP STOP/RESUME), so a paused guest's agent is not given up on", async () => {
+  const { records, waiting, lifecycle, guestCalls } = setup([{ name: 'p', state: 'running', pid: 301 }]);
+  let runState: ((running: boolean) => void) | undefined;
+  const runtime = { ...liveRuntime(301), onRunState: (l: (running: boolean) => void) => ((runState = l), () => undefined) } as unknown as VmRuntime;
+  const recovered = lifecycle.recover();
+  await new Promise((r) => setImmediate(r));
+  waiting.get('p')?.(runtime);
+  await recovered;
+  runState?.(false);
+  expect(records.get('p').state).toBe('paused');
+  runState?.(true);
+  expect(records.get('p').state).toBe('running');
+  expect(guestCalls).toEqual(['p vCPUs stopped', 'p vCPUs run', 'p resumed']);
 });
