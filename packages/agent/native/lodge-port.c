@@ -47,8 +47,9 @@
  * relay lingers up to LINGER_MS so the agent handles one 64 KiB record rather than sixteen of 4 KiB.
  * Exits 0 when the agent closes stdin, 1 on an error (message on stderr): the agent restarts it or falls back to
  * reading the port itself (and files through JS). Dies with the agent (PR_SET_PDEATHSIG, SIGHUP): a new agent's
- * relay finds the port free. Whatever ends it (the agent gone, an error, SIGHUP, SIGTERM, SIGINT), its execs are killed
- * with it, each with its process group: nobody would own them. LODGE_PORT_READ_MAX caps each read (host tests imitate virtio_console's 4 KiB per read()).
+ * relay finds the port free. Whatever ends it (the agent gone, an error, SIGHUP, SIGTERM, SIGINT), its execs are
+ * killed with it, each with its process group: nobody would own them.
+ * LODGE_PORT_READ_MAX caps each read (host tests imitate virtio_console's 4 KiB per read()).
  * LODGE_PORT_QUIET_MS=n: how long a new exec's outputs go unwatched and its frames may wait (tests; see hold_port).
  * LODGE_PORT_PAD=n: n zero bytes go to the port before anything else. The agent sets it when it restarts a relay
  * that died: the dead one may have cut a frame (up to 12 + 256 KiB) short, and the host's parser would take the
