@@ -2,7 +2,7 @@
 
 import { constants } from 'node:os';
 import { getSystemErrorName } from 'node:util';
-import type { GuestError, GuestErrorCode, ShellStatus } from '@lodge/api/guest';
+import { guestError, type GuestError, type GuestErrorCode, type ShellStatus } from '@lodge/api/guest';
 
 export class OpError extends Error {
   /** `shellStatus`: an exec's program could not be started (GuestError's field). */
@@ -66,7 +66,7 @@ export function errnoError(action: string, path: string, errno: number): OpError
 
 /** The Reset payload for anything thrown by an operation. */
 export function toGuestError(error: unknown): GuestError {
-  if (error instanceof OpError) return error.shellStatus === undefined ? { code: error.code, message: error.message } : { code: error.code, message: error.message, shellStatus: error.shellStatus };
+  if (error instanceof OpError) return guestError(error.code, error.message, error.shellStatus);
   const message = error instanceof Error ? error.message : String(error);
   return { code: 'internal', message: `agent error: ${message}` };
 }
