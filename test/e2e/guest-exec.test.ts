@@ -188,6 +188,13 @@ describe('exec and shell through the Lodge agent', () => {
     expect(out).toMatch(/10 40[\s\S]*50 120/);
   });
 
+  it('lodge shell with stdin not a terminal runs none, as ssh: the shell reads the pipe as a script (no prompt, no echo)', async () => {
+    const piped = await lodge.cli(['shell', 'ex'], { input: 'echo hi-$((40+2))\nhostname\nexit 5\n' });
+    expect([piped.code, piped.stdout, piped.stderr]).toEqual([5, 'hi-42\nex\n', '']);
+    const forced = await lodge.cli(['shell', 'ex', '-t', '--', 'sh', '-c', 'test -t 0 && echo on-a-terminal']);
+    expect([forced.code, forced.stdout.trim()]).toEqual([0, 'on-a-terminal']);
+  });
+
   it('lodge shell: an interactive PTY with the terminal size, resize, and exit status', async () => {
     // `script` gives the CLI a real pseudo-terminal, as for a person at a keyboard.
     const cmd = `stty rows 31 cols 97; ${process.execPath} ${CLI} shell ex`;

@@ -120,7 +120,7 @@ describe('the guest channel under faults', () => {
     expect(r.code).toBe(3);
     expect(r.stdout).toBe('via-qga\n');
     expect(r.stderr).toContain('err');
-    const shell = await lodge.cli(['shell', 'gf']);
+    const shell = await lodge.cli(['shell', 'gf', '-t']);
     expect(shell.code).toBe(1);
     expect(shell.stderr).toMatch(/Lodge agent/);
     // qemu-ga's spawn failure gives the exit codes our agent gives: 127 not found, 126 not runnable.

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import type { ExecStart } from '@lodge/api/lite';
-import { argvOf, checkDashes, collect, execStartFrom, SHELL_ARGV, type ExecFlags } from './exec-request.js';
+import { argvOf, checkDashes, collect, execStartFrom, shellStartFrom, type ExecFlags } from './exec-request.js';
 import { LocalTerminal } from './local-terminal.js';
 import type { Session } from './session.js';
 
@@ -52,8 +52,10 @@ export function registerExecCommands(program: Command, session: Session): void {
     .option('-u, --user <user>', 'guest user to log in as')
     .option('--cwd <dir>', 'working folder in the guest')
     .option('-e, --env <NAME=value>', 'set a variable (repeatable)', collect)
+    .option('-t, --tty', 'a terminal even when stdin is not one (as ssh -t)')
+    .addHelpText('after', '\nWith stdin not a terminal (a pipe, a file) there is no terminal, as with ssh: the shell reads stdin as a\nscript, e.g. lodge shell VM < setup.sh. Exit code: the shell\'s (or the command\'s) own.')
     .action((vm: string, command: string[], flags: ExecFlags, cmd: Command) => {
       checkDashes(rawArgsOf(cmd), command, SHELL_USAGE);
-      return run(session, vm, (t) => execStartFrom(argvOf(command, undefined, SHELL_ARGV), { ...flags, tty: true }, localSide(t)));
+      return run(session, vm, (t) => shellStartFrom(command, flags, localSide(t)));
     });
 }

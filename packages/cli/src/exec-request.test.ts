@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
-import { argvOf, checkDashes, execStartFrom, parseEnv, SHELL_ARGV } from './exec-request.js';
+import { argvOf, checkDashes, execStartFrom, parseEnv, SHELL_ARGV, shellStartFrom } from './exec-request.js';
 import { UsageError } from './flag-values.js';
 import { buildProgram } from './program.js';
 import { Session } from './session.js';
@@ -46,6 +46,12 @@ describe('exec arguments', () => {
     expect(() => parseEnv(['UNSET'], {})).toThrow(/UNSET is not set here/);
     expect(await run(['exec', 'web', '-e', 'BAD-NAME=1', '--', 'env'])).toBeInstanceOf(UsageError);
     expect(await run(['exec', 'web', '--timeout', 'soon', '--', 'sleep', '9'])).toBeInstanceOf(UsageError);
+  });
+
+  it('lodge shell: a terminal when stdin is one or with -t; piped stdin without one is a script for the shell, as with ssh', () => {
+    expect(shellStartFrom([], {}, local)).toEqual({ argv: SHELL_ARGV, tty: { rows: 50, cols: 132, term: 'xterm' }, stdin: true });
+    expect(shellStartFrom([], {}, { ...local, stdinIsTty: false })).toEqual({ argv: SHELL_ARGV, stdin: true });
+    expect(shellStartFrom(['top'], { tty: true }, { ...local, stdinIsTty: false })).toMatchObject({ argv: ['top'], tty: { rows: 50, cols: 132 }, stdin: true });
   });
 
   it('forwards stdin when piped or with -i, never with --no-stdin; a tty carries the local size', () => {

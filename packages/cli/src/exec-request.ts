@@ -63,6 +63,14 @@ export function argvOf(command: readonly string[], sh: string | undefined, fallb
 }
 
 /** The exec start message for these flags; checked before any request. */
+/**
+ * lodge shell: a terminal when the local stdin is one (or with -t); else, as ssh does, none: the shell reads the
+ * piped stdin as a script and its output carries no prompt or echo.
+ */
+export function shellStartFrom(command: readonly string[], flags: ExecFlags, local: LocalSide): ExecStart {
+  return execStartFrom(argvOf(command, undefined, SHELL_ARGV), { ...flags, tty: flags.tty === true || local.stdinIsTty }, local);
+}
+
 export function execStartFrom(argv: string[], flags: ExecFlags, local: LocalSide): ExecStart {
   const start: ExecStart = { argv };
   if (flags.env?.length) start.env = parseEnv(flags.env, local.env);
