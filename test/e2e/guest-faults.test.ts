@@ -30,10 +30,15 @@ describe('the guest channel under faults', () => {
     const before = await lodge.client.guest('gf');
     const pid = (await exec('gf', 'pidof node')).stdout.trim().split(' ');
     expect(pid.length).toBeGreaterThan(0);
+    const running = await lodge.client.exec('gf', { argv: ['sleep', '302'] }, { stdout: () => undefined, stderr: () => undefined });
+    const outcome = running.result.then(() => 'finished', (e: unknown) => e);
     // Killed from a detached shell: the exec that asks for it runs through the agent being killed.
     await exec('gf', 'setsid sh -c "sleep 0.3; killall -9 node" >/dev/null 2>&1 &');
     // Ready again means a new session: the restarted agent's Hello gives a new readyAt.
     await waitGuest('gf', (s) => s.state === 'ready' && s.readyAt !== before.readyAt);
+    // The exec under way fails saying why, and its program died with the agent's relay.
+    expect(await outcome).toMatchObject({ code: 'invalid_state', message: 'the guest agent restarted while this was under way' });
+    expect((await exec('gf', 'pidof sleep || echo none')).stdout).toBe('none\n');
     const r = await exec('gf', 'echo back-$((20+1)); pidof node');
     expect(r.stdout).toMatch(/^back-21\n/);
     expect(r.stdout.split('\n')[1]).not.toBe(pid.join(' '));

@@ -49,7 +49,7 @@ describe('session handshake', () => {
     const done = vi.fn();
     stream.on('done', done);
     p.guest.connect(); // the agent restarted: a new session id
-    expect(done).toHaveBeenCalledWith({ error: { code: 'channel_reset', message: 'the peer restarted' } });
+    expect(done).toHaveBeenCalledWith({ error: { code: 'channel_reset', message: 'the guest agent restarted while this was under way' } });
     await expect(stream.result()).rejects.toMatchObject({ code: 'channel_reset' });
     expect(p.resets.host).toEqual(['channel_reset']);
     expect(p.host.ready && p.guest.ready).toBe(true);

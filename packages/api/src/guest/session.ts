@@ -134,7 +134,8 @@ class GuestSession implements Session {
     // The same session again is a resend that crossed our HelloAck, not a restart.
     if (this.#ready && this.#peer?.session === hello.session) return this.#handshake.ack(hello);
     this.#handshake.stop();
-    this.#reset(guestError('channel_reset', 'the peer restarted'));
+    // Said to whoever started a request, so in their terms: a user of lodge exec sees the first.
+    this.#reset(guestError('channel_reset', this.#options.role === 'host' ? 'the guest agent restarted while this was under way' : 'the host restarted'));
     this.#handshake.ack(hello);
     this.#becomeReady(hello);
   }
