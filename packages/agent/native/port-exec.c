@@ -109,6 +109,11 @@ void exec_input(uint32_t stream, const unsigned char *bytes, size_t n) {
   input_write(j);
 }
 
+/* Whether the job's process group may still hold a process: the program runs, or something holds its outputs. */
+static int group_may_live(const struct job *j) {
+  return !j->exited || j->out[0] >= 0 || j->out[1] >= 0;
+}
+
 /* A job's process group (lodge-spawn's signal_group): also after the program was reaped, while what it started
  * holds its outputs (until then the group's id cannot be taken by another). */
 static void signal_job(struct job *j, int sig) {
@@ -117,7 +122,7 @@ static void signal_job(struct job *j, int sig) {
 
 /* The host cancelled it (Reset) or the session ended: killed, no more frames; freed once reaped. */
 static void job_cancel(struct job *j) {
-  if (!j->exited || j->out[0] >= 0 || j->out[1] >= 0) signal_job(j, SIGKILL);
+  if (group_may_live(j)) signal_job(j, SIGKILL);
   input_close(j);
   for (int ch = 0; ch < 2; ch++)
     if (j->out[ch] >= 0) close(j->out[ch]), j->out[ch] = -1;
@@ -128,7 +133,7 @@ static void job_cancel(struct job *j) {
 /* From a signal handler: only kill(), on what may still run. */
 void exec_kill_all(void) {
   for (int i = 0; i < JOBS; i++)
-    if (jobs[i].used && (!jobs[i].exited || jobs[i].out[0] >= 0 || jobs[i].out[1] >= 0)) kill(-jobs[i].pid, SIGKILL);
+    if (jobs[i].used && group_may_live(&jobs[i])) kill(-jobs[i].pid, SIGKILL);
 }
 
 void exec_drop_all(void) {
@@ -633,7 +638,7 @@ void exec_frame(uint32_t stream, int kind, int flags, const unsigned char *paylo
   if (kind == KIND_WINDOW && n == 4 && (flags == 1 || flags == 2)) j->credit[flags - 1] += get_be(payload);
   else if (kind == KIND_CLOSE && flags == 0) j->in_end = 1, input_write(j);
   else if (kind == KIND_RESET) job_cancel(j);
-  else if (kind == KIND_CONTROL && (!j->exited || j->out[0] >= 0 || j->out[1] >= 0)) {
+  else if (kind == KIND_CONTROL && group_may_live(j)) {
     /* {"type":"signal","signal":"SIGINT"}: the rest (resize) means nothing without a terminal. */
     struct json js = {payload, payload + n};
     char *w = strings, *limit = strings + sizeof strings, *type = NULL, *sig = NULL;

@@ -88,6 +88,7 @@ export interface GuestError {
   shellStatus?: ShellStatus;
 }
 export type ShellStatus = 126 | 127;
+export const isShellStatus = (value: unknown): value is ShellStatus => value === 126 || value === 127;
 
 // ---- operations ----
 

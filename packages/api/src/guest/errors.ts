@@ -1,5 +1,5 @@
 // Errors of the guest protocol engine: plain Errors with the protocol's code (no LodgeError: the agent ships alone).
-import { GUEST_ERROR_CODES, type GuestError, type GuestErrorCode, type ShellStatus } from './contract.js';
+import { GUEST_ERROR_CODES, isShellStatus, type GuestError, type GuestErrorCode, type ShellStatus } from './contract.js';
 
 /** Longest message we keep from the peer or send in a Reset (the frame must stay far below MAX_PAYLOAD). */
 export const MAX_ERROR_MESSAGE = 1024;
@@ -41,7 +41,7 @@ export function toGuestError(value: unknown): GuestError {
   if (typeof value !== 'object' || value === null) return guestError('protocol_error', 'malformed Reset payload');
   const { code, message, shellStatus } = value as { code?: unknown; message?: unknown; shellStatus?: unknown };
   const text = typeof message === 'string' ? message : '';
-  const status = shellStatus === 126 || shellStatus === 127 ? shellStatus : undefined; // anything else is dropped
+  const status = isShellStatus(shellStatus) ? shellStatus : undefined; // anything else is dropped
   return isGuestErrorCode(code) ? guestError(code, text, status) : guestError('internal', `${String(code).slice(0, 64)}: ${text}`);
 }
 

@@ -1,5 +1,5 @@
 import { LodgeError, type ErrorCode } from '@lodge/api';
-import { GUEST_ERROR_CODES, type GuestErrorCode } from '@lodge/api/guest';
+import { isGuestErrorCode, isShellStatus, type GuestErrorCode } from '@lodge/api/guest';
 
 /** How a guest's Reset code reads to API clients; the guest's own message is kept as the message. */
 const CODE_MAP: Record<GuestErrorCode, ErrorCode> = {
@@ -23,19 +23,15 @@ const HINTS: Partial<Record<GuestErrorCode, string>> = {
   protocol_mismatch: 'the guest agent speaks another protocol version; update the image',
 };
 
-function isGuestCode(code: unknown): code is GuestErrorCode {
-  return (GUEST_ERROR_CODES as readonly unknown[]).includes(code);
-}
-
 /** A stream error (Reset payload, or an Error with `.code` from the session) as a LodgeError. */
 export function guestFailure(err: unknown, what: string): LodgeError {
   if (err instanceof LodgeError) return err;
   const code = (err as { code?: unknown } | null)?.code;
   const message = (err as { message?: unknown } | null)?.message;
   const text = typeof message === 'string' && message !== '' ? message : String(err);
-  if (!isGuestCode(code)) return new LodgeError('internal', `${what}: ${text}`, { cause: err });
+  if (!isGuestErrorCode(code)) return new LodgeError('internal', `${what}: ${text}`, { cause: err });
   // An exec whose program could not start: `lodge exec` exits with it, as a shell (or ssh) would.
   const status = (err as { shellStatus?: unknown }).shellStatus;
-  const shellStatus = status === 126 || status === 127 ? { shellStatus: status } : {};
+  const shellStatus = isShellStatus(status) ? { shellStatus: status } : {};
   return new LodgeError(CODE_MAP[code], text, { hint: HINTS[code], details: { guestCode: code, ...shellStatus }, cause: err instanceof Error ? err : undefined });
 }
