@@ -7,7 +7,7 @@ import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { FrameKind, FrameParser, encodeFrame, encodeJsonFrame, type Frame } from '@lodge/api/guest';
 import { encodeCommand } from './file-plane.js';
 import { RelayRecords } from './relay-records.js';
-import { compileRelay, processesRunning, until } from './test-harness.js';
+import { compileRelay, isRunning, processesRunning, until } from './test-harness.js';
 
 // The real lodge-port between FIFOs standing in for the port (4 KiB reads like virtio_console) and this process as
 // the agent: sinks and sources byte-exact among other frames, hunting, end-of-file, credit, errors.
@@ -393,7 +393,7 @@ it('holds a new exec\'s frames to leave with its end, but never a byte past the 
   const started = JSON.parse(outOf(relay, 3)[0]!.payload.toString()) as { type: string; pid: number };
   expect(started.type).toBe('started');
   relay.host.write(encodeJsonFrame(FrameKind.Reset, 3, { code: 'cancelled', message: 'done' }));
-  await until(() => !isAlive(started.pid), 'the sleep killed'); // none left behind when the relay goes
+  await until(() => !isRunning(started.pid), 'the sleep killed'); // none left behind when the relay goes
 });
 
 it('kills a fast exec at its timeout, on a signal Control and on Reset; a new session ends its execs and the fast path', async () => {
@@ -408,7 +408,7 @@ it('kills a fast exec at its timeout, on a signal Control and on Reset; a new se
   expect(finishOf(relay, 1)).toEqual({ exitCode: null, signal: 'SIGKILL', timedOut: true });
   expect(finishOf(relay, 3)).toEqual({ exitCode: null, signal: 'SIGTERM', timedOut: false });
   const pid5 = (JSON.parse(outOf(relay, 5)[0]!.payload.toString()) as { pid: number }).pid;
-  await until(() => !isAlive(pid5), 'the reset exec killed');
+  await until(() => !isRunning(pid5), 'the reset exec killed');
   expect(outOf(relay, 5)).toHaveLength(1); // started only: nothing after a Reset
   relay.host.write(openFrame(7, { op: 'exec', argv: ['sleep', '30'] }));
   await until(() => outOf(relay, 7).length === 1, 'started 7');
@@ -421,9 +421,9 @@ it('kills a fast exec at its timeout, on a signal Control and on Reset; a new se
   relay.host.write(HELLO);
   relay.host.write(openFrame(9, { op: 'exec', argv: ['true'] }));
   await until(() => finishOf(relay, 9) !== undefined, 'Finish 9 after a resent Hello');
-  expect(isAlive(pid7)).toBe(true);
+  expect(isRunning(pid7)).toBe(true);
   relay.host.write(encodeJsonFrame(FrameKind.Hello, 0, { protocol: 1, role: 'host', session: 'fedcba9876543210' }));
-  await until(() => !isAlive(pid7), 'a new session kills it');
+  await until(() => !isRunning(pid7), 'a new session kills it');
   relay.host.write(openFrame(1, { op: 'exec', argv: ['true'] }));
   await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 1), 'the Open to the agent (no FASTEXEC yet)');
 });
@@ -452,7 +452,7 @@ it('kills its execs when the agent goes (its end-of-file, or EPIPE when it was k
   const exited = new Promise((resolve) => relay.child.once('exit', (code) => resolve(code)));
   relay.child.stdin?.end();
   expect(await exited).toBe(0);
-  await until(() => !isAlive(pid), 'the exec killed');
+  await until(() => !isRunning(pid), 'the exec killed');
   // An agent killed (-9) is seen first as a write it no longer takes (EPIPE): the same end.
   const second = await fastRelay('fast-orphan-2');
   second.host.write(openFrame(1, { op: 'exec', argv: ['sh', '-c', 'sleep 30.9; true'] }));
@@ -491,7 +491,7 @@ it('keeps the fast path through a HelloAck, which carries the agent\'s own id, a
   const pid = (JSON.parse(outOf(relay, 1)[0]!.payload.toString()) as { pid: number }).pid;
   // The agent's session ended where the relay cannot see it (a framing error, say): ENDEXEC.
   relay.agent(encodeCommand('ENDEXEC'));
-  await until(() => !isAlive(pid) && relay.events.includes('FAST 0'), 'ENDEXEC kills it');
+  await until(() => !isRunning(pid) && relay.events.includes('FAST 0'), 'ENDEXEC kills it');
   relay.host.write(openFrame(3, { op: 'exec', argv: ['true'] }));
   await until(() => relay.frames.some((f) => f.kind === FrameKind.Open && f.stream === 3), 'the next Open at the agent');
 });
@@ -580,12 +580,3 @@ it('streams a fast exec\'s stdin within the credit it returns as the pipe takes 
   expect(returned()).toBe(input.length);
   expect(relay.frames.filter((f) => f.stream === 1)).toHaveLength(0);
 });
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return !readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z ');
-  } catch {
-    return false;
-  }
-}

@@ -1,8 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, symlinkSync } from 'node:fs';
+import { mkdirSync, symlinkSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Channel, type Stream } from '@lodge/api/guest';
-import { startHarness, type Harness } from './test-harness.js';
+import { isRunning, startHarness, type Harness } from './test-harness.js';
 
 let h: Harness;
 beforeAll(async () => {
@@ -123,11 +123,7 @@ describe('exec with a terminal', () => {
     let alive = true;
     // A killed process whose parent (script) died too stays a zombie until init reaps it: that counts as gone.
     while (alive && Date.now() < deadline) {
-      try {
-        alive = !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-      } catch {
-        alive = false;
-      }
+      alive = isRunning(pid);
       if (alive) await new Promise((r) => setTimeout(r, 20));
     }
     expect(alive).toBe(false);

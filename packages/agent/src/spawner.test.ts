@@ -5,7 +5,7 @@ import type { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SpawnedChild } from './spawned-child.js';
 import { Spawner, type SpawnRequest } from './spawner.js';
-import { compileSpawner, processesRunning } from './test-harness.js';
+import { compileSpawner, isRunning, processesRunning } from './test-harness.js';
 import { supplementaryGroups } from './user-db.js';
 
 let dir: string;
@@ -54,14 +54,6 @@ async function runOne(request: Partial<SpawnRequest> & { argv: string[] }, input
   return { pid: child.pid as number, code, signal, stdout: stdout.toString(), stderr: stderr.toString() };
 }
 
-/** Alive and not a zombie (an orphan waits for whoever reaps here; busybox init in the guest). */
-function running(pid: number): boolean {
-  try {
-    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
-  } catch {
-    return false;
-  }
-}
 
 function startError(request: Partial<SpawnRequest> & { argv: string[] }): Promise<NodeJS.ErrnoException> {
   const child = spawner.spawn({ env: ENV, cwd: '/', stdin: false, ...request });
@@ -98,10 +90,10 @@ describe('Spawner (the real lodge-spawn)', () => {
     const child = own.spawn({ argv: ['sleep', '30'], env: ENV, cwd: '/', stdin: false });
     await new Promise<void>((resolve, reject) => child.once('spawn', resolve).once('error', reject));
     const pid = child.pid as number;
-    expect(running(pid)).toBe(true);
+    expect(isRunning(pid)).toBe(true);
     await own.close();
-    for (let i = 0; i < 100 && running(pid); i++) await new Promise((r) => setTimeout(r, 20));
-    expect(running(pid)).toBe(false);
+    for (let i = 0; i < 100 && isRunning(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    expect(isRunning(pid)).toBe(false);
   });
 
   it("signals the program's whole process group: a kill also ends what it started, which holds its outputs", async () => {
@@ -265,11 +257,11 @@ describe('Spawner (the real lodge-spawn)', () => {
     await new Promise((resolve) => child.once('spawn', resolve));
     const lost = new Promise<Error>((resolve) => child.once('error', resolve));
     const pid = child.pid as number;
-    expect(running(pid)).toBe(true);
+    expect(isRunning(pid)).toBe(true);
     process.kill(spawner.pid as number, 'SIGKILL');
     expect((await lost).message).toMatch(/lodge-spawn was killed by SIGKILL.*exit status is lost/);
     await new Promise((r) => setTimeout(r, 100));
-    expect(running(pid)).toBe(false);
+    expect(isRunning(pid)).toBe(false);
     expect(spawner.usable()).toBe(true);
     expect((await runOne({ argv: ['echo', 'again'] })).stdout).toBe('again\n');
   });

@@ -145,12 +145,21 @@ export function openWriter(path: string): Promise<Socket> {
   );
 }
 
-/** Live (not zombie) processes of this machine whose command line is exactly `args`. */
+/** Alive and not a zombie (an orphan waits for whoever reaps it; busybox init in the guest): a zombie counts as gone. */
+export function isRunning(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}
+
+/** Running processes (isRunning) of this machine whose command line is exactly `args`. */
 export function processesRunning(args: string[]): number[] {
   const want = `${args.join('\0')}\0`;
   return readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
     try {
-      return readFileSync(`/proc/${d}/cmdline`, 'utf8') === want && !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${d}/stat`, 'utf8'));
+      return readFileSync(`/proc/${d}/cmdline`, 'utf8') === want && isRunning(Number(d));
     } catch {
       return false;
     }
